@@ -1,0 +1,197 @@
+"""An S3 bucket for MLflow artifacts and model files: private, encrypted, versioned, TLS-only, protected.
+
+What it gives: the bucket with all four public-access blocks, bucket-owner-enforced object ownership (ACLs off),
+default encryption (SSE-S3, or SSE-KMS with a bucket key when ``kms_key_arn`` is given), versioning, a bucket
+policy that denies any request without TLS 1.2+, and lifecycle rules that expire replaced object versions and abort
+incomplete multipart uploads. The bucket is protected from deletion, and none of its inputs depend on tags, so a tag
+change never replaces it.
+
+What it deliberately does not: grant anyone access. Workload access is the job of
+``components.aws.workload_identity``; the bucket policy only denies.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, NotRequired, TypedDict
+
+import pulumi
+import pulumi_aws as aws
+from pulumi import Input
+
+from components.validation import optional_int, optional_text, reject_unknown_keys, required_text
+
+_ARGS = frozenset({"name_prefix", "kms_key_arn", "noncurrent_days", "incomplete_upload_days"})
+_KMS_ARN = r"arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)/[A-Za-z0-9/_-]+"
+
+
+class ArtifactStoreArgs(TypedDict):
+    """Inputs of an artifact store. Every field has a safe default unless it names the workload."""
+
+    name_prefix: Input[str]
+    """Prefix of the bucket name (3-37 characters: lowercase letters, digits, '-'); AWS adds a unique suffix."""
+    kms_key_arn: NotRequired[Input[str]]
+    """Customer-managed KMS key; when absent, S3-managed keys (SSE-S3) encrypt the objects."""
+    noncurrent_days: NotRequired[int]
+    """Days a replaced or deleted object version is kept (1-3650, default 30)."""
+    incomplete_upload_days: NotRequired[int]
+    """Days after which an unfinished multipart upload is aborted (1-365, default 7)."""
+
+
+@dataclass(frozen=True)
+class ArtifactStoreSettings:
+    name_prefix: Any
+    kms_key_arn: Any
+    noncurrent_days: int
+    incomplete_upload_days: int
+
+
+def validate_artifact_store_args(args: ArtifactStoreArgs, field: str = "artifact_store") -> ArtifactStoreSettings:
+    """Check ``args`` and fill defaults; raises ``ArgumentError`` naming the field, the value and what is allowed."""
+    reject_unknown_keys(args, _ARGS, field)
+    return ArtifactStoreSettings(
+        name_prefix=required_text(
+            args, "name_prefix", field, r"[a-z0-9][a-z0-9-]{1,35}[a-z0-9-]",
+            "3 to 37 lowercase letters, digits or '-', starting with a letter or digit",
+        ),
+        kms_key_arn=optional_text(args, "kms_key_arn", field, _KMS_ARN, "a KMS key or alias ARN"),
+        noncurrent_days=optional_int(args, "noncurrent_days", field, 30, 1, 3650),
+        incomplete_upload_days=optional_int(args, "incomplete_upload_days", field, 7, 1, 365),
+    )
+
+
+class ArtifactStore(pulumi.ComponentResource):
+    """A private, encrypted, versioned, TLS-only S3 bucket for MLflow artifacts and model files."""
+
+    name: pulumi.Output[str]
+    """The bucket name."""
+    arn: pulumi.Output[str]
+    uri: pulumi.Output[str]
+    """``s3://<bucket>``: the MLflow artifact destination."""
+    kms_key_arn: pulumi.Output[str | None]
+    """The key that encrypts the objects, or None for SSE-S3; workload identities need kms use on it."""
+    pod_env: pulumi.Output[dict[str, str]]
+    """Environment a pod needs, besides its workload identity, to reach the bucket."""
+
+    def __init__(self, name: str, args: ArtifactStoreArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("mlops:aws:ArtifactStore", name, None, opts)
+        settings = validate_artifact_store_args(args)
+        child = pulumi.ResourceOptions(parent=self)
+        stateful = child.merge(pulumi.ResourceOptions(protect=True))
+
+        bucket = aws.s3.Bucket(f"{name}-bucket", bucket_prefix=settings.name_prefix, force_destroy=False, opts=stateful)
+        public_access = aws.s3.BucketPublicAccessBlock(
+            f"{name}-public-access",
+            bucket=bucket.id,
+            block_public_acls=True,
+            block_public_policy=True,
+            ignore_public_acls=True,
+            restrict_public_buckets=True,
+            opts=child,
+        )
+        aws.s3.BucketOwnershipControls(
+            f"{name}-ownership",
+            bucket=bucket.id,
+            rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
+            opts=child,
+        )
+        aws.s3.BucketServerSideEncryptionConfiguration(
+            f"{name}-encryption",
+            bucket=bucket.id,
+            rules=[_encryption_rule(settings.kms_key_arn)],
+            opts=child,
+        )
+        aws.s3.BucketVersioning(
+            f"{name}-versioning",
+            bucket=bucket.id,
+            versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
+            opts=child,
+        )
+        aws.s3.BucketLifecycleConfiguration(
+            f"{name}-lifecycle",
+            bucket=bucket.id,
+            rules=_lifecycle_rules(settings),
+            opts=child,
+        )
+        aws.s3.BucketPolicy(
+            f"{name}-tls-only",
+            bucket=bucket.id,
+            policy=bucket.arn.apply(tls_only_policy),
+            opts=child.merge(pulumi.ResourceOptions(depends_on=[public_access])),
+        )
+
+        self.name = bucket.bucket
+        self.arn = bucket.arn
+        self.uri = bucket.bucket.apply(lambda bucket_name: f"s3://{bucket_name}")
+        self.kms_key_arn = pulumi.Output.from_input(settings.kms_key_arn)
+        self.pod_env = bucket.region.apply(lambda region: {"AWS_REGION": region, "AWS_DEFAULT_REGION": region})
+        self.register_outputs(
+            {"name": self.name, "arn": self.arn, "uri": self.uri, "kms_key_arn": self.kms_key_arn,
+             "pod_env": self.pod_env}
+        )
+
+
+def tls_only_policy(bucket_arn: str) -> str:
+    """A bucket policy that denies every request made without TLS, or with TLS older than 1.2."""
+    resources = [bucket_arn, f"{bucket_arn}/*"]
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "DenyInsecureTransport",
+                    "Effect": "Deny",
+                    "Principal": "*",
+                    "Action": "s3:*",
+                    "Resource": resources,
+                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                },
+                {
+                    "Sid": "DenyOutdatedTls",
+                    "Effect": "Deny",
+                    "Principal": "*",
+                    "Action": "s3:*",
+                    "Resource": resources,
+                    "Condition": {"NumericLessThan": {"s3:TlsVersion": "1.2"}},
+                },
+            ],
+        },
+        sort_keys=True,
+    )
+
+
+def _encryption_rule(kms_key_arn: Any) -> aws.s3.BucketServerSideEncryptionConfigurationRuleArgs:
+    if kms_key_arn is None:
+        default = aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
+            sse_algorithm="AES256"
+        )
+        return aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(apply_server_side_encryption_by_default=default)
+    default = aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
+        sse_algorithm="aws:kms", kms_master_key_id=kms_key_arn
+    )
+    return aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
+        apply_server_side_encryption_by_default=default, bucket_key_enabled=True
+    )
+
+
+def _lifecycle_rules(settings: ArtifactStoreSettings) -> list[aws.s3.BucketLifecycleConfigurationRuleArgs]:
+    whole_bucket = aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix="")
+    return [
+        aws.s3.BucketLifecycleConfigurationRuleArgs(
+            id="expire-noncurrent-versions",
+            status="Enabled",
+            filter=whole_bucket,
+            noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
+                noncurrent_days=settings.noncurrent_days
+            ),
+        ),
+        aws.s3.BucketLifecycleConfigurationRuleArgs(
+            id="abort-incomplete-uploads",
+            status="Enabled",
+            filter=whole_bucket,
+            abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
+                days_after_initiation=settings.incomplete_upload_days
+            ),
+        ),
+    ]

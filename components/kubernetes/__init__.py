@@ -1,0 +1,1 @@
+"""The cloud-neutral Kubernetes layer: MLflow, monitoring, model endpoints."""

@@ -1,0 +1,61 @@
+"""Checks that component arguments share, each raising an :class:`ArgumentError` that names the field, the value
+given and what is allowed, in one line (see STYLE.md, "An error")."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+
+class ArgumentError(ValueError):
+    """A component argument is invalid. Raised before any resource is created."""
+
+
+def field_path(field: str, key: str) -> str:
+    """``field.key``, or ``field key`` joined without a dot when ``field`` is a config namespace (``mlops:``)."""
+    return f"{field}{key}" if field.endswith(":") else f"{field}.{key}"
+
+
+def reject_unknown_keys(args: Mapping[str, Any], allowed: set[str] | frozenset[str], field: str) -> None:
+    """Raise for the first key of ``args`` that is not in ``allowed``."""
+    if not isinstance(args, Mapping):
+        raise ArgumentError(f"{field.rstrip(':')}: {args!r} is not allowed; use a mapping")
+    for key in args:
+        if key not in allowed:
+            raise ArgumentError(
+                f"{field_path(field, str(key))}: unknown key; allowed are {', '.join(sorted(allowed))}"
+            )
+
+
+def required_text(args: Mapping[str, Any], key: str, field: str, pattern: str, meaning: str) -> Any:
+    """The value of a required string argument that must match ``pattern`` (an Output passes unchecked)."""
+    if key not in args or args[key] is None:
+        raise ArgumentError(f"{field}.{key}: missing; it is required ({meaning})")
+    return optional_text(args, key, field, pattern, meaning)
+
+
+def optional_text(args: Mapping[str, Any], key: str, field: str, pattern: str, meaning: str) -> Any:
+    """The value of an optional string argument that must match ``pattern`` when it is a plain string."""
+    value = args.get(key)
+    if value is None or not isinstance(value, (str, int, float, bool, list, dict, tuple)):
+        return value  # absent, or an Output/awaitable that is only known at deployment time
+    if not isinstance(value, str) or not re.fullmatch(pattern, value):
+        raise ArgumentError(f"{field}.{key}: {value!r} is not allowed; use {meaning}")
+    return value
+
+
+def optional_int(args: Mapping[str, Any], key: str, field: str, default: int, low: int, high: int) -> int:
+    """The value of an optional whole-number argument within ``low``..``high``."""
+    value = args.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ArgumentError(f"{field}.{key}: {value!r} is not allowed; use an integer from {low} to {high}")
+    return value
+
+
+def optional_bool(args: Mapping[str, Any], key: str, field: str, default: bool) -> bool:
+    """The value of an optional true/false argument."""
+    value = args.get(key, default)
+    if not isinstance(value, bool):
+        raise ArgumentError(f"{field}.{key}: {value!r} is not allowed; use true or false")
+    return value

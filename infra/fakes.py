@@ -1,0 +1,177 @@
+"""Realistic provider behaviour for offline runs: the ids and computed outputs a cloud would return, and the results
+of provider invokes (data sources).
+
+Values are deterministic (derived from the resource's type and name), so two previews of the same stack are equal.
+Every resource gets its inputs back plus, where the provider computes them, outputs shaped like the real ones: ARNs,
+bucket names with their generated suffix, endpoints, certificate data. An invoke without a fake raises an error
+naming its token, so a new data source in a component cannot silently return nothing; add its fake here.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Callable
+from typing import Any
+
+ACCOUNT_ID = "123456789012"
+DEFAULT_REGION = "eu-west-1"
+
+ResourceFake = Callable[[str, dict[str, Any], str], dict[str, Any]]
+"""(name, inputs, suffix) -> computed outputs to add to the inputs. ``inputs`` carries ``region`` from the provider
+when the resource does not set it."""
+InvokeFake = Callable[[dict[str, Any]], dict[str, Any]]
+"""(args, with ``region`` from the provider when the call does not set it) -> result."""
+
+
+def suffix(type_: str, name: str, length: int = 8) -> str:
+    """A stable hex suffix for a resource, like the random suffix of an auto-named cloud resource."""
+    return hashlib.sha256(f"{type_}::{name}".encode()).hexdigest()[:length]
+
+
+def new_resource(
+    type_: str, name: str, inputs: dict[str, Any], provider: dict[str, Any] | None = None
+) -> tuple[str, dict[str, Any]]:
+    """The id and state a provider would return for a new resource; ``provider`` holds the explicit provider's
+    inputs (its region, for example)."""
+    tail = suffix(type_, name)
+    if type_.startswith("pulumi:providers:"):
+        return f"{name}-provider-id", dict(inputs)
+    fake = RESOURCE_FAKES.get(type_)
+    context = _with_provider_region(inputs, provider)
+    computed = fake(name, context, tail) if fake else {}
+    state = {**inputs, **computed}
+    resource_id = str(computed.get("id") or _default_id(type_, name, inputs, tail))
+    state.setdefault("id", resource_id)
+    if type_.startswith("aws:") and "arn" not in state:
+        state["arn"] = _aws_arn(type_, resource_id, context)
+    if type_.startswith("kubernetes:"):
+        state = _kubernetes_object(type_, name, state, tail)
+    return resource_id, state
+
+
+def call(token: str, args: dict[str, Any], provider: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The result of a provider invoke."""
+    fake = INVOKE_FAKES.get(token)
+    if fake is None:
+        raise NotImplementedError(
+            f"the offline harness has no fake for invoke {token!r}; add one to infra/fakes.py INVOKE_FAKES"
+        )
+    return fake(_with_provider_region(args, provider))
+
+
+def _with_provider_region(values: dict[str, Any], provider: dict[str, Any] | None) -> dict[str, Any]:
+    region = (provider or {}).get("region")
+    if region and not values.get("region"):
+        return {**values, "region": region}
+    return values
+
+
+def _default_id(type_: str, name: str, inputs: dict[str, Any], tail: str) -> str:
+    return f"{name}-{tail}"
+
+
+def _region(inputs: dict[str, Any]) -> str:
+    return str(inputs.get("region") or DEFAULT_REGION)
+
+
+def _aws_arn(type_: str, resource_id: str, inputs: dict[str, Any]) -> str:
+    service = type_.split(":")[1].split("/")[0]
+    kind = type_.rsplit(":", 1)[1].lower()
+    return f"arn:aws:{service}:{_region(inputs)}:{ACCOUNT_ID}:{kind}/{resource_id}"
+
+
+def _s3_bucket(name: str, inputs: dict[str, Any], tail: str) -> dict[str, Any]:
+    bucket = inputs.get("bucket") or f"{inputs.get('bucketPrefix') or name + '-'}{tail}"
+    region = _region(inputs)
+    return {
+        "id": bucket,
+        "bucket": bucket,
+        "arn": f"arn:aws:s3:::{bucket}",
+        "region": region,
+        "bucketDomainName": f"{bucket}.s3.amazonaws.com",
+        "bucketRegionalDomainName": f"{bucket}.s3.{region}.amazonaws.com",
+        "hostedZoneId": "Z1BKCTXD74EZPE",
+    }
+
+
+def _kms_key(name: str, inputs: dict[str, Any], tail: str) -> dict[str, Any]:
+    key_id = f"{tail}-{suffix('kms', name, 4)}-4{tail[:3]}-8{tail[3:6]}-{suffix('kms-id', name, 12)}"
+    return {"id": key_id, "keyId": key_id, "arn": f"arn:aws:kms:{_region(inputs)}:{ACCOUNT_ID}:key/{key_id}"}
+
+
+def _iam_role(name: str, inputs: dict[str, Any], tail: str) -> dict[str, Any]:
+    role_name = inputs.get("name") or f"{inputs.get('namePrefix') or name + '-'}{tail}"
+    path = inputs.get("path") or "/"
+    return {"id": role_name, "name": role_name, "arn": f"arn:aws:iam::{ACCOUNT_ID}:role{path}{role_name}",
+            "uniqueId": f"AROA{tail.upper()}EXAMPLE"}
+
+
+def _iam_policy(name: str, inputs: dict[str, Any], tail: str) -> dict[str, Any]:
+    policy_name = inputs.get("name") or f"{inputs.get('namePrefix') or name + '-'}{tail}"
+    arn = f"arn:aws:iam::{ACCOUNT_ID}:policy{inputs.get('path') or '/'}{policy_name}"
+    return {"id": arn, "arn": arn, "name": policy_name, "policyId": f"ANPA{tail.upper()}EXAMPLE"}
+
+
+def _random_password(name: str, inputs: dict[str, Any], tail: str) -> dict[str, Any]:
+    length = int(inputs.get("length") or 32)
+    material = hashlib.sha256(f"password::{name}".encode()).hexdigest()
+    result = (material * (length // len(material) + 1))[:length]
+    return {"id": "none", "result": result, "bcryptHash": f"$2a$10${material[:53]}"}
+
+
+def _random_string(name: str, inputs: dict[str, Any], tail: str) -> dict[str, Any]:
+    length = int(inputs.get("length") or 8)
+    material = hashlib.sha256(f"string::{name}".encode()).hexdigest()
+    value = (material * (length // len(material) + 1))[:length]
+    return {"id": value, "result": value}
+
+
+def _kubernetes_object(type_: str, name: str, state: dict[str, Any], tail: str) -> dict[str, Any]:
+    """Kubernetes objects: the provider auto-names ``metadata.name`` from the resource name plus a suffix."""
+    metadata = dict(state.get("metadata") or {})
+    metadata.setdefault("name", f"{name}-{tail}")
+    metadata.setdefault("uid", f"{tail}-0000-4000-8000-{suffix(type_, name, 12)}")
+    state = {**state, "metadata": metadata}
+    namespace = metadata.get("namespace")
+    state["id"] = f"{namespace}/{metadata['name']}" if namespace else str(metadata["name"])
+    return state
+
+
+def certificate_authority_data(name: str) -> str:
+    """A base64 blob shaped like a cluster CA certificate (not a real certificate)."""
+    body = base64.b64encode(hashlib.sha512(f"ca::{name}".encode()).digest() * 8).decode()
+    pem = f"-----BEGIN CERTIFICATE-----\n{body}\n-----END CERTIFICATE-----\n"
+    return base64.b64encode(pem.encode()).decode()
+
+
+RESOURCE_FAKES: dict[str, ResourceFake] = {
+    "aws:s3/bucket:Bucket": _s3_bucket,
+    "aws:kms/key:Key": _kms_key,
+    "aws:iam/role:Role": _iam_role,
+    "aws:iam/policy:Policy": _iam_policy,
+    "random:index/randomPassword:RandomPassword": _random_password,
+    "random:index/randomString:RandomString": _random_string,
+}
+"""Computed outputs per resource type. Add an entry when a component reads an output the provider computes."""
+
+
+INVOKE_FAKES: dict[str, InvokeFake] = {
+    "aws:index/getCallerIdentity:getCallerIdentity": lambda args: {
+        "accountId": ACCOUNT_ID,
+        "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/preview",
+        "id": ACCOUNT_ID,
+        "userId": "AIDAPREVIEWEXAMPLE",
+    },
+    "aws:index/getPartition:getPartition": lambda args: {
+        "id": "aws", "partition": "aws", "dnsSuffix": "amazonaws.com", "reverseDnsPrefix": "com.amazonaws",
+    },
+    "aws:index/getRegion:getRegion": lambda args: {
+        "id": args.get("region") or DEFAULT_REGION,
+        "name": args.get("region") or DEFAULT_REGION,
+        "region": args.get("region") or DEFAULT_REGION,
+        "endpoint": f"ec2.{args.get('region') or DEFAULT_REGION}.amazonaws.com",
+        "description": "Europe (Ireland)",
+    },
+}
+"""Results per invoke token. Add an entry when a component calls a new data source."""

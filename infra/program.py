@@ -1,0 +1,19 @@
+"""What the program does, importable so that the harness and other tools share it with ``__main__``."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi.runtime.config
+
+from components.platform import MlopsPlatform
+from infra.config import load_stack_config
+
+
+def run() -> None:
+    """Build the platform from the current stack's config and export its outputs."""
+    stack_config = load_stack_config(pulumi.runtime.config.CONFIG.get())
+    platform = MlopsPlatform("mlops", stack_config.args)
+    pulumi.export("cloud", stack_config.settings.cloud)
+    pulumi.export("region", stack_config.settings.region)
+    pulumi.export("artifact_bucket", platform.artifact_bucket)
+    pulumi.export("artifact_uri", platform.artifact_uri)
