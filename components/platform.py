@@ -45,7 +45,8 @@ class MlopsPlatformArgs(TypedDict):
     region: str
     """The cloud region every regional resource lives in."""
     tags: Mapping[str, str]
-    """The cost tags (see ``components.tags``); `cost-center`, `owner`, `environment` and `project` are required."""
+    """The cost tags (see ``components.tags``): `environment` and `project` are required to build, and the policy pack
+    expects `cost-center` and `owner` too."""
     artifacts: NotRequired[Mapping[str, Any]]
     """Arguments of the cloud's artifact store, except ``name_prefix`` (derived from the tags when absent)."""
 

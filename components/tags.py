@@ -22,8 +22,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-REQUIRED_TAG_KEYS: tuple[str, ...] = ("cost-center", "owner", "environment", "project", "managed-by")
-"""Keys every stack must set; `managed-by` defaults to `pulumi` when a stack leaves it out."""
+CANONICAL_TAG_KEYS: tuple[str, ...] = ("cost-center", "owner", "environment", "project", "managed-by")
+"""The cost tags every resource should carry. The policy pack's `required-cost-tags` rule enforces them (its list is
+configurable per organisation); `managed-by` defaults to `pulumi`."""
+
+REQUIRED_TAG_KEYS: tuple[str, ...] = ("environment", "project")
+"""The keys the platform itself reads (names and environment defaults derive from them), so a stack cannot build
+without them. Whether the others are present is governance, judged by the policy pack, not a build error."""
 
 DEFAULT_TAGS: Mapping[str, str] = MappingProxyType({"managed-by": "pulumi"})
 
@@ -58,8 +63,8 @@ class CostTags:
         missing = [key for key in REQUIRED_TAG_KEYS if key not in merged]
         if missing:
             raise TagError(
-                f"{field}: missing required tag(s) {', '.join(missing)}; every stack sets "
-                f"{', '.join(REQUIRED_TAG_KEYS)}"
+                f"{field}: missing required tag(s) {', '.join(missing)}; the platform derives names from "
+                f"{', '.join(REQUIRED_TAG_KEYS)} (and the policy pack expects {', '.join(CANONICAL_TAG_KEYS)})"
             )
         if len(merged) > MAX_TAGS:
             raise TagError(

@@ -1,0 +1,132 @@
+"""Offline preview of a stack: ``python -m infra.preview STACK``.
+
+Runs the program under the offline harness with ``stacks/Pulumi.STACK.yaml``, prints the resource tree, the counts
+by type, the stack outputs and the policy verdict, and optionally writes all of it as JSON.
+
+Exit status: 0 when no mandatory policy is violated, 1 when one is, 2 when the program, its config or the policy
+config is bad (with a one-line message, not a traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any, TextIO
+
+from infra.analyzer import PolicyConfigError, Violation, run_policy_pack
+from infra.harness import Preview, ProgramError, preview_stack, redacted
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_POLICY_PACK = PROJECT_ROOT / "policies"
+
+EXIT_OK, EXIT_VIOLATIONS, EXIT_BAD_INPUT = 0, 1, 2
+
+
+def preview_document(preview: Preview, violations: list[Violation]) -> dict[str, Any]:
+    """The preview as the JSON document other tools read (shape fixed by the README)."""
+    return {
+        "project": preview.project,
+        "stack": preview.stack,
+        "resources": [
+            {
+                "urn": r.urn,
+                "type": r.type,
+                "name": r.name,
+                "parent": r.parent,
+                "provider": r.provider,
+                "custom": r.custom,
+                "protect": r.protect,
+                "inputs": redacted(r.inputs),
+                "dependsOn": list(r.dependencies),
+            }
+            for r in sorted(preview.resources, key=lambda r: r.urn)
+        ],
+        "outputs": preview.outputs,
+        "violations": [v.as_json() for v in violations],
+    }
+
+
+def print_report(preview: Preview, violations: list[Violation] | None, seconds: float, out: TextIO) -> None:
+    out.write(f"Previewing stack {preview.stack} of project {preview.project} (offline)\n\n")
+    _print_tree(preview, out)
+    counts = Counter(r.type for r in preview.resources)
+    out.write(f"\nResources: {len(preview.resources)} ({sum(1 for r in preview.resources if r.custom)} custom)\n")
+    for type_, count in sorted(counts.items()):
+        out.write(f"  {count:4d}  {type_}\n")
+    out.write("\nOutputs:\n")
+    for key, value in sorted(preview.outputs.items()):
+        out.write(f"  {key}: {json.dumps(value)}\n")
+    out.write("\n")
+    if violations is None:
+        out.write("Policies: not run (--no-policy)\n")
+    elif not violations:
+        out.write("Policies: passed, no violations\n")
+    else:
+        mandatory = sum(1 for v in violations if v.level == "mandatory")
+        out.write(f"Policies: {len(violations)} violation(s), {mandatory} mandatory\n")
+        for violation in violations:
+            where = violation.urn.rsplit("::", 1)[-1] if violation.urn else "(stack)"
+            out.write(f"  [{violation.level}] {violation.policy} on {where}: {violation.message}\n")
+            if violation.urn:
+                out.write(f"      {violation.urn}\n")
+    out.write(f"\nPreviewed in {seconds:.2f}s\n")
+
+
+def _print_tree(preview: Preview, out: TextIO) -> None:
+    children: dict[str, list] = {}
+    for resource in preview.resources:
+        children.setdefault(resource.parent, []).append(resource)
+
+    def walk(parent: str, depth: int) -> None:
+        for resource in children.get(parent, []):
+            marker = " [protected]" if resource.protect else ""
+            out.write(f"{'  ' * depth}+ {resource.type}  {resource.name}{marker}\n")
+            walk(resource.urn, depth + 1)
+
+    out.write(f"{preview.stack_urn or 'stack'}\n")
+    walk(preview.stack_urn, 1)
+
+
+def main(argv: list[str] | None = None, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+    parser = argparse.ArgumentParser(prog="python -m infra.preview", description=__doc__.split("\n\n")[0])
+    parser.add_argument("stack", help="stack name: previews <stackConfigDir>/Pulumi.STACK.yaml")
+    parser.add_argument("--program", type=Path, default=PROJECT_ROOT,
+                        help="directory of the Pulumi project to preview (default: this project)")
+    parser.add_argument("--json", type=Path, dest="json_path", help="also write the preview as JSON to this path")
+    parser.add_argument("--policy-pack", type=Path, default=DEFAULT_POLICY_PACK,
+                        help="policy pack directory (default: this project's policies/)")
+    parser.add_argument("--policy-config", type=Path, help="policy pack config file (JSON)")
+    parser.add_argument("--no-policy", action="store_true", help="skip the policy pack")
+    args = parser.parse_args(argv)
+
+    started = time.perf_counter()
+    try:
+        preview = preview_stack(args.program, args.stack)
+        violations = None if args.no_policy else run_policy_pack(preview, args.policy_pack, args.policy_config)
+    except (ProgramError, PolicyConfigError) as error:
+        err.write(f"error: {_one_line(error)}\n")
+        return EXIT_BAD_INPUT
+    seconds = time.perf_counter() - started
+
+    print_report(preview, violations, seconds, out)
+    if args.json_path:
+        document = preview_document(preview, violations or [])
+        args.json_path.write_text(json.dumps(document, indent=2, sort_keys=False) + "\n")
+        out.write(f"Wrote {args.json_path}\n")
+    if any(v.level == "mandatory" for v in violations or []):
+        return EXIT_VIOLATIONS
+    return EXIT_OK
+
+
+def _one_line(error: Exception) -> str:
+    """The user's mistake in one line: the innermost error that says what was wrong."""
+    cause = error.__cause__ if isinstance(error, ProgramError) and error.__cause__ else error
+    return " ".join(str(cause).split()) or type(cause).__name__
+
+
+if __name__ == "__main__":
+    sys.exit(main())

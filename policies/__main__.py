@@ -1,0 +1,11 @@
+"""Entry point the Pulumi CLI runs: builds the policy pack and serves it. Rules live in ``mlopsguard``."""
+
+from mlopsguard import PACK_DESCRIPTION, PACK_NAME, all_policies
+from pulumi_policy import EnforcementLevel, PolicyPack
+
+PolicyPack(
+    name=PACK_NAME,
+    description=PACK_DESCRIPTION,
+    enforcement_level=EnforcementLevel.ADVISORY,
+    policies=all_policies(),
+)

@@ -1,0 +1,21 @@
+"""mlopsguard: the CrossGuard policy pack of the MLOps platform, as importable rule modules.
+
+Each module holds the rules of one domain and lists them in ``POLICIES``; :func:`all_policies` gathers them in a
+fixed order. The pack depends on pulumi-policy alone.
+"""
+
+from __future__ import annotations
+
+from pulumi_policy import Policy
+
+from . import cost
+
+PACK_NAME = "mlops-platform"
+PACK_DESCRIPTION = "Compliance and cost rules for MLOps platforms on AWS, GCP, Azure and Kubernetes."
+
+_DOMAINS = (cost,)
+
+
+def all_policies() -> list[Policy]:
+    """Every policy of the pack, grouped by domain."""
+    return [policy for domain in _DOMAINS for policy in domain.POLICIES]
