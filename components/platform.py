@@ -70,16 +70,28 @@ def validate_platform_args(args: Mapping[str, Any], prefix: str = "") -> Platfor
         )
     pattern, meaning = REGION_PATTERNS[cloud]
     region = args.get("region")
+    if region is None:
+        raise ArgumentError(f"{prefix}region: missing; use {meaning}")
     if not isinstance(region, str) or not re.fullmatch(pattern, region):
         raise ArgumentError(f"{prefix}region: {region!r} is not allowed; use {meaning}")
     try:
         tags = CostTags.from_mapping(args.get("tags", {}), field=f"{prefix}tags")
     except TagError as error:
         raise ArgumentError(str(error)) from None
-    artifacts_args = dict(args.get("artifacts") or {})
+    artifacts_args = _section(args, "artifacts", prefix)
     artifacts_args.setdefault("name_prefix", default_name_prefix(tags, "artifacts"))
     artifacts = validate_artifact_store_args(artifacts_args, field=f"{prefix}artifacts")
     return PlatformSettings(cloud=cloud, region=region, tags=tags, artifacts=artifacts)
+
+
+def _section(args: Mapping[str, Any], key: str, prefix: str) -> dict[str, Any]:
+    """A copy of one config section (a mapping; absent means empty)."""
+    value = args.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ArgumentError(f"{prefix}{key}: {value!r} is not allowed; use a mapping of {key} settings")
+    return dict(value)
 
 
 def default_name_prefix(tags: CostTags, role: str) -> str:
