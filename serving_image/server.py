@@ -1,0 +1,44 @@
+"""Starting the server: the metrics directory, then uvicorn with one process per worker.
+
+uvicorn's own supervisor runs the workers (restarting any that dies) when WORKERS > 1, all accepting on one
+shared socket; with WORKERS=1 the single worker is the process itself. On SIGTERM the supervisor passes the
+signal to every worker, and each drains (see `serving_image.draining`) before the process exits.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+from serving_image.settings import Settings
+
+
+def prepare_metrics_dir(path: str) -> None:
+    """Empty the multiprocess metrics directory (files of an earlier run would be counted) and point
+    prometheus-client at it; must run before anything imports prometheus_client."""
+    if os.path.isdir(path):
+        for entry in os.scandir(path):
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path)
+            else:
+                os.unlink(entry.path)
+    os.makedirs(path, exist_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+
+
+def run(settings: Settings) -> None:
+    """Serve until SIGTERM/SIGINT; returns after every worker has drained."""
+    prepare_metrics_dir(settings.metrics_dir)
+    import uvicorn
+
+    from serving_image.json_logging import configure_logging
+
+    configure_logging(settings.log_level)
+    uvicorn.run(
+        "serving_image.http_app:create_app", factory=True,
+        host=settings.host, port=settings.port, workers=settings.workers,
+        loop="uvloop", http="httptools", lifespan="on",
+        access_log=False, log_config=None, server_header=False,
+        timeout_graceful_shutdown=int(settings.drain_timeout_seconds + 0.999),
+        timeout_keep_alive=30,
+    )
