@@ -7,8 +7,8 @@ Cluster, ArtifactStore, Database, WorkloadIdentity) and returns a :class:`CloudL
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -34,6 +34,22 @@ class ServiceAccountIdentity:
     labels: pulumi.Output[Mapping[str, str]]
 
 
+@dataclass(frozen=True)
+class EgressTarget:
+    """Where the platform's pods must be allowed to connect (NetworkPolicy egress): by IP range for a managed
+    service outside the cluster, or by namespace and pod labels for a service inside it."""
+
+    ports: tuple[int, ...]
+    """TCP ports of the service."""
+    cidrs: pulumi.Input[Sequence[str]] = ("0.0.0.0/0",)
+    """IP ranges of the service (ignored when ``namespace`` is set). The default, anywhere, suits endpoints with no
+    stable range (S3, GCS, Azure Blob); a cloud narrows it where it can (its private subnets for the database)."""
+    namespace: str | None = None
+    """In-cluster service: the namespace it runs in."""
+    pod_labels: Mapping[str, str] | None = None
+    """In-cluster service: the labels of its pods."""
+
+
 IdentityFactory = Callable[[str, str, str], ServiceAccountIdentity]
 """``(name, namespace, service_account) -> identity``: a workload identity bound to exactly that ServiceAccount,
 with access to the layer's artifact store only. ``name`` names the cloud resources it creates."""
@@ -52,3 +68,10 @@ class CloudLayer:
     """Environment a pod needs, besides its workload identity, to reach the artifact store."""
     database: DatabaseEndpoint
     workload_identity: IdentityFactory
+    database_egress: EgressTarget = field(default_factory=lambda: EgressTarget(ports=(5432,)))
+    """Where the database listens, for NetworkPolicy egress (added for issue 4; default: PostgreSQL anywhere)."""
+    storage_egress: EgressTarget = field(default_factory=lambda: EgressTarget(ports=(443,)))
+    """Where the artifact store listens, for NetworkPolicy egress (added for issue 4; default: HTTPS anywhere)."""
+    artifact_secret_env: pulumi.Output[Mapping[str, str]] | None = None
+    """Secret environment a pod needs to reach the artifact store when the store has no workload identity (the
+    ``local`` target's access keys); rendered into a Kubernetes Secret, never into a pod spec. None on clouds."""
