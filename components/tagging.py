@@ -65,12 +65,16 @@ def is_azure_taggable(resource_type: str) -> bool:
     match = _AZURE_TYPE.fullmatch(resource_type)
     if match is None:
         return False
-    module_name = "pulumi_azure_native." + match["module"] + (f".{match['version']}" if match["version"] else "")
-    try:
-        resource_class = getattr(importlib.import_module(module_name), match["cls"])
-    except (ImportError, AttributeError):
-        return False
-    return "tags" in inspect.signature(resource_class._internal_init).parameters
+    # An explicit API version the SDK does not ship takes the default version's shape.
+    modules = [f"pulumi_azure_native.{match['module']}.{match['version']}"] if match["version"] else []
+    modules.append(f"pulumi_azure_native.{match['module']}")
+    for module_name in modules:
+        try:
+            resource_class = getattr(importlib.import_module(module_name), match["cls"])
+        except (ImportError, AttributeError):
+            continue
+        return "tags" in inspect.signature(resource_class._internal_init).parameters
+    return False
 
 
 def is_kubernetes_labellable(resource_type: str) -> bool:

@@ -21,6 +21,7 @@ import contextvars
 import json
 import logging
 import runpy
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -260,6 +261,8 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
         self._stack_transform_tokens: list[str] = []
         self._resource_transform_tokens: dict[str, list[str]] = {}
         self._parents: dict[str, str] = {}
+        self._seen_urns: set[str] = set()
+        self._registering = threading.Lock()
 
     def provider_inputs(self, reference: str) -> dict[str, Any]:
         """The plain inputs of the explicit provider behind ``reference`` (empty for a default provider)."""
@@ -275,8 +278,10 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
         if request.type == "pulumi:pulumi:Stack":
             self.stack_urn = urn
             return resource_pb2.RegisterResourceResponse(urn=urn)
-        if urn in self.records:
-            raise ValueError(f"Duplicate resource URN '{urn}'; try giving it a unique name")
+        with self._registering:  # registrations arrive on several threads at once
+            if urn in self._seen_urns:
+                raise ValueError(f"Duplicate resource URN '{urn}'; try giving it a unique name")
+            self._seen_urns.add(urn)
         _ensure_event_loop()
 
         properties, options = self._transformed(request)
