@@ -48,7 +48,12 @@ UNKNOWN = rpc.UNKNOWN
 
 
 class ProgramError(Exception):
-    """The program under preview failed: bad config, a bad argument, or a bug. ``__cause__`` holds the original."""
+    """The program under preview failed: bad config, a bad argument, or a bug. ``__cause__`` holds the original,
+    ``registered`` what the program had registered before it failed."""
+
+    def __init__(self, message: str, registered: list[RecordedResource] | None = None):
+        super().__init__(message)
+        self.registered = registered or []
 
 
 class StackConfigError(ProgramError):
@@ -235,7 +240,7 @@ def _run_isolated(program, project, stack, config, secret_keys) -> Preview:
     try:
         loop.run_until_complete(run_in_stack(program))
     except Exception as error:  # the program's own error, or one the monitor raised as the engine would
-        raise ProgramError(str(error) or type(error).__name__) from error
+        raise ProgramError(str(error) or type(error).__name__, list(monitor.records.values())) from error
     finally:
         loop.close()
         asyncio.set_event_loop(None)

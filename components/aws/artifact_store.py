@@ -75,8 +75,8 @@ class ArtifactStore(pulumi.ComponentResource):
     """Environment a pod needs, besides its workload identity, to reach the bucket."""
 
     def __init__(self, name: str, args: ArtifactStoreArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("mlops:aws:ArtifactStore", name, None, opts)
         settings = validate_artifact_store_args(args)
+        super().__init__("mlops:aws:ArtifactStore", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         stateful = child.merge(pulumi.ResourceOptions(protect=True))
 
