@@ -30,6 +30,7 @@ from serving_image.servable_model import ON_LOOP_SECONDS, ServableModel, encode_
 from serving_image.settings import (
     HEALTH_PATH, INVOCATIONS_PATH, METRICS_PATH, READY_PATH, VERSION_PATH, Settings,
 )
+from serving_image.worker_readiness import WorkerReadiness
 
 _log = logging.getLogger("serving_image.requests")
 _JSON = (b"content-type", b"application/json")
@@ -49,6 +50,7 @@ class ServingApp:
         self._metrics: metrics.ModelMetrics | None = None
         self._predictor: ArrayPredictor | None = None
         self._drift: DriftMonitor | None = None
+        self._readiness = WorkerReadiness(settings.readiness_dir, settings.workers)
         self._generic_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pyfunc")
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loader: ModelLoader | None = None
@@ -99,10 +101,12 @@ class ServingApp:
         self._generic_executor.shutdown(wait=False)
         if self._metrics is not None:
             self._metrics.loaded.set(0)
+        self._readiness.mark_not_ready()
         metrics.forget_this_process()
 
     def _begin_draining(self) -> None:
         self.draining = True
+        self._readiness.mark_not_ready()
         self.not_ready_reason = "the server is draining before shutdown"
 
     def _identity_known(self, identity: ModelIdentity) -> None:
@@ -131,6 +135,8 @@ class ServingApp:
         if not self.draining:
             self.not_ready_reason = ""
         self._metrics.loaded.set(1)
+        if not self.draining:
+            self._readiness.mark_ready()
         logging.getLogger(__name__).info("ready", extra={
             "native_path": native is not None, "micro_batching": bool(self._predictor and self._predictor.batching),
             "predict_on_event_loop": bool(self._predictor and self._predictor.on_loop),
@@ -188,7 +194,11 @@ class ServingApp:
 
     async def _ready(self, scope: dict[str, Any], receive: Any) -> tuple:
         if self.ready:
-            return 200, [_JSON], b'{"status":"ready"}', 0
+            ready_workers = self._readiness.ready_workers()
+            if ready_workers >= self.settings.workers:
+                return 200, [_JSON], b'{"status":"ready"}', 0
+            return 503, [_JSON], orjson.dumps({"status": "loading", "reason": (
+                f"{ready_workers} of {self.settings.workers} workers have the model loaded")}), 0
         state = "draining" if self.draining else "loading"
         return 503, [_JSON], orjson.dumps({"status": state, "reason": self.not_ready_reason}), 0
 
@@ -201,6 +211,8 @@ class ServingApp:
             "model_uri": self.settings.model_uri,
             "resolved_model_uri": identity.load_uri if identity else None,
             "flavor": model.flavor if model else None,
+            "native_predict": bool(model and model.native),
+            "micro_batching": bool(self._predictor and self._predictor.batching),
             "server_version": __version__,
         }
         return 200, [_JSON], orjson.dumps(document), 0

@@ -106,7 +106,7 @@ def _fast_array(key: str, value: Any, columns: tuple[str, ...]) -> np.ndarray | 
             return _from_records(value, columns)
         if key == "inputs" and isinstance(value, dict):
             return _from_column_dict(value, columns)
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError):  # an unusual shape: MLflow's parser decides
         return None
     return None
 
@@ -122,6 +122,7 @@ def _from_split(value: Any, columns: tuple[str, ...]) -> np.ndarray | None:
         return np.empty((0, len(columns)))
     array = _numeric(data)
     if array is None or array.ndim != 2 or array.shape[1] != len(given):
+        _reject_ragged_rows(data, len(given))
         return None
     if tuple(given) == columns:
         return array
@@ -129,6 +130,14 @@ def _from_split(value: Any, columns: tuple[str, ...]) -> np.ndarray | None:
     if len(position) != len(given):
         return None
     return array[:, [position[name] for name in columns]]
+
+
+def _reject_ragged_rows(data: list[Any], width: int) -> None:
+    for index, row in enumerate(data):
+        if not isinstance(row, list) or len(row) != width:
+            size = f"{len(row)} values" if isinstance(row, list) else f"a JSON {type(row).__name__}"
+            raise bad_request(f"dataframe_split.data[{index}] has {size}; use a list of {width} values, "
+                              "one per column")
 
 
 def _from_records(records: list[Any], columns: tuple[str, ...]) -> np.ndarray | None:
@@ -147,7 +156,10 @@ def _from_column_dict(value: dict[str, Any], columns: tuple[str, ...]) -> np.nda
 
 def _numeric(rows: list[Any]) -> np.ndarray | None:
     """Rows as float64 when every value is a JSON number (bools and strings are left to MLflow)."""
-    array = np.asarray(rows)
+    try:
+        array = np.asarray(rows)
+    except ValueError:  # ragged rows
+        return None
     if array.dtype.kind not in "iuf":
         return None
     return array.astype(np.float64, copy=False)

@@ -13,22 +13,23 @@ import shutil
 from serving_image.settings import Settings
 
 
-def prepare_metrics_dir(path: str) -> None:
-    """Empty the multiprocess metrics directory (files of an earlier run would be counted) and point
-    prometheus-client at it; must run before anything imports prometheus_client."""
-    if os.path.isdir(path):
-        for entry in os.scandir(path):
+def prepare_runtime_dir(settings: Settings) -> None:
+    """Empty the directory the workers share (metrics files or readiness markers of an earlier run would count)
+    and point prometheus-client at its metrics/; must run before anything imports prometheus_client."""
+    if os.path.isdir(settings.runtime_dir):
+        for entry in os.scandir(settings.runtime_dir):
             if entry.is_dir(follow_symlinks=False):
                 shutil.rmtree(entry.path)
             else:
                 os.unlink(entry.path)
-    os.makedirs(path, exist_ok=True)
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+    os.makedirs(settings.metrics_dir, exist_ok=True)
+    os.makedirs(settings.readiness_dir, exist_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = settings.metrics_dir
 
 
 def run(settings: Settings) -> None:
     """Serve until SIGTERM/SIGINT; returns after every worker has drained."""
-    prepare_metrics_dir(settings.metrics_dir)
+    prepare_runtime_dir(settings)
     import uvicorn
 
     from serving_image.json_logging import configure_logging

@@ -94,11 +94,19 @@ class Settings:
     access_log: str = _env(
         "ACCESS_LOG", "all", "One JSON line per request: all (probe and scrape successes excepted), errors, off")
     log_level: str = _env("LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING or ERROR")
-    metrics_dir: str = _env(
-        "PROMETHEUS_MULTIPROC_DIR", "/tmp/serving-image-metrics", "Where workers share their metric files; "
-        "emptied at start; must be writable")
+    runtime_dir: str = _env(
+        "RUNTIME_DIR", "/tmp/serving-image", "State the workers share: metrics files (metrics/, which the server "
+        "sets as PROMETHEUS_MULTIPROC_DIR) and readiness markers (ready/); emptied at start; must be writable")
     model_download_dir: str = _env(
         "MODEL_DOWNLOAD_DIR", "/tmp/serving-image-models", "Where remote models are downloaded; must be writable")
+
+    @property
+    def metrics_dir(self) -> str:
+        return os.path.join(self.runtime_dir, "metrics")
+
+    @property
+    def readiness_dir(self) -> str:
+        return os.path.join(self.runtime_dir, "ready")
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -191,6 +199,6 @@ _PARSERS: dict[str, Callable[[str, str], Any]] = {
     "load_retry_max_seconds": _seconds(0.1, 3600),
     "access_log": _choice(ACCESS_LOG_MODES),
     "log_level": _choice(LOG_LEVELS, str.upper),
-    "metrics_dir": _directory,
+    "runtime_dir": _directory,
     "model_download_dir": _directory,
 }

@@ -6,14 +6,14 @@ when its fixture ends, and its output is kept in a log file that failing tests p
 
 from __future__ import annotations
 
+from http.client import HTTPConnection
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
+import urllib.parse
 from pathlib import Path
 
 import orjson
@@ -29,15 +29,16 @@ def free_port() -> int:
 
 def http(method: str, url: str, body: bytes | None = None, content_type: str | None = "application/json",
          timeout: float = 30) -> tuple[int, bytes, dict[str, str]]:
-    """One HTTP request; returns status, body and headers, whatever the status."""
-    request = urllib.request.Request(url, data=body, method=method)
-    if content_type is not None:
-        request.add_header("Content-Type", content_type)
+    """One HTTP request with exactly the headers given; returns status, body and (lower-cased) headers."""
+    parts = urllib.parse.urlsplit(url)
+    connection = HTTPConnection(parts.hostname, parts.port, timeout=timeout)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status, response.read(), dict(response.headers)
-    except urllib.error.HTTPError as error:
-        return error.code, error.read(), dict(error.headers)
+        headers = {} if content_type is None else {"Content-Type": content_type}
+        connection.request(method, parts.path, body=body, headers=headers)
+        response = connection.getresponse()
+        return response.status, response.read(), {key.lower(): value for key, value in response.getheaders()}
+    finally:
+        connection.close()
 
 
 def post_json(url: str, document: object, timeout: float = 30) -> tuple[int, object]:
@@ -93,7 +94,7 @@ def serving_image_env(model_uri: str, port: int, tmp: Path, **overrides: str) ->
     env = dict(os.environ)
     env.update({
         "MODEL_URI": model_uri, "PORT": str(port), "HOST": "127.0.0.1", "WORKERS": "1",
-        "PROMETHEUS_MULTIPROC_DIR": str(tmp / "metrics"), "MODEL_DOWNLOAD_DIR": str(tmp / "models"),
+        "RUNTIME_DIR": str(tmp / "runtime"), "MODEL_DOWNLOAD_DIR": str(tmp / "models"),
         "DRAIN_DELAY_SECONDS": "0", "DRAIN_TIMEOUT_SECONDS": "10", "LOAD_RETRY_MAX_SECONDS": "1",
         "PYTHONPATH": str(REPO_ROOT),
     })
