@@ -1,0 +1,142 @@
+"""The cloud-neutral Kubernetes layer of the platform: monitoring, MLflow and the model endpoints, on top of any
+:class:`components.cloud_layer.CloudLayer`.
+
+``validate_kubernetes_layer_args`` checks the stack's ``mlflow``, ``monitoring`` and ``endpoints`` sections before
+anything exists; ``KubernetesLayer`` then builds, with the cloud layer's Kubernetes provider: the Prometheus stack
+(first, so its CRDs exist before any ServiceMonitor or PrometheusRule), the MLflow server with a workload identity
+bound to its ServiceAccount, a default-deny ``models`` namespace, and one blue-green endpoint per configured entry,
+each with its own workload identity.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+
+from components.cloud_layer import CloudLayer
+from components.kubernetes.mlflow_server import MlflowServer, validate_mlflow_server_args
+from components.kubernetes.model_endpoint import BlueGreenModelEndpoint, validate_endpoint_args
+from components.kubernetes.namespace import IsolatedNamespace, validate_namespace_name
+from components.kubernetes.prometheus_stack import PrometheusStack, validate_prometheus_stack_args
+from components.validation import ArgumentError, reject_unknown_keys
+
+MLFLOW_NAMESPACE = "mlflow"
+DEFAULT_MLFLOW_IMAGE = "ghcr.io/mlops-platform/mlflow-tracking:3.17.2"
+"""Built from ``serving_image/tracking/``; override ``mlflow.image`` (and pin ``mlflow.image_digest``)."""
+_MLFLOW_KEYS = frozenset({"image", "image_digest", "replicas", "workers", "compute", "probes", "route",
+                          "allowed_hosts"})
+_ENDPOINT_WIRED = frozenset({"namespace", "service_account_annotations", "service_account_labels",
+                             "artifact_pod_env", "artifact_secret_env", "storage_egress", "tracking",
+                             "monitoring_namespace"})
+
+
+@dataclass(frozen=True)
+class KubernetesLayerSettings:
+    monitoring: Mapping[str, Any]
+    monitoring_namespace: str
+    mlflow: Mapping[str, Any]
+    models_namespace: str
+    endpoints: tuple[Mapping[str, Any], ...]
+
+
+def validate_kubernetes_layer_args(mlflow: Any, monitoring: Any, endpoints: Any, models_namespace: Any = "models",
+                                   prefix: str = "") -> KubernetesLayerSettings:
+    """Validate the stack sections with each component's own validator (placeholders stand in for the values the
+    cloud layer supplies), so a bad endpoint fails before the cloud layer creates anything."""
+    monitoring = dict(monitoring or {})
+    monitoring_settings = validate_prometheus_stack_args(monitoring, field=f"{prefix}monitoring")
+    mlflow = dict(mlflow or {})
+    reject_unknown_keys(mlflow, _MLFLOW_KEYS, f"{prefix}mlflow")
+    mlflow.setdefault("image", DEFAULT_MLFLOW_IMAGE)
+    models = validate_namespace_name(models_namespace, f"{prefix}models_namespace")
+    validate_mlflow_server_args(
+        {**mlflow, "namespace": MLFLOW_NAMESPACE, "backend_store_uri": "placeholder", "artifact_uri": "placeholder",
+         "client_namespaces": [models], "monitoring_namespace": monitoring_settings.namespace},
+        field=f"{prefix}mlflow")
+    if endpoints is None:
+        endpoints = []
+    if not isinstance(endpoints, Sequence) or isinstance(endpoints, (str, bytes)):
+        raise ArgumentError(f"{prefix}endpoints: {endpoints!r} is not allowed; use a list of endpoint settings")
+    seen: set[str] = set()
+    for index, endpoint in enumerate(endpoints):
+        field = f"{prefix}endpoints[{index}]"
+        if not isinstance(endpoint, Mapping):
+            raise ArgumentError(f"{field}: {endpoint!r} is not allowed; use a mapping of endpoint settings")
+        wired = sorted(_ENDPOINT_WIRED & set(endpoint))
+        if wired:
+            raise ArgumentError(f"{field}.{wired[0]}: not allowed in stack config; the platform sets it")
+        validate_endpoint_args({**endpoint, "namespace": models,
+                                "monitoring_namespace": monitoring_settings.namespace}, field=field)
+        if endpoint["name"] in seen:
+            raise ArgumentError(f"{field}.name: {endpoint['name']!r} is not allowed; it is already used by another "
+                                f"endpoint")
+        seen.add(endpoint["name"])
+    return KubernetesLayerSettings(monitoring=monitoring, monitoring_namespace=monitoring_settings.namespace,
+                                   mlflow=mlflow, models_namespace=models, endpoints=tuple(endpoints))
+
+
+class KubernetesLayer(pulumi.ComponentResource):
+    """Monitoring, MLflow and the model endpoints on one cluster."""
+
+    mlflow_tracking_uri: pulumi.Output[str]
+    mlflow_admin_password: pulumi.Output[str]
+    grafana_admin_password: pulumi.Output[str]
+    endpoint_urls: pulumi.Output[Mapping[str, str]]
+
+    def __init__(self, name: str, cloud: CloudLayer, settings: KubernetesLayerSettings,
+                 opts: pulumi.ResourceOptions | None = None):
+        super().__init__("mlops:kubernetes:KubernetesLayer", name, None, opts)
+        on_cluster = pulumi.ResourceOptions(parent=self, providers={"kubernetes": cloud.kubernetes_provider})
+        monitoring = PrometheusStack(f"{name}-monitoring", settings.monitoring, opts=on_cluster)
+        after_monitoring = on_cluster.merge(pulumi.ResourceOptions(depends_on=[monitoring]))
+
+        identity = cloud.workload_identity(f"{name}-mlflow", MLFLOW_NAMESPACE, "mlflow")
+        mlflow_args: dict[str, Any] = {
+            **settings.mlflow,
+            "namespace": MLFLOW_NAMESPACE,
+            "backend_store_uri": cloud.database.connection_uri,
+            "artifact_uri": cloud.artifact_uri,
+            "artifact_pod_env": cloud.artifact_pod_env,
+            "service_account_annotations": identity.annotations,
+            "service_account_labels": identity.labels,
+            "database_egress": cloud.database_egress,
+            "storage_egress": cloud.storage_egress,
+            "client_namespaces": [settings.models_namespace],
+            "monitoring_namespace": settings.monitoring_namespace,
+        }
+        if cloud.artifact_secret_env is not None:
+            mlflow_args["artifact_secret_env"] = cloud.artifact_secret_env
+        mlflow = MlflowServer(f"{name}-mlflow", mlflow_args, opts=after_monitoring)
+
+        models = IsolatedNamespace(f"{name}-models", {"name": settings.models_namespace}, opts=on_cluster)
+        in_models = after_monitoring.merge(pulumi.ResourceOptions(depends_on=[monitoring, models]))
+        urls: dict[str, pulumi.Output[str]] = {}
+        for endpoint in settings.endpoints:
+            endpoint_name = endpoint["name"]
+            endpoint_identity = cloud.workload_identity(f"{name}-{endpoint_name}", settings.models_namespace,
+                                                        endpoint_name)
+            endpoint_args: dict[str, Any] = {
+                **endpoint,
+                "namespace": settings.models_namespace,
+                "monitoring_namespace": settings.monitoring_namespace,
+                "service_account_annotations": endpoint_identity.annotations,
+                "service_account_labels": endpoint_identity.labels,
+                "artifact_pod_env": cloud.artifact_pod_env,
+                "storage_egress": cloud.storage_egress,
+                "tracking": {"uri": mlflow.tracking_uri, "namespace": MLFLOW_NAMESPACE,
+                             "username": mlflow.admin_username, "password": mlflow.admin_password},
+            }
+            if cloud.artifact_secret_env is not None:
+                endpoint_args["artifact_secret_env"] = cloud.artifact_secret_env
+            deployed = BlueGreenModelEndpoint(f"{name}-endpoint-{endpoint_name}", endpoint_args, opts=in_models)
+            urls[endpoint_name] = deployed.url
+
+        self.mlflow_tracking_uri = mlflow.tracking_uri
+        self.mlflow_admin_password = mlflow.admin_password
+        self.grafana_admin_password = monitoring.grafana_admin_password
+        self.endpoint_urls = pulumi.Output.all(**urls) if urls else pulumi.Output.from_input({})
+        self.register_outputs({"mlflow_tracking_uri": self.mlflow_tracking_uri,
+                               "endpoint_urls": self.endpoint_urls})

@@ -1,0 +1,464 @@
+"""The MLflow tracking server and model registry, in its own isolated namespace.
+
+What it gives: a namespace with default-deny NetworkPolicy; a ServiceAccount carrying the cloud layer's
+workload-identity annotations (so the server reaches the artifact store without keys); a Secret with the backend
+store URI, the basic-auth configuration and generated admin password and CSRF key (all Pulumi secrets); a migration
+Job (``mlflow db upgrade``) that the Deployment waits for, so a new MLflow version never serves against an old
+schema; a Deployment running ``mlflow server`` with proxied artifacts (``--serve-artifacts
+--artifacts-destination <bucket>``), MLflow's basic-auth app, Prometheus metrics on ``/metrics`` and probes on
+``/health``, non-root with a read-only root filesystem; a Service, a PodDisruptionBudget, NetworkPolicies (ingress
+from the allowed namespaces and Prometheus; egress to the database and the artifact store) and a ServiceMonitor
+(which authenticates with the metrics credentials, because basic-auth protects ``/metrics`` too); optionally a
+Gateway API HTTPRoute on an HTTPS listener.
+
+The image must contain MLflow 3.17.2 with the PostgreSQL driver (psycopg2), the storage client of every cloud
+(boto3, google-cloud-storage, azure-storage-blob) and prometheus-flask-exporter (for ``--expose-prometheus``), run
+as the numeric user ``MLFLOW_UID`` and need no writable path but ``/tmp``: the build target under
+``serving_image/tracking/`` is such an image. Pin it by tag and, for production, by digest (``image_digest``).
+
+What it deliberately does not: create the database or the bucket (the cloud layer does), or grant model-level
+permissions inside MLflow (an admin does, through MLflow's permission API).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, NotRequired, TypedDict
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+from pulumi import Input
+
+from components.cloud_layer import EgressTarget
+from components.kubernetes.container_resources import (
+    ComputeSettings,
+    ProbeSettings,
+    http_probe,
+    resource_requirements,
+    validate_compute,
+    validate_probes,
+)
+from components.kubernetes.namespace import IsolatedNamespace, validate_namespace_name
+from components.kubernetes.network_access import allow_policy, egress_rule, namespace_peer, tcp_ports
+from components.kubernetes.pod_security import container_security_context, pod_security_context, writable_volumes
+from components.validation import ArgumentError, optional_int, reject_unknown_keys
+
+MLFLOW_PORT = 5000
+MLFLOW_UID = 10001
+HEALTH_PATH = "/health"
+METRICS_PATH = "/metrics"
+METRICS_DIR = "/tmp/mlflow-metrics"
+AUTH_CONFIG_PATH = "/etc/mlflow/auth/basic_auth.ini"
+ADMIN_USERNAME = "admin"
+IMAGE_PATTERN = r"[a-z0-9][a-z0-9._/-]*(:[0-9]+)?/?[a-z0-9._/-]*:[A-Za-z0-9._-]+"
+DIGEST_PATTERN = r"sha256:[0-9a-f]{64}"
+UPLOAD_TIMEOUT_SECONDS = 600
+"""Longest a single artifact upload or download may take through the route; large model files need minutes."""
+DEFAULT_COMPUTE = ComputeSettings("500m", "1Gi", "2", "2Gi", 0)
+DEFAULT_PROBES = ProbeSettings(initial_delay_seconds=10, period_seconds=10, timeout_seconds=5, failure_threshold=6)
+SERVER_LABELS = {"app.kubernetes.io/name": "mlflow", "app.kubernetes.io/component": "tracking-server"}
+_ARGS = frozenset({
+    "namespace", "image", "image_digest", "backend_store_uri", "artifact_uri", "artifact_pod_env",
+    "artifact_secret_env", "service_account_annotations", "service_account_labels", "database_egress",
+    "storage_egress", "replicas", "workers", "compute", "probes", "client_namespaces", "monitoring_namespace",
+    "route", "allowed_hosts",
+})
+
+
+class MlflowRouteArgs(TypedDict):
+    """Where the server is published through a Gateway API Gateway."""
+
+    hostname: str
+    gateway_name: str
+    gateway_namespace: str
+    listener: NotRequired[str]
+    """The Gateway's HTTPS listener (``sectionName``, default ``https``): TLS terminates there."""
+
+
+class MlflowServerArgs(TypedDict):
+    """Inputs of the MLflow server. The cloud layer supplies the storage, database and identity fields."""
+
+    namespace: str
+    """Namespace the component creates for the server (default-deny)."""
+    image: str
+    """Tracking-server image, pinned by tag (``registry/name:tag``; see the module docstring for what it needs)."""
+    image_digest: NotRequired[str]
+    """``sha256:...`` digest of ``image``; appended as ``@sha256:...`` so the tag cannot move under a deployment."""
+    backend_store_uri: Input[str]
+    """PostgreSQL URI of the backend store (a Pulumi secret); goes only into a Kubernetes Secret."""
+    artifact_uri: Input[str]
+    """The artifact store (``s3://``, ``gs://``, ``wasbs://``) the server proxies artifacts to."""
+    artifact_pod_env: NotRequired[Input[Mapping[str, str]]]
+    """Plain environment the server needs to reach the artifact store (region, endpoint)."""
+    artifact_secret_env: NotRequired[Input[Mapping[str, str]]]
+    """Secret environment for the artifact store when it has no workload identity (local access keys)."""
+    service_account_annotations: NotRequired[Input[Mapping[str, str]]]
+    """Workload-identity annotations of the server's ServiceAccount."""
+    service_account_labels: NotRequired[Input[Mapping[str, str]]]
+    database_egress: NotRequired[EgressTarget]
+    """Where the database listens (default: port 5432 anywhere)."""
+    storage_egress: NotRequired[EgressTarget]
+    """Where the artifact store listens (default: port 443 anywhere)."""
+    replicas: NotRequired[int]
+    """Server pods (1-10, default 2; the PodDisruptionBudget keeps one up)."""
+    workers: NotRequired[int]
+    """Worker processes per pod (1-32, default 4)."""
+    compute: NotRequired[Mapping[str, Any]]
+    """``cpu_request``, ``memory_request``, ``cpu_limit``, ``memory_limit`` (default 500m/1Gi, 2/2Gi)."""
+    probes: NotRequired[Mapping[str, Any]]
+    """Probe timings: ``initial_delay_seconds``, ``period_seconds``, ``timeout_seconds``, ``failure_threshold``."""
+    client_namespaces: NotRequired[list[str]]
+    """Namespaces whose pods may call the server (model endpoints, notebooks, the gateway)."""
+    monitoring_namespace: NotRequired[str]
+    """Namespace of Prometheus, allowed to scrape ``/metrics`` (default ``monitoring``)."""
+    route: NotRequired[MlflowRouteArgs]
+    """Publish the server through a Gateway API HTTPRoute; absent: cluster-internal only."""
+    allowed_hosts: NotRequired[list[str]]
+    """Extra Host headers MLflow accepts (the Service's DNS names and the route's hostname always are)."""
+
+
+@dataclass(frozen=True)
+class MlflowServerSettings:
+    namespace: str
+    image: str
+    replicas: int
+    workers: int
+    compute: ComputeSettings
+    probes: ProbeSettings
+    client_namespaces: tuple[str, ...]
+    monitoring_namespace: str
+    route: Mapping[str, str] | None
+    allowed_hosts: tuple[str, ...]
+    database_egress: EgressTarget
+    storage_egress: EgressTarget
+
+
+def validate_mlflow_server_args(args: Mapping[str, Any], field: str = "mlflow") -> MlflowServerSettings:
+    """Check ``args`` and fill defaults; raises ``ArgumentError`` naming the field, the value and what is allowed."""
+    reject_unknown_keys(args, _ARGS, field)
+    namespace = validate_namespace_name(args.get("namespace"), f"{field}.namespace")
+    image = args.get("image")
+    if not isinstance(image, str) or not re.fullmatch(IMAGE_PATTERN, image) or image.endswith(":latest"):
+        raise ArgumentError(f"{field}.image: {image!r} is not allowed; use an image pinned by tag "
+                            f"(registry/name:tag, not :latest)")
+    digest = args.get("image_digest")
+    if digest is not None:
+        if not isinstance(digest, str) or not re.fullmatch(DIGEST_PATTERN, digest):
+            raise ArgumentError(f"{field}.image_digest: {digest!r} is not allowed; use sha256: and 64 hex digits")
+        image = f"{image}@{digest}"
+    for required in ("backend_store_uri", "artifact_uri"):
+        if args.get(required) is None:
+            raise ArgumentError(f"{field}.{required}: missing; the cloud layer provides it")
+    clients = tuple(validate_namespace_name(n, f"{field}.client_namespaces[{i}]")
+                    for i, n in enumerate(args.get("client_namespaces") or []))
+    monitoring = validate_namespace_name(args.get("monitoring_namespace", "monitoring"),
+                                         f"{field}.monitoring_namespace")
+    route = args.get("route")
+    if route is not None:
+        reject_unknown_keys(route, {"hostname", "gateway_name", "gateway_namespace", "listener"}, f"{field}.route")
+        for key in ("hostname", "gateway_name", "gateway_namespace"):
+            if not isinstance(route.get(key), str) or not route[key]:
+                raise ArgumentError(f"{field}.route.{key}: {route.get(key)!r} is not allowed; use a name")
+        route = {"listener": "https", **route}
+    hosts = args.get("allowed_hosts") or []
+    if not isinstance(hosts, list) or "*" in hosts or not all(isinstance(h, str) and h for h in hosts):
+        raise ArgumentError(f"{field}.allowed_hosts: {hosts!r} is not allowed; use a list of host names (no '*')")
+    return MlflowServerSettings(
+        namespace=namespace,
+        image=image,
+        replicas=optional_int(args, "replicas", field, 2, 1, 10),
+        workers=optional_int(args, "workers", field, 4, 1, 32),
+        compute=validate_compute(args.get("compute"), f"{field}.compute", DEFAULT_COMPUTE),
+        probes=validate_probes(args.get("probes"), f"{field}.probes", DEFAULT_PROBES),
+        client_namespaces=clients,
+        monitoring_namespace=monitoring,
+        route=route,
+        allowed_hosts=tuple(hosts),
+        database_egress=args.get("database_egress") or EgressTarget(ports=(5432,)),
+        storage_egress=args.get("storage_egress") or EgressTarget(ports=(443,)),
+    )
+
+
+def server_command(settings: MlflowServerSettings, artifact_uri: str) -> tuple[list[str], list[str]]:
+    """The container's command and args. The backend store URI is not among them: MLflow reads it from
+    ``MLFLOW_BACKEND_STORE_URI`` (a Secret), so it never shows in the pod spec or a process list."""
+    service = f"mlflow.{settings.namespace}"
+    hosts = [f"{service}.svc.cluster.local", f"{service}.svc", service, "mlflow", "localhost",
+             f"localhost:{MLFLOW_PORT}", "10.*", "172.*", "192.168.*"]
+    if settings.route:
+        hosts.append(settings.route["hostname"])
+    hosts.extend(settings.allowed_hosts)
+    args = [
+        "server",
+        "--host", "0.0.0.0",
+        "--port", str(MLFLOW_PORT),
+        "--workers", str(settings.workers),
+        "--serve-artifacts",
+        "--artifacts-destination", artifact_uri,
+        "--app-name", "basic-auth",
+        "--expose-prometheus", METRICS_DIR,
+        "--allowed-hosts", ",".join(dict.fromkeys(hosts)),
+        # Keep idle client connections long enough for multi-part uploads; give in-flight uploads a minute to end.
+        "--uvicorn-opts", "--timeout-keep-alive 120 --timeout-graceful-shutdown 60",
+    ]
+    return ["mlflow"], args
+
+
+def auth_config(backend_store_uri: str) -> str:
+    """MLflow's basic-auth configuration: users live in the same PostgreSQL database (their own tables), no
+    permission for anyone until granted. The admin's name and password come from the environment."""
+    return (
+        "[mlflow]\n"
+        "default_permission = NO_PERMISSIONS\n"
+        f"database_uri = {backend_store_uri}\n"
+        "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+        "grant_default_workspace_access = false\n"
+    )
+
+
+class MlflowServer(pulumi.ComponentResource):
+    """MLflow tracking server and model registry with authentication, metrics and a migration Job."""
+
+    namespace: pulumi.Output[str]
+    tracking_uri: pulumi.Output[str]
+    """``http://mlflow.<namespace>.svc.cluster.local:5000``: where clients in the cluster reach the server."""
+    admin_username: pulumi.Output[str]
+    admin_password: pulumi.Output[str]
+    """Generated; a Pulumi secret."""
+
+    def __init__(self, name: str, args: MlflowServerArgs, opts: pulumi.ResourceOptions | None = None):
+        settings = validate_mlflow_server_args(args, field=name)
+        super().__init__("mlops:kubernetes:MlflowServer", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        ns = settings.namespace
+
+        namespace = IsolatedNamespace(f"{name}-namespace", {"name": ns}, opts=child)
+        inside = child.merge(pulumi.ResourceOptions(depends_on=[namespace]))
+
+        admin_password = random.RandomPassword(f"{name}-admin-password", length=32, special=False, opts=child)
+        csrf_key = random.RandomPassword(f"{name}-csrf-key", length=48, special=False, opts=child)
+        backend_uri = pulumi.Output.secret(args["backend_store_uri"])
+        config_secret = k8s.core.v1.Secret(
+            f"{name}-config",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name="mlflow-config", namespace=ns),
+            type="Opaque",
+            string_data={
+                "MLFLOW_BACKEND_STORE_URI": backend_uri,
+                "MLFLOW_AUTH_ADMIN_PASSWORD": admin_password.result,
+                "MLFLOW_FLASK_SERVER_SECRET_KEY": csrf_key.result,
+                "basic_auth.ini": backend_uri.apply(auth_config),
+            },
+            opts=inside,
+        )
+        k8s.core.v1.Secret(
+            f"{name}-metrics-auth",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name="mlflow-metrics-auth", namespace=ns),
+            type="kubernetes.io/basic-auth",
+            string_data={"username": ADMIN_USERNAME, "password": admin_password.result},
+            opts=inside,
+        )
+        env_from: list[k8s.core.v1.EnvFromSourceArgs] = []
+        if args.get("artifact_secret_env") is not None:
+            k8s.core.v1.Secret(
+                f"{name}-artifact-credentials",
+                metadata=k8s.meta.v1.ObjectMetaArgs(name="mlflow-artifact-credentials", namespace=ns),
+                type="Opaque",
+                string_data=pulumi.Output.secret(args["artifact_secret_env"]),
+                opts=inside,
+            )
+            env_from.append(k8s.core.v1.EnvFromSourceArgs(
+                secret_ref=k8s.core.v1.SecretEnvSourceArgs(name="mlflow-artifact-credentials")))
+
+        service_account = k8s.core.v1.ServiceAccount(
+            f"{name}-service-account",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name="mlflow", namespace=ns,
+                annotations=args.get("service_account_annotations") or {},
+                labels=args.get("service_account_labels") or {},
+            ),
+            automount_service_account_token=False,
+            opts=inside,
+        )
+
+        def secret_env(variable: str) -> k8s.core.v1.EnvVarArgs:
+            return k8s.core.v1.EnvVarArgs(name=variable, value_from=k8s.core.v1.EnvVarSourceArgs(
+                secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name="mlflow-config", key=variable)))
+
+        plain_env = pulumi.Output.from_input(args.get("artifact_pod_env") or {}).apply(
+            lambda env: [k8s.core.v1.EnvVarArgs(name=k, value=v) for k, v in sorted(env.items())])
+        env = plain_env.apply(lambda plain: [
+            *plain,
+            secret_env("MLFLOW_BACKEND_STORE_URI"),
+            secret_env("MLFLOW_AUTH_ADMIN_PASSWORD"),
+            secret_env("MLFLOW_FLASK_SERVER_SECRET_KEY"),
+            k8s.core.v1.EnvVarArgs(name="MLFLOW_AUTH_ADMIN_USERNAME", value=ADMIN_USERNAME),
+            k8s.core.v1.EnvVarArgs(name="MLFLOW_AUTH_CONFIG_PATH", value=AUTH_CONFIG_PATH),
+            k8s.core.v1.EnvVarArgs(name="HOME", value="/tmp"),
+        ])
+        volumes, mounts = writable_volumes({"tmp": "/tmp"}, size_limit="8Gi")
+        volumes.append(k8s.core.v1.VolumeArgs(name="auth-config", secret=k8s.core.v1.SecretVolumeSourceArgs(
+            secret_name="mlflow-config", default_mode=0o440,
+            items=[k8s.core.v1.KeyToPathArgs(key="basic_auth.ini", path="basic_auth.ini")])))
+        mounts.append(k8s.core.v1.VolumeMountArgs(name="auth-config", mount_path="/etc/mlflow/auth",
+                                                  read_only=True))
+        pod_security = pod_security_context(MLFLOW_UID)
+        resources = resource_requirements(settings.compute)
+
+        migration = k8s.batch.v1.Job(
+            f"{name}-db-upgrade",
+            metadata=k8s.meta.v1.ObjectMetaArgs(namespace=ns, labels={
+                "app.kubernetes.io/name": "mlflow", "app.kubernetes.io/component": "db-upgrade"}),
+            spec=k8s.batch.v1.JobSpecArgs(
+                backoff_limit=3,
+                active_deadline_seconds=900,
+                ttl_seconds_after_finished=86400,
+                template=k8s.core.v1.PodTemplateSpecArgs(
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels={
+                        "app.kubernetes.io/name": "mlflow", "app.kubernetes.io/component": "db-upgrade"}),
+                    spec=k8s.core.v1.PodSpecArgs(
+                        restart_policy="Never",
+                        service_account_name="mlflow",
+                        automount_service_account_token=False,
+                        security_context=pod_security,
+                        volumes=[volumes[0]],
+                        containers=[k8s.core.v1.ContainerArgs(
+                            name="db-upgrade",
+                            image=settings.image,
+                            image_pull_policy="IfNotPresent",
+                            command=["mlflow"],
+                            args=["db", "upgrade", "$(MLFLOW_BACKEND_STORE_URI)"],
+                            env=[secret_env("MLFLOW_BACKEND_STORE_URI"),
+                                 k8s.core.v1.EnvVarArgs(name="HOME", value="/tmp")],
+                            resources=resources,
+                            security_context=container_security_context(MLFLOW_UID),
+                            volume_mounts=[mounts[0]],
+                        )],
+                    ),
+                ),
+            ),
+            opts=inside.merge(pulumi.ResourceOptions(depends_on=[config_secret, service_account])),
+        )
+
+        command_and_args = pulumi.Output.from_input(args["artifact_uri"]).apply(
+            lambda uri: server_command(settings, uri))
+        probe = http_probe(HEALTH_PATH, "http", settings.probes)
+        container = k8s.core.v1.ContainerArgs(
+            name="mlflow",
+            image=settings.image,
+            image_pull_policy="IfNotPresent",
+            command=command_and_args.apply(lambda pair: pair[0]),
+            args=command_and_args.apply(lambda pair: pair[1]),
+            env=env,
+            env_from=env_from or None,
+            ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=MLFLOW_PORT, protocol="TCP")],
+            readiness_probe=probe,
+            liveness_probe=http_probe(HEALTH_PATH, "http", ProbeSettings(
+                settings.probes.initial_delay_seconds + 20, settings.probes.period_seconds,
+                settings.probes.timeout_seconds, settings.probes.failure_threshold)),
+            resources=resources,
+            security_context=container_security_context(MLFLOW_UID),
+            volume_mounts=mounts,
+        )
+        k8s.apps.v1.Deployment(
+            f"{name}-server",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name="mlflow", namespace=ns, labels=SERVER_LABELS),
+            spec=k8s.apps.v1.DeploymentSpecArgs(
+                replicas=settings.replicas,
+                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=SERVER_LABELS),
+                strategy=k8s.apps.v1.DeploymentStrategyArgs(
+                    type="RollingUpdate",
+                    rolling_update=k8s.apps.v1.RollingUpdateDeploymentArgs(max_unavailable=0, max_surge=1)),
+                template=k8s.core.v1.PodTemplateSpecArgs(
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=SERVER_LABELS),
+                    spec=k8s.core.v1.PodSpecArgs(
+                        service_account_name="mlflow",
+                        automount_service_account_token=False,
+                        security_context=pod_security,
+                        termination_grace_period_seconds=90,
+                        volumes=volumes,
+                        containers=[container],
+                    ),
+                ),
+            ),
+            opts=inside.merge(pulumi.ResourceOptions(depends_on=[migration, config_secret, service_account])),
+        )
+        k8s.core.v1.Service(
+            f"{name}-service",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name="mlflow", namespace=ns, labels=SERVER_LABELS),
+            spec=k8s.core.v1.ServiceSpecArgs(
+                type="ClusterIP",
+                selector=SERVER_LABELS,
+                ports=[k8s.core.v1.ServicePortArgs(name="http", port=MLFLOW_PORT, target_port="http",
+                                                   protocol="TCP")],
+            ),
+            opts=inside,
+        )
+        k8s.policy.v1.PodDisruptionBudget(
+            f"{name}-disruption-budget",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name="mlflow", namespace=ns),
+            spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(
+                max_unavailable=1, selector=k8s.meta.v1.LabelSelectorArgs(match_labels=SERVER_LABELS)),
+            opts=inside,
+        )
+        callers = [namespace_peer(n) for n in (*settings.client_namespaces, settings.monitoring_namespace)]
+        if settings.route:
+            callers.append(namespace_peer(settings.route["gateway_namespace"]))
+        allow_policy(
+            f"{name}-allow-server", ns, SERVER_LABELS,
+            ingress=[k8s.networking.v1.NetworkPolicyIngressRuleArgs(from_=callers, ports=tcp_ports([MLFLOW_PORT]))],
+            egress=[egress_rule(settings.database_egress), egress_rule(settings.storage_egress)],
+            opts=inside,
+        )
+        allow_policy(
+            f"{name}-allow-db-upgrade", ns,
+            {"app.kubernetes.io/name": "mlflow", "app.kubernetes.io/component": "db-upgrade"},
+            ingress=None, egress=[egress_rule(settings.database_egress)], opts=inside,
+        )
+        k8s.apiextensions.CustomResource(
+            f"{name}-service-monitor",
+            api_version="monitoring.coreos.com/v1",
+            kind="ServiceMonitor",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name="mlflow", namespace=ns, labels=SERVER_LABELS),
+            spec={
+                "selector": {"matchLabels": SERVER_LABELS},
+                "namespaceSelector": {"matchNames": [ns]},
+                "endpoints": [{
+                    "port": "http",
+                    "path": METRICS_PATH,
+                    "interval": "30s",
+                    "basicAuth": {
+                        "username": {"name": "mlflow-metrics-auth", "key": "username"},
+                        "password": {"name": "mlflow-metrics-auth", "key": "password"},
+                    },
+                }],
+            },
+            opts=inside,
+        )
+        if settings.route:
+            route = settings.route
+            k8s.apiextensions.CustomResource(
+                f"{name}-route",
+                api_version="gateway.networking.k8s.io/v1",
+                kind="HTTPRoute",
+                metadata=k8s.meta.v1.ObjectMetaArgs(name="mlflow", namespace=ns),
+                spec={
+                    "parentRefs": [{"name": route["gateway_name"], "namespace": route["gateway_namespace"],
+                                    "sectionName": route["listener"]}],
+                    "hostnames": [route["hostname"]],
+                    "rules": [{
+                        "backendRefs": [{"name": "mlflow", "port": MLFLOW_PORT}],
+                        "timeouts": {"request": f"{UPLOAD_TIMEOUT_SECONDS}s"},
+                    }],
+                },
+                opts=inside,
+            )
+
+        self.namespace = namespace.name
+        self.tracking_uri = pulumi.Output.from_input(f"http://mlflow.{ns}.svc.cluster.local:{MLFLOW_PORT}")
+        self.admin_username = pulumi.Output.from_input(ADMIN_USERNAME)
+        self.admin_password = pulumi.Output.secret(admin_password.result)
+        self.register_outputs({"namespace": self.namespace, "tracking_uri": self.tracking_uri,
+                               "admin_username": self.admin_username, "admin_password": self.admin_password})

@@ -1,0 +1,528 @@
+"""A blue-green model endpoint: two Deployments of the serving image, a live and a preview Service, optional canary
+and shadow traffic through a Gateway API HTTPRoute, autoscaling, alerts and a dashboard.
+
+Promotion and rollback change ``active`` alone: that flips the selectors of the live Service (``<name>``) and the
+preview Service (``<name>-preview``) and nothing else, so no pod restarts and the switch is instant. The idle
+colour's replicas are its own setting (down to 0 once a promotion has settled). A canary sends ``canary_weight``
+percent of the route's traffic to the idle colour; ``shadow`` mirrors every request to it (responses discarded).
+
+Both colours are rendered by one function from one settings object, so their security settings cannot differ; only
+the model URI, version, image and replica count are per colour.
+
+The container renders the serving image's contract (``serving_image/settings.py``, held together by a test):
+command ``python -m serving_image``, port 8080, readiness ``/ready``, liveness ``/health``, metrics ``/metrics``,
+numeric user 10001, writable ``/tmp`` only, and a grace period longer than the preStop pause plus the server's own
+drain (``DRAIN_DELAY_SECONDS`` + ``DRAIN_TIMEOUT_SECONDS``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, NotRequired, TypedDict
+
+import pulumi
+import pulumi_kubernetes as k8s
+from pulumi import Input
+
+from components.cloud_layer import EgressTarget
+from components.kubernetes.container_resources import (
+    GPU_RESOURCE,
+    ComputeSettings,
+    ProbeSettings,
+    http_probe,
+    resource_requirements,
+    validate_compute,
+    validate_probes,
+)
+from components.kubernetes.model_monitoring import AlertThresholds, ModelMonitoring
+from components.kubernetes.namespace import validate_namespace_name
+from components.kubernetes.network_access import allow_policy, egress_rule, namespace_peer, tcp_ports
+from components.kubernetes.pod_security import container_security_context, pod_security_context, writable_volumes
+from components.validation import ArgumentError, optional_bool, optional_int, reject_unknown_keys
+
+# The serving image's contract (serving_image/settings.py); tests/kubernetes/test_serving_contract.py holds them equal.
+SERVING_COMMAND = ["python", "-m", "serving_image"]
+SERVING_PORT = 8080
+READY_PATH = "/ready"
+HEALTH_PATH = "/health"
+METRICS_PATH = "/metrics"
+SERVING_UID = 10001
+WRITABLE_PATHS = {"tmp": "/tmp"}
+METRICS_DIR = "/tmp/serving-image-metrics"
+MODEL_DOWNLOAD_DIR = "/tmp/serving-image-models"
+
+COLOURS = ("blue", "green")
+PRE_STOP_SECONDS = 5
+"""Pause before SIGTERM so that kube-proxy and the gateway stop routing to a terminating pod first."""
+GRACE_MARGIN_SECONDS = 10
+ENDPOINT_LABEL = "mlops.dev/endpoint"
+COLOUR_LABEL = "mlops.dev/colour"
+MODEL_NAME_LABEL = "mlops.dev/model-name"
+MODEL_VERSION_LABEL = "mlops.dev/model-version"
+SERVICE_ROLE_LABEL = "mlops.dev/service-role"
+GPU_NODE_SELECTOR = {"nvidia.com/gpu.present": "true"}
+_NAME = r"[a-z]([-a-z0-9]{0,38}[a-z0-9])?"
+_LABEL_VALUE = r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
+_IMAGE = r"[a-z0-9][a-z0-9._/-]*(:[0-9]+)?/?[a-z0-9._/-]*(:[A-Za-z0-9._-]+)?(@sha256:[0-9a-f]{64})?"
+_MODEL_URI = r"(models:/|runs:/|s3://|gs://|wasbs://|abfss://|/)\S+"
+DEFAULT_COMPUTE = ComputeSettings("500m", "1Gi", "2", "2Gi", 0)
+DEFAULT_READINESS = ProbeSettings(initial_delay_seconds=5, period_seconds=5, timeout_seconds=2, failure_threshold=3)
+DEFAULT_LIVENESS = ProbeSettings(initial_delay_seconds=30, period_seconds=10, timeout_seconds=5, failure_threshold=6)
+_ARGS = frozenset({
+    "name", "namespace", "model_name", "blue", "green", "active", "canary_weight", "shadow", "route", "compute",
+    "readiness_probe", "liveness_probe", "autoscaling", "workers", "drain_delay_seconds", "drain_timeout_seconds",
+    "slo", "service_account_annotations", "service_account_labels", "artifact_pod_env", "artifact_secret_env",
+    "storage_egress", "tracking", "client_namespaces", "monitoring_namespace",
+})
+
+
+class ColourArgs(TypedDict):
+    """What differs between blue and green."""
+
+    model_uri: str
+    """MLflow model URI (``models:/name@alias``, ``models:/name/3``, ``runs:/...``, ``s3://...``)."""
+    model_version: str
+    """Version label (metrics, ``/version`` and the pod label)."""
+    image: str
+    """Serving image, pinned by tag or digest."""
+    replicas: NotRequired[int]
+    """Pods of this colour (0-100, default 1); 0 leaves the colour idle and costs nothing."""
+
+
+class EndpointRouteArgs(TypedDict):
+    hostname: str
+    gateway_name: str
+    gateway_namespace: str
+    listener: NotRequired[str]
+    """The Gateway's HTTPS listener (``sectionName``, default ``https``): TLS terminates there."""
+
+
+class BlueGreenModelEndpointArgs(TypedDict):
+    """Inputs of a blue-green model endpoint."""
+
+    name: str
+    """Endpoint name (a DNS label of at most 40 characters): the live Service's name."""
+    namespace: str
+    """Existing (platform-created, default-deny) namespace to deploy into."""
+    model_name: str
+    """Registered model name: the ``model_name`` of the metrics and the model label."""
+    blue: ColourArgs
+    green: ColourArgs
+    active: str
+    """``blue`` or ``green``: the colour the live Service sends traffic to."""
+    canary_weight: NotRequired[int]
+    """Percent (0-100) of the route's traffic sent to the idle colour (default 0). Needs ``route``."""
+    shadow: NotRequired[bool]
+    """Mirror every request to the idle colour too (default false). Needs ``route``."""
+    route: NotRequired[EndpointRouteArgs]
+    """Publish through a Gateway API HTTPRoute; absent: cluster-internal Services only."""
+    compute: NotRequired[Mapping[str, Any]]
+    """Per-pod ``cpu_request``, ``memory_request``, ``cpu_limit``, ``memory_limit``, ``gpus`` (nvidia.com/gpu)."""
+    readiness_probe: NotRequired[Mapping[str, Any]]
+    liveness_probe: NotRequired[Mapping[str, Any]]
+    autoscaling: NotRequired[Mapping[str, Any]]
+    """``max_replicas`` (default 4x replicas) and ``target_cpu_percent`` (default 70); per colour, from its replicas."""
+    workers: NotRequired[int]
+    """Server worker processes per pod (1-64, default 2)."""
+    drain_delay_seconds: NotRequired[int]
+    drain_timeout_seconds: NotRequired[int]
+    slo: NotRequired[Mapping[str, Any]]
+    """``p99_latency_seconds`` (default 0.5), ``max_error_ratio`` (0.01), ``max_drift_score`` (0.2),
+    ``max_restarts`` (2): the alert thresholds."""
+    service_account_annotations: NotRequired[Input[Mapping[str, str]]]
+    service_account_labels: NotRequired[Input[Mapping[str, str]]]
+    artifact_pod_env: NotRequired[Input[Mapping[str, str]]]
+    artifact_secret_env: NotRequired[Input[Mapping[str, str]]]
+    storage_egress: NotRequired[EgressTarget]
+    tracking: NotRequired[Mapping[str, Any]]
+    """``uri``, ``namespace``, ``username``, ``password`` (secret) of the MLflow server, for ``models:/`` URIs."""
+    client_namespaces: NotRequired[list[str]]
+    """Namespaces whose pods may call the endpoint directly."""
+    monitoring_namespace: NotRequired[str]
+
+
+@dataclass(frozen=True)
+class ColourSettings:
+    model_uri: str
+    model_version: str
+    image: str
+    replicas: int
+
+
+@dataclass(frozen=True)
+class EndpointSettings:
+    name: str
+    namespace: str
+    model_name: str
+    colours: Mapping[str, ColourSettings]
+    active: str
+    canary_weight: int
+    shadow: bool
+    route: Mapping[str, str] | None
+    compute: ComputeSettings
+    readiness: ProbeSettings
+    liveness: ProbeSettings
+    max_replicas: int | None
+    target_cpu_percent: int
+    workers: int
+    drain_delay_seconds: int
+    drain_timeout_seconds: int
+    thresholds: AlertThresholds
+    client_namespaces: tuple[str, ...]
+    monitoring_namespace: str
+
+    @property
+    def idle(self) -> str:
+        return "green" if self.active == "blue" else "blue"
+
+    @property
+    def grace_period_seconds(self) -> int:
+        return PRE_STOP_SECONDS + self.drain_delay_seconds + self.drain_timeout_seconds + GRACE_MARGIN_SECONDS
+
+
+def validate_endpoint_args(args: Mapping[str, Any], field: str = "endpoint") -> EndpointSettings:
+    """Check ``args`` and fill defaults; raises ``ArgumentError`` naming the field, the value and what is allowed."""
+    reject_unknown_keys(args, _ARGS, field)
+    name = args.get("name")
+    if not isinstance(name, str) or not re.fullmatch(_NAME, name):
+        raise ArgumentError(f"{field}.name: {name!r} is not allowed; use a DNS label of at most 40 characters "
+                            f"starting with a letter")
+    namespace = validate_namespace_name(args.get("namespace"), f"{field}.namespace")
+    model_name = _label_value(args, "model_name", field)
+    colours = {colour: _colour(args.get(colour), f"{field}.{colour}") for colour in COLOURS}
+    active = args.get("active")
+    if active not in COLOURS:
+        raise ArgumentError(f"{field}.active: {active!r} is not allowed; use blue or green")
+    idle = "green" if active == "blue" else "blue"
+    if colours[active].replicas == 0:
+        raise ArgumentError(f"{field}.{active}.replicas: 0 is not allowed for the active colour; use 1 to 100")
+    canary = optional_int(args, "canary_weight", field, 0, 0, 100)
+    shadow = optional_bool(args, "shadow", field, False)
+    route = args.get("route")
+    if route is not None:
+        reject_unknown_keys(route, {"hostname", "gateway_name", "gateway_namespace", "listener"}, f"{field}.route")
+        for key in ("hostname", "gateway_name", "gateway_namespace"):
+            if not isinstance(route.get(key), str) or not route[key]:
+                raise ArgumentError(f"{field}.route.{key}: {route.get(key)!r} is not allowed; use a name")
+        route = {"listener": "https", **route}
+    if (canary or shadow) and route is None:
+        what = f"canary_weight: {canary}" if canary else "shadow: True"
+        raise ArgumentError(f"{field}.{what.split(':')[0]}: {what.split(': ')[1]} is not allowed without "
+                            f"{field}.route; canary and shadow traffic go through the HTTPRoute")
+    if (canary or shadow) and colours[idle].replicas == 0:
+        raise ArgumentError(f"{field}.{idle}.replicas: 0 is not allowed while canary_weight or shadow sends traffic "
+                            f"to the idle colour {idle}; use 1 to 100")
+    autoscaling = args.get("autoscaling") or {}
+    reject_unknown_keys(autoscaling, {"max_replicas", "target_cpu_percent"}, f"{field}.autoscaling")
+    largest = max(c.replicas for c in colours.values())
+    max_replicas = optional_int(autoscaling, "max_replicas", f"{field}.autoscaling", max(4 * largest, 1),
+                                largest, 1000)
+    slo = args.get("slo") or {}
+    reject_unknown_keys(slo, {"p99_latency_seconds", "max_error_ratio", "max_drift_score", "max_restarts"},
+                        f"{field}.slo")
+    drain_delay = optional_int(args, "drain_delay_seconds", field, 5, 0, 600)
+    drain_timeout = optional_int(args, "drain_timeout_seconds", field, 20, 0, 3600)
+    return EndpointSettings(
+        name=name,
+        namespace=namespace,
+        model_name=model_name,
+        colours=colours,
+        active=active,
+        canary_weight=canary,
+        shadow=shadow,
+        route=route,
+        compute=validate_compute(args.get("compute"), f"{field}.compute", DEFAULT_COMPUTE),
+        readiness=validate_probes(args.get("readiness_probe"), f"{field}.readiness_probe", DEFAULT_READINESS),
+        liveness=validate_probes(args.get("liveness_probe"), f"{field}.liveness_probe", DEFAULT_LIVENESS),
+        max_replicas=max_replicas,
+        target_cpu_percent=optional_int(autoscaling, "target_cpu_percent", f"{field}.autoscaling", 70, 10, 100),
+        workers=optional_int(args, "workers", field, 2, 1, 64),
+        drain_delay_seconds=drain_delay,
+        drain_timeout_seconds=drain_timeout,
+        thresholds=AlertThresholds(
+            max_error_ratio=_fraction(slo, "max_error_ratio", f"{field}.slo", 0.01, 0.0001, 0.5),
+            p99_latency_seconds=_fraction(slo, "p99_latency_seconds", f"{field}.slo", 0.5, 0.001, 60),
+            max_drift_score=_fraction(slo, "max_drift_score", f"{field}.slo", 0.2, 0.01, 10),
+            max_restarts=optional_int(slo, "max_restarts", f"{field}.slo", 2, 0, 100),
+        ),
+        client_namespaces=tuple(validate_namespace_name(n, f"{field}.client_namespaces[{i}]")
+                                for i, n in enumerate(args.get("client_namespaces") or [])),
+        monitoring_namespace=validate_namespace_name(args.get("monitoring_namespace", "monitoring"),
+                                                     f"{field}.monitoring_namespace"),
+    )
+
+
+def _colour(args: Any, field: str) -> ColourSettings:
+    if args is None:
+        raise ArgumentError(f"{field}: missing; both colours need model_uri, model_version and image")
+    reject_unknown_keys(args, {"model_uri", "model_version", "image", "replicas"}, field)
+    uri = args.get("model_uri")
+    if not isinstance(uri, str) or not re.fullmatch(_MODEL_URI, uri):
+        raise ArgumentError(f"{field}.model_uri: {uri!r} is not allowed; use an MLflow model URI (models:/, runs:/, "
+                            f"s3://, gs://, wasbs://)")
+    image = args.get("image")
+    if (not isinstance(image, str) or not re.fullmatch(_IMAGE, image) or image.endswith(":latest")
+            or (":" not in image.rsplit("/", 1)[-1] and "@" not in image)):
+        raise ArgumentError(f"{field}.image: {image!r} is not allowed; use an image pinned by tag or digest "
+                            f"(not :latest)")
+    return ColourSettings(uri, _label_value(args, "model_version", field), image,
+                          optional_int(args, "replicas", field, 1, 0, 100))
+
+
+def _label_value(args: Mapping[str, Any], key: str, field: str) -> str:
+    value = args.get(key)
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not re.fullmatch(_LABEL_VALUE, value):
+        raise ArgumentError(f"{field}.{key}: {value!r} is not allowed; use a label value (letters, digits, '-', "
+                            f"'_', '.', at most 63)")
+    return value
+
+
+def _fraction(args: Mapping[str, Any], key: str, field: str, default: float, low: float, high: float) -> float:
+    value = args.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+        raise ArgumentError(f"{field}.{key}: {value!r} is not allowed; use a number from {low:g} to {high:g}")
+    return float(value)
+
+
+def serving_env(settings: EndpointSettings, colour: str) -> list[k8s.core.v1.EnvVarArgs]:
+    """The serving image's own variables, for one colour."""
+    model = settings.colours[colour]
+    values = {
+        "MODEL_URI": model.model_uri,
+        "MODEL_NAME": settings.model_name,
+        "MODEL_VERSION": model.model_version,
+        "HOST": "0.0.0.0",
+        "PORT": str(SERVING_PORT),
+        "WORKERS": str(settings.workers),
+        "DRAIN_DELAY_SECONDS": str(settings.drain_delay_seconds),
+        "DRAIN_TIMEOUT_SECONDS": str(settings.drain_timeout_seconds),
+        "PROMETHEUS_MULTIPROC_DIR": METRICS_DIR,
+        "MODEL_DOWNLOAD_DIR": MODEL_DOWNLOAD_DIR,
+    }
+    return [k8s.core.v1.EnvVarArgs(name=key, value=value) for key, value in values.items()]
+
+
+def pod_labels(settings: EndpointSettings, colour: str) -> dict[str, str]:
+    return {
+        "app.kubernetes.io/name": settings.name,
+        "app.kubernetes.io/component": "model-server",
+        ENDPOINT_LABEL: settings.name,
+        COLOUR_LABEL: colour,
+        MODEL_NAME_LABEL: settings.model_name,
+        MODEL_VERSION_LABEL: settings.colours[colour].model_version,
+    }
+
+
+class BlueGreenModelEndpoint(pulumi.ComponentResource):
+    """Two colours of a model server behind a live and a preview Service."""
+
+    live_service: pulumi.Output[str]
+    preview_service: pulumi.Output[str]
+    url: pulumi.Output[str]
+    """Cluster-internal URL of the live Service."""
+
+    def __init__(self, name: str, args: BlueGreenModelEndpointArgs, opts: pulumi.ResourceOptions | None = None):
+        settings = validate_endpoint_args(args, field=name)
+        super().__init__("mlops:kubernetes:BlueGreenModelEndpoint", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        ns, endpoint = settings.namespace, settings.name
+
+        k8s.core.v1.ServiceAccount(
+            f"{name}-service-account",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=endpoint, namespace=ns,
+                annotations=args.get("service_account_annotations") or {},
+                labels=args.get("service_account_labels") or {}),
+            automount_service_account_token=False,
+            opts=child,
+        )
+        env_from: list[k8s.core.v1.EnvFromSourceArgs] = []
+        secret_env: dict[str, Input[str]] = {}
+        if args.get("artifact_secret_env") is not None:
+            secret_env_output = pulumi.Output.secret(args["artifact_secret_env"])
+        else:
+            secret_env_output = None
+        tracking = args.get("tracking")
+        extra_env = pulumi.Output.from_input(args.get("artifact_pod_env") or {})
+        if tracking:
+            extra_env = pulumi.Output.all(extra_env, tracking["uri"]).apply(
+                lambda parts: {**parts[0], "MLFLOW_TRACKING_URI": parts[1]})
+            secret_env = {"MLFLOW_TRACKING_USERNAME": tracking["username"],
+                          "MLFLOW_TRACKING_PASSWORD": tracking["password"]}
+        if secret_env_output is not None or secret_env:
+            data = pulumi.Output.all(secret_env_output or {}, pulumi.Output.all(**secret_env) if secret_env else {})
+            k8s.core.v1.Secret(
+                f"{name}-credentials",
+                metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{endpoint}-credentials", namespace=ns),
+                type="Opaque",
+                string_data=pulumi.Output.secret(data.apply(lambda parts: {**parts[0], **parts[1]})),
+                opts=child,
+            )
+            env_from.append(k8s.core.v1.EnvFromSourceArgs(
+                secret_ref=k8s.core.v1.SecretEnvSourceArgs(name=f"{endpoint}-credentials")))
+
+        for colour in COLOURS:
+            self._colour(name, settings, colour, extra_env, env_from, child)
+
+        selector = {ENDPOINT_LABEL: endpoint}
+        for role, colour, service_name in (("live", settings.active, endpoint),
+                                           ("preview", settings.idle, f"{endpoint}-preview")):
+            k8s.core.v1.Service(
+                f"{name}-{role}",
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=service_name, namespace=ns, labels={**selector, SERVICE_ROLE_LABEL: role}),
+                spec=k8s.core.v1.ServiceSpecArgs(
+                    type="ClusterIP",
+                    selector={**selector, COLOUR_LABEL: colour},
+                    ports=[k8s.core.v1.ServicePortArgs(name="http", port=80, target_port="http", protocol="TCP")],
+                ),
+                opts=child,
+            )
+        k8s.apiextensions.CustomResource(
+            f"{name}-service-monitor",
+            api_version="monitoring.coreos.com/v1",
+            kind="ServiceMonitor",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=endpoint, namespace=ns, labels=selector),
+            spec={
+                "selector": {"matchLabels": selector},
+                "namespaceSelector": {"matchNames": [ns]},
+                "endpoints": [{"port": "http", "path": METRICS_PATH, "interval": "15s"}],
+            },
+            opts=child,
+        )
+        if settings.route:
+            self._route(name, settings, child)
+        ingress_from = [namespace_peer(n) for n in settings.client_namespaces]
+        if settings.route:
+            ingress_from.append(namespace_peer(settings.route["gateway_namespace"]))
+        ingress = [k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+            from_=[namespace_peer(settings.monitoring_namespace), *ingress_from], ports=tcp_ports([SERVING_PORT]))]
+        egress = [egress_rule(args.get("storage_egress") or EgressTarget(ports=(443,)))]
+        if tracking:
+            egress.append(egress_rule(EgressTarget(ports=(int(tracking.get("port", 5000)),),
+                                                   namespace=tracking["namespace"])))
+        allow_policy(f"{name}-allow", ns, selector, ingress=ingress, egress=egress, opts=child)
+        ModelMonitoring(f"{name}-monitoring", {
+            "namespace": ns, "endpoint": endpoint, "model_name": settings.model_name,
+            "thresholds": settings.thresholds}, opts=child)
+
+        self.live_service = pulumi.Output.from_input(endpoint)
+        self.preview_service = pulumi.Output.from_input(f"{endpoint}-preview")
+        self.url = pulumi.Output.from_input(f"http://{endpoint}.{ns}.svc.cluster.local")
+        self.register_outputs({"live_service": self.live_service, "preview_service": self.preview_service,
+                               "url": self.url})
+
+    def _colour(self, name: str, settings: EndpointSettings, colour: str, extra_env: pulumi.Output,
+                env_from: list, child: pulumi.ResourceOptions) -> None:
+        ns, endpoint = settings.namespace, settings.name
+        model = settings.colours[colour]
+        labels = pod_labels(settings, colour)
+        selector = {ENDPOINT_LABEL: endpoint, COLOUR_LABEL: colour}
+        volumes, mounts = writable_volumes(WRITABLE_PATHS, size_limit="10Gi")
+        gpu = settings.compute.gpus > 0
+        env = extra_env.apply(lambda plain: [
+            *serving_env(settings, colour),
+            *[k8s.core.v1.EnvVarArgs(name=k, value=v) for k, v in sorted(plain.items())],
+        ])
+        container = k8s.core.v1.ContainerArgs(
+            name="model-server",
+            image=model.image,
+            image_pull_policy="IfNotPresent",
+            command=list(SERVING_COMMAND),
+            env=env,
+            env_from=env_from or None,
+            ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=SERVING_PORT, protocol="TCP")],
+            readiness_probe=http_probe(READY_PATH, "http", settings.readiness),
+            liveness_probe=http_probe(HEALTH_PATH, "http", settings.liveness),
+            lifecycle=k8s.core.v1.LifecycleArgs(pre_stop=k8s.core.v1.LifecycleHandlerArgs(
+                sleep=k8s.core.v1.SleepActionArgs(seconds=PRE_STOP_SECONDS))),
+            resources=resource_requirements(settings.compute),
+            security_context=container_security_context(SERVING_UID),
+            volume_mounts=mounts,
+        )
+        autoscaled = model.replicas > 0
+        deployment = k8s.apps.v1.Deployment(
+            f"{name}-{colour}",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{endpoint}-{colour}", namespace=ns, labels=labels),
+            spec=k8s.apps.v1.DeploymentSpecArgs(
+                replicas=model.replicas,
+                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
+                strategy=k8s.apps.v1.DeploymentStrategyArgs(
+                    type="RollingUpdate",
+                    rolling_update=k8s.apps.v1.RollingUpdateDeploymentArgs(max_unavailable=0, max_surge="25%")),
+                template=k8s.core.v1.PodTemplateSpecArgs(
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels),
+                    spec=k8s.core.v1.PodSpecArgs(
+                        service_account_name=endpoint,
+                        automount_service_account_token=False,
+                        security_context=pod_security_context(SERVING_UID),
+                        termination_grace_period_seconds=settings.grace_period_seconds,
+                        volumes=volumes,
+                        containers=[container],
+                        node_selector=GPU_NODE_SELECTOR if gpu else None,
+                        tolerations=[k8s.core.v1.TolerationArgs(key=GPU_RESOURCE, operator="Exists",
+                                                                effect="NoSchedule")] if gpu else None,
+                    ),
+                ),
+            ),
+            # The autoscaler owns the replica count once it runs; a preview must not fight it.
+            opts=child.merge(pulumi.ResourceOptions(ignore_changes=["spec.replicas"] if autoscaled else None)),
+        )
+        if autoscaled:
+            k8s.autoscaling.v2.HorizontalPodAutoscaler(
+                f"{name}-{colour}-autoscaler",
+                metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{endpoint}-{colour}", namespace=ns),
+                spec=k8s.autoscaling.v2.HorizontalPodAutoscalerSpecArgs(
+                    scale_target_ref=k8s.autoscaling.v2.CrossVersionObjectReferenceArgs(
+                        api_version="apps/v1", kind="Deployment", name=f"{endpoint}-{colour}"),
+                    min_replicas=model.replicas,
+                    max_replicas=max(settings.max_replicas or 1, model.replicas),
+                    metrics=[k8s.autoscaling.v2.MetricSpecArgs(
+                        type="Resource",
+                        resource=k8s.autoscaling.v2.ResourceMetricSourceArgs(
+                            name="cpu",
+                            target=k8s.autoscaling.v2.MetricTargetArgs(
+                                type="Utilization", average_utilization=settings.target_cpu_percent)),
+                    )],
+                ),
+                opts=child.merge(pulumi.ResourceOptions(depends_on=[deployment])),
+            )
+        k8s.policy.v1.PodDisruptionBudget(
+            f"{name}-{colour}-disruption-budget",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{endpoint}-{colour}", namespace=ns),
+            spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(
+                max_unavailable=1, selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector)),
+            opts=child,
+        )
+
+    def _route(self, name: str, settings: EndpointSettings, child: pulumi.ResourceOptions) -> None:
+        route = settings.route
+        assert route is not None
+        endpoint = settings.name
+        live = {"name": endpoint, "port": 80, "weight": 100 - settings.canary_weight}
+        preview = {"name": f"{endpoint}-preview", "port": 80, "weight": settings.canary_weight}
+        rule: dict[str, Any] = {
+            "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+            "backendRefs": [live, preview] if settings.canary_weight else [live],
+            "timeouts": {"request": "60s"},
+        }
+        if settings.shadow:
+            rule["filters"] = [{"type": "RequestMirror", "requestMirror": {
+                "backendRef": {"name": f"{endpoint}-preview", "port": 80}}}]
+        k8s.apiextensions.CustomResource(
+            f"{name}-route",
+            api_version="gateway.networking.k8s.io/v1",
+            kind="HTTPRoute",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=endpoint, namespace=settings.namespace),
+            spec={
+                "parentRefs": [{"name": route["gateway_name"], "namespace": route["gateway_namespace"],
+                                "sectionName": route["listener"]}],
+                "hostnames": [route["hostname"]],
+                "rules": [rule],
+            },
+            opts=child,
+        )
