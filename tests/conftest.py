@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,6 +13,12 @@ from infra.harness import Preview, preview_stack
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 REFERENCE_ENV = "MLOPS_REFERENCE_DIR"
+
+# Servers the tests start (mlflow, uvicorn, the policy pack) find this environment's console scripts, as they would
+# in an activated virtualenv, even when pytest runs as `.venv/bin/python -m pytest` without activation.
+_ENVIRONMENT_BIN = str(Path(sys.executable).parent)
+if _ENVIRONMENT_BIN not in os.environ.get("PATH", "").split(os.pathsep):
+    os.environ["PATH"] = _ENVIRONMENT_BIN + os.pathsep + os.environ.get("PATH", "")
 
 
 def reference_dir() -> Path | None:
