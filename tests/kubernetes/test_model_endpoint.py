@@ -1,0 +1,122 @@
+"""The blue-green endpoint: promotion by `active` alone, identical colours, and clear errors for bad input."""
+
+from __future__ import annotations
+
+import pytest
+
+from components.kubernetes.model_endpoint import BlueGreenModelEndpoint, validate_endpoint_args
+from components.validation import ArgumentError
+from infra.harness import ProgramError
+from tests.kubernetes.rendering import container, endpoint_args, inputs, render
+
+
+def _render(**overrides):
+    return render(lambda opts: BlueGreenModelEndpoint("churn", endpoint_args(**overrides), opts=opts))
+
+
+def test_flipping_active_changes_only_the_live_and_preview_service_selectors():
+    blue, green = _render(active="blue"), _render(active="green")
+    before = {r.urn: r.inputs for r in blue.resources}
+    after = {r.urn: r.inputs for r in green.resources}
+    assert before.keys() == after.keys()
+    changed = {urn.rsplit("::", 1)[1] for urn in before if before[urn] != after[urn]}
+    assert changed == {"churn-live", "churn-preview"}
+    live_before, live_after = (inputs(p.one("kubernetes:core/v1:Service", "churn-live")) for p in (blue, green))
+    assert live_before["spec"]["selector"]["mlops.dev/colour"] == "blue"
+    assert live_after["spec"]["selector"]["mlops.dev/colour"] == "green"
+    assert {k: v for k, v in live_before["spec"].items() if k != "selector"} == {
+        k: v for k, v in live_after["spec"].items() if k != "selector"}
+
+
+def test_blue_and_green_carry_identical_security_settings():
+    plan = _render(compute={"gpus": 1, "cpu_limit": "4", "memory_limit": "8Gi"})
+    pods = {colour: inputs(plan.one("kubernetes:apps/v1:Deployment", f"churn-{colour}"))["spec"]["template"]["spec"]
+            for colour in ("blue", "green")}
+    for key in ("securityContext", "automountServiceAccountToken", "serviceAccountName", "volumes", "tolerations",
+                "nodeSelector", "terminationGracePeriodSeconds"):
+        assert pods["blue"][key] == pods["green"][key], key
+    blue, green = pods["blue"]["containers"][0], pods["green"]["containers"][0]
+    for key in ("securityContext", "resources", "readinessProbe", "livenessProbe", "lifecycle", "volumeMounts",
+                "command", "ports"):
+        assert blue[key] == green[key], key
+    assert blue["securityContext"]["readOnlyRootFilesystem"] is True
+    assert blue["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+    assert blue["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    assert pods["blue"]["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+
+
+def test_each_colour_serves_its_own_model_and_carries_model_labels():
+    plan = _render()
+    green = inputs(plan.one("kubernetes:apps/v1:Deployment", "churn-green"))
+    env = {e["name"]: e["value"] for e in green["spec"]["template"]["spec"]["containers"][0]["env"] if "value" in e}
+    assert env["MODEL_URI"] == "models:/churn-classifier/2" and env["MODEL_VERSION"] == "2"
+    labels = green["spec"]["template"]["metadata"]["labels"]
+    assert labels["mlops.dev/colour"] == "green" and labels["mlops.dev/model-version"] == "2"
+    assert labels["mlops.dev/model-name"] == "churn-classifier"
+    assert green["spec"]["template"]["spec"]["containers"][0]["image"] == "ghcr.io/example/serving:0.1.1"
+
+
+def test_canary_weight_and_shadow_send_traffic_to_the_idle_colour_through_the_route():
+    plan = _render(canary_weight=20, shadow=True)
+    rule = inputs(plan.one("kubernetes:gateway.networking.k8s.io/v1:HTTPRoute"))["spec"]["rules"][0]
+    assert rule["backendRefs"] == [{"name": "churn", "port": 80, "weight": 80},
+                                   {"name": "churn-preview", "port": 80, "weight": 20}]
+    assert rule["filters"] == [{"type": "RequestMirror",
+                                "requestMirror": {"backendRef": {"name": "churn-preview", "port": 80}}}]
+
+
+def test_an_idle_colour_scaled_to_zero_gets_no_autoscaler_and_zero_replicas():
+    plan = _render(green={"model_uri": "models:/churn-classifier/2", "model_version": "2",
+                          "image": "ghcr.io/example/serving:0.1.1", "replicas": 0})
+    assert inputs(plan.one("kubernetes:apps/v1:Deployment", "churn-green"))["spec"]["replicas"] == 0
+    assert [r.name for r in plan.all("kubernetes:autoscaling/v2:HorizontalPodAutoscaler")] == ["churn-blue-autoscaler"]
+    assert plan.one("kubernetes:apps/v1:Deployment", "churn-blue").ignore_changes == ("spec.replicas",)
+
+
+def test_one_service_monitor_covers_both_colours():
+    plan = _render()
+    monitor = inputs(plan.one("kubernetes:monitoring.coreos.com/v1:ServiceMonitor"))
+    selector = monitor["spec"]["selector"]["matchLabels"]
+    for service in plan.all("kubernetes:core/v1:Service"):
+        labels = inputs(service)["metadata"]["labels"]
+        assert selector.items() <= labels.items()
+
+
+GOOD_COLOUR = {"model_uri": "models:/m/1", "model_version": "1", "image": "ghcr.io/example/serving:0.1.0"}
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"canary_weight": 101}, "churn.canary_weight: 101 is not allowed; use an integer from 0 to 100"),
+    ({"canary_weight": -5}, "churn.canary_weight: -5 is not allowed; use an integer from 0 to 100"),
+    ({"canary_weight": "10"}, "churn.canary_weight: '10' is not allowed; use an integer from 0 to 100"),
+    ({"active": "red"}, "churn.active: 'red' is not allowed; use blue or green"),
+    ({"blue": {**GOOD_COLOUR, "replicas": -1}}, "churn.blue.replicas: -1 is not allowed; use an integer from 0 to 100"),
+    ({"blue": {**GOOD_COLOUR, "replicas": 0}}, "churn.blue.replicas: 0 is not allowed for the active colour"),
+    ({"green": {**GOOD_COLOUR, "replicas": 0}, "canary_weight": 5}, "churn.green.replicas: 0 is not allowed while"),
+    ({"route": None, "canary_weight": 5}, "churn.canary_weight: 5 is not allowed without churn.route"),
+    ({"blue": {**GOOD_COLOUR, "image": "ghcr.io/example/serving:latest"}}, "churn.blue.image: "),
+    ({"blue": {**GOOD_COLOUR, "model_uri": "ftp://x"}}, "churn.blue.model_uri: 'ftp://x' is not allowed"),
+    ({"readiness_probe": {"period_seconds": 0}}, "churn.readiness_probe.period_seconds: 0 is not allowed"),
+    ({"liveness_probe": {"timeout_seconds": 10, "period_seconds": 5}},
+     "churn.liveness_probe.timeout_seconds: 10 is not allowed; use fewer seconds than period_seconds (5)"),
+    ({"compute": {"cpu_request": "2 cores"}}, "churn.compute.cpu_request: '2 cores' is not allowed; use a CPU"),
+    ({"compute": {"memory_limit": "512mb"}}, "churn.compute.memory_limit: '512mb' is not allowed; use a memory"),
+    ({"compute": {"cpu_request": "4", "cpu_limit": "2"}}, "churn.compute.cpu_limit: '2' is not allowed; use at least"),
+    ({"compute": {"gpus": 17}}, "churn.compute.gpus: 17 is not allowed; use an integer from 0 to 16"),
+    ({"colour": "blue"}, "churn.colour: unknown key"),
+])
+def test_bad_endpoint_arguments_are_rejected_with_a_clear_error(overrides, message):
+    args = endpoint_args(**overrides)
+    if args.get("route") is None:
+        args.pop("route")
+    with pytest.raises(ArgumentError) as raised:
+        validate_endpoint_args(args, field="churn")
+    assert str(raised.value).startswith(message)
+    assert "\n" not in str(raised.value)
+
+
+def test_a_bad_endpoint_registers_nothing():
+    with pytest.raises(ProgramError) as raised:
+        _render(active="purple")
+    assert "active: 'purple' is not allowed" in str(raised.value)
+    assert not any(r.type.startswith("mlops:kubernetes:BlueGreen") for r in getattr(raised.value, "registered", []))
