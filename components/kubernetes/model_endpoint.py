@@ -50,7 +50,8 @@ HEALTH_PATH = "/health"
 METRICS_PATH = "/metrics"
 SERVING_UID = 10001
 WRITABLE_PATHS = {"tmp": "/tmp"}
-METRICS_DIR = "/tmp/serving-image-metrics"
+RUNTIME_DIR = "/tmp/serving-image"
+"""Where the workers share metrics files and readiness markers (the image's ``RUNTIME_DIR``)."""
 MODEL_DOWNLOAD_DIR = "/tmp/serving-image-models"
 
 COLOURS = ("blue", "green")
@@ -300,7 +301,7 @@ def serving_env(settings: EndpointSettings, colour: str) -> list[k8s.core.v1.Env
         "WORKERS": str(settings.workers),
         "DRAIN_DELAY_SECONDS": str(settings.drain_delay_seconds),
         "DRAIN_TIMEOUT_SECONDS": str(settings.drain_timeout_seconds),
-        "PROMETHEUS_MULTIPROC_DIR": METRICS_DIR,
+        "RUNTIME_DIR": RUNTIME_DIR,
         "MODEL_DOWNLOAD_DIR": MODEL_DOWNLOAD_DIR,
     }
     return [k8s.core.v1.EnvVarArgs(name=key, value=value) for key, value in values.items()]
