@@ -12,7 +12,7 @@ from typing import Any
 
 from pulumi_policy import EnforcementLevel, PolicyConfigSchema, ResourceValidationArgs, Severity, StackValidationArgs
 
-from .resources import UNKNOWN, get, items, json_document, of_types, refers_to
+from .resources import UNKNOWN, get, items, json_document, of_types, refers_to, undecided_links
 from .rule import by_type, iso, nist, pci, resource_rule, stack_rule
 
 EKS = "aws:eks/cluster:Cluster"
@@ -211,6 +211,9 @@ def eks_enforces_network_policy(args: StackValidationArgs, cluster: Any) -> bool
             return UNKNOWN
         if isinstance(values, dict) and str(values.get("enableNetworkPolicy")).lower() == "true":
             return True
+    if undecided_links(args.resources, {EKS_ADDON}, "clusterName") or any(
+            get(a.props, "addonName") is UNKNOWN for a in of_types(args.resources, {EKS_ADDON})):
+        return UNKNOWN
     for release in of_types(args.resources, HELM_RELEASES):
         chart = get(release.props, "chart")
         if isinstance(chart, str) and re.search(r"calico|tigera|cilium", chart):
@@ -307,7 +310,7 @@ def _eks_local(props: Any, _args: ResourceValidationArgs) -> Iterator[str]:
 def _gke_local(props: Any, _args: ResourceValidationArgs) -> Iterator[str]:
     if get(props, "masterAuth", "clientCertificateConfig", "issueClientCertificate") is True:
         yield "GKE cluster issues a client certificate (a static cluster credential)"
-    if get(props, "removeDefaultNodePool") is not True:
+    if get(props, "removeDefaultNodePool") not in (True, UNKNOWN):
         account = get(props, "nodeConfig", "serviceAccount")
         if account is not UNKNOWN and _default_service_account(account):
             yield "GKE default node pool runs as the Compute Engine default service account"

@@ -34,7 +34,7 @@ def _sql_public(props: Any, _args: ResourceValidationArgs) -> Iterator[str]:
     ip = get(props, "settings", "ipConfiguration")
     if ip is UNKNOWN:
         return
-    if get(ip, "ipv4Enabled") is not False:  # Cloud SQL gives a public IP unless told not to
+    if get(ip, "ipv4Enabled") not in (False, UNKNOWN):  # Cloud SQL gives a public IP unless told not to
         yield "Cloud SQL instance has a public IP; set settings.ipConfiguration.ipv4Enabled false (private IP only)"
     for network in items(get(ip, "authorizedNetworks")):
         if get(network, "value") in ("0.0.0.0/0", "::/0"):
@@ -187,9 +187,9 @@ def _sql_backups(props: Any, args: ResourceValidationArgs) -> Iterator[str]:
     if backup is UNKNOWN:
         return
     minimum = args.get_config()["minimumBackupDays"]
-    if get(backup, "enabled") is not True:
+    if get(backup, "enabled") not in (True, UNKNOWN):
         yield "Cloud SQL automated backups are off (settings.backupConfiguration.enabled)"
-    if get(backup, "pointInTimeRecoveryEnabled") is not True:
+    if get(backup, "pointInTimeRecoveryEnabled") not in (True, UNKNOWN):
         yield "Cloud SQL point-in-time recovery is off"
     retained = get(backup, "backupRetentionSettings", "retainedBackups")
     if isinstance(retained, (int, float)) and retained < minimum:

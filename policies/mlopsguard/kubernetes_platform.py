@@ -67,6 +67,10 @@ def _validate_default_deny(args: StackValidationArgs, report) -> None:
         used.setdefault(namespace, resource.urn)
         if resource.resource_type == NETWORK_POLICY and is_default_deny(resource):
             denied.add(namespace)
+    policies = [r for r in args.resources if r.resource_type == NETWORK_POLICY]
+    if any(get(p.props, "spec") is UNKNOWN or get(p.props, "metadata") is UNKNOWN or
+           get(p.props, "metadata", "namespace") is UNKNOWN for p in policies):
+        return  # a policy whose namespace or shape is unknown may be the default-deny of any namespace
     for namespace, urn in sorted(used.items()):
         if namespace not in denied:
             shown = namespace if not namespace.startswith("urn:") else "this namespace"

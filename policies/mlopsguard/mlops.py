@@ -115,9 +115,13 @@ def authenticates(pod: Any) -> bool | Any:
     """Whether an MLflow server pod authenticates requests: ``mlflow server --app-name basic-auth`` (or another
     auth app), or an auth proxy container in front of it."""
     for container in containers(pod):
-        words = [str(w) for w in items(get(container, "command")) + items(get(container, "args"))]
-        if any(w == UNKNOWN for w in words):
+        command, args = get(container, "command"), get(container, "args")
+        if command is UNKNOWN or args is UNKNOWN or get(container, "image") is UNKNOWN:
             return UNKNOWN
+        raw = items(command) + items(args)
+        if UNKNOWN in raw:
+            return UNKNOWN
+        words = [str(w) for w in raw]
         if "--app-name" in words and words.index("--app-name") + 1 < len(words):
             return True
         if any(w.startswith("--app-name=") for w in words):
@@ -223,7 +227,9 @@ def _monitoring_problems(release: Any) -> list[str]:
     if get(prometheus, "storageSpec", "volumeClaimTemplate") is None:
         problems.append("keeps Prometheus data on ephemeral storage (no storageSpec.volumeClaimTemplate)")
     if get(values, "grafana", "enabled") is not False:
-        if get(values, "grafana", "adminPassword") is not None:
+        if get(values, "grafana", "adminPassword") is UNKNOWN:
+            pass  # decided at deployment
+        elif get(values, "grafana", "adminPassword") is not None:
             problems.append("puts the Grafana admin password in plain Helm values")
         elif get(values, "grafana", "admin", "existingSecret") is None:
             problems.append("leaves Grafana on the chart's well-known default admin password (set "
@@ -279,12 +285,17 @@ def _validate_endpoint_monitoring(args: StackValidationArgs, report) -> None:
         kind = kind_of(resource.resource_type) if resource.resource_type.startswith("kubernetes:") else None
         if kind in SERVICE_MONITOR_KINDS:
             selector = get(resource.props, "spec", "selector", "matchLabels")
-            if isinstance(selector, Mapping):
+            if selector is UNKNOWN or get(selector, ENDPOINT_LABEL) is UNKNOWN:
+                monitored.update(endpoints)  # cannot tell which endpoint it scrapes: give every one the benefit
+            elif isinstance(selector, Mapping):
                 monitored.add(get(selector, ENDPOINT_LABEL))
         elif kind == "PrometheusRule":
             spec = get(resource.props, "spec")
-            text = json.dumps(_plain(spec), default=str) if spec is not UNKNOWN else ""
-            alerted.update(name for name in endpoints if name in text)
+            text = json.dumps(_plain(spec), default=str)
+            if spec is UNKNOWN or "UNKNOWN" in text:
+                alerted.update(endpoints)
+            else:
+                alerted.update(name for name in endpoints if name in text)
     for name, resource in sorted(endpoints.items()):
         missing = [what for what, seen in (("ServiceMonitor", monitored), ("PrometheusRule alerts", alerted))
                    if name not in seen]

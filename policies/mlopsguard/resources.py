@@ -222,6 +222,13 @@ def refers_to(resource: Any, prop: str, target: Any) -> bool:
     return value in names
 
 
+def undecided_links(resources: Sequence[Any], types: frozenset[str] | set[str], prop: str) -> bool:
+    """Whether some resource of ``types`` points somewhere unknown through ``prop`` (no recorded dependency, value
+    unknown): then "nothing refers to X" cannot be concluded during preview."""
+    return any(not resource.property_dependencies.get(prop) and get(resource.props, prop) is UNKNOWN
+               for resource in resources if resource.resource_type in types)
+
+
 def of_types(resources: Sequence[Any], types: frozenset[str] | set[str]) -> list[Any]:
     """The stack resources whose type is one of ``types``."""
     return [resource for resource in resources if resource.resource_type in types]

@@ -12,7 +12,7 @@ from typing import Any
 
 from pulumi_policy import EnforcementLevel, PolicyConfigSchema, Severity, StackValidationArgs
 
-from .resources import UNKNOWN, get, items, json_document, of_types, refers_to
+from .resources import UNKNOWN, get, items, json_document, of_types, refers_to, undecided_links
 from .rule import CIS_AWS, CIS_GCP, cis, iso, nist, pci, stack_rule
 
 S3_BUCKET = "aws:s3/bucket:Bucket"
@@ -52,13 +52,35 @@ def _buckets(args: StackValidationArgs) -> Iterator[tuple[Any, str]]:
             yield resource, "azure"
 
 
-def _settings(args: StackValidationArgs, bucket: Any, types: frozenset[str] | set[str]) -> list[Any]:
-    """The S3 setting resources of ``types`` that refer to ``bucket``."""
-    return [r for r in of_types(args.resources, types) if refers_to(r, "bucket", bucket)]
+class Undecided(Exception):
+    """A setting resource exists whose target is unknown during preview: the bucket may well have it."""
+
+
+def _settings(args: StackValidationArgs, bucket: Any, types: frozenset[str] | set[str],
+              prop: str = "bucket") -> list[Any]:
+    """The setting resources of ``types`` that refer to ``bucket`` through ``prop``; raises :class:`Undecided`
+    when there are none but one of them points somewhere unknown."""
+    found = [r for r in of_types(args.resources, types) if refers_to(r, prop, bucket)]
+    if not found and undecided_links(args.resources, types, prop):
+        raise Undecided
+    return found
 
 
 def _azure_children(args: StackValidationArgs, account: Any, types: set[str]) -> list[Any]:
-    return [r for r in of_types(args.resources, types) if refers_to(r, "accountName", account)]
+    return _settings(args, account, types, "accountName")
+
+
+def _each_bucket(check):
+    """Run ``check(args, bucket, cloud, report)`` for every storage resource, skipping those it cannot decide."""
+
+    def validate(args: StackValidationArgs, report: Report) -> None:
+        for bucket, cloud in _buckets(args):
+            try:
+                check(args, bucket, cloud, report)
+            except Undecided:
+                continue
+
+    return validate
 
 
 # --- no public access ---------------------------------------------------------------------------------------------
@@ -66,28 +88,27 @@ def _azure_children(args: StackValidationArgs, account: Any, types: set[str]) ->
 _PUBLIC_BLOCKS = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
 
 
-def _validate_no_public_access(args: StackValidationArgs, report: Report) -> None:
-    for bucket, cloud in _buckets(args):
-        if cloud == "s3":
-            blocks = _settings(args, bucket, {S3_PUBLIC_ACCESS})
-            if not blocks:
-                report("S3 bucket has no BucketPublicAccessBlock; add one with all four blocks true", bucket.urn)
-                continue
-            off = [flag for flag in _PUBLIC_BLOCKS if get(blocks[0].props, flag) not in (True, UNKNOWN)]
-            if off:
-                report(f"S3 public access block leaves {', '.join(off)} off; set all four to true", bucket.urn)
-        elif cloud == "gcs":
-            prevention = get(bucket.props, "publicAccessPrevention")
-            if prevention not in ("enforced", UNKNOWN):
-                report(f"GCS bucket publicAccessPrevention is {prevention!r}; set it to 'enforced'", bucket.urn)
-        else:
-            public_blob = get(bucket.props, "allowBlobPublicAccess")
-            if public_blob is not False and public_blob is not UNKNOWN:
-                report("storage account allows public blob access; set allowBlobPublicAccess to false", bucket.urn)
-            network = get(bucket.props, "publicNetworkAccess")
-            if network == "Enabled" and get(bucket.props, "networkRuleSet", "defaultAction") not in ("Deny", UNKNOWN):
-                report("storage account is reachable from any network; set publicNetworkAccess to Disabled or "
-                       "networkRuleSet.defaultAction to Deny", bucket.urn)
+def _validate_no_public_access_one(args: StackValidationArgs, bucket: Any, cloud: str, report: Report) -> None:
+    if cloud == "s3":
+        blocks = _settings(args, bucket, {S3_PUBLIC_ACCESS})
+        if not blocks:
+            report("S3 bucket has no BucketPublicAccessBlock; add one with all four blocks true", bucket.urn)
+            return
+        off = [flag for flag in _PUBLIC_BLOCKS if get(blocks[0].props, flag) not in (True, UNKNOWN)]
+        if off:
+            report(f"S3 public access block leaves {', '.join(off)} off; set all four to true", bucket.urn)
+    elif cloud == "gcs":
+        prevention = get(bucket.props, "publicAccessPrevention")
+        if prevention not in ("enforced", UNKNOWN):
+            report(f"GCS bucket publicAccessPrevention is {prevention!r}; set it to 'enforced'", bucket.urn)
+    else:
+        public_blob = get(bucket.props, "allowBlobPublicAccess")
+        if public_blob is not False and public_blob is not UNKNOWN:
+            report("storage account allows public blob access; set allowBlobPublicAccess to false", bucket.urn)
+        network = get(bucket.props, "publicNetworkAccess")
+        if network == "Enabled" and get(bucket.props, "networkRuleSet", "defaultAction") not in ("Deny", UNKNOWN):
+            report("storage account is reachable from any network; set publicNetworkAccess to Disabled or "
+                   "networkRuleSet.defaultAction to Deny", bucket.urn)
 
 
 NO_PUBLIC_ACCESS = stack_rule(
@@ -97,7 +118,7 @@ NO_PUBLIC_ACCESS = stack_rule(
     severity=Severity.CRITICAL,
     level=EnforcementLevel.MANDATORY,
     controls=[cis(*CIS_AWS, "2.1.4"), cis(*CIS_GCP, "5.1"), nist("AC-3"), nist("SC-7"), pci("1.4.4"), iso("A.8.3")],
-    validate=_validate_no_public_access,
+    validate=_each_bucket(_validate_no_public_access_one),
     applies_to=_STORAGE,
     remediation_steps="S3: add a BucketPublicAccessBlock with all four blocks true. GCS: publicAccessPrevention "
                       "'enforced'. Azure: allowBlobPublicAccess false and no public network access.",
@@ -114,32 +135,31 @@ _CMK_SCHEMA = PolicyConfigSchema(properties={
 })
 
 
-def _validate_encryption(args: StackValidationArgs, report: Report) -> None:
+def _validate_encryption_one(args: StackValidationArgs, bucket: Any, cloud: str, report: Report) -> None:
     cmk = bool(args.get_config().get("requireCustomerManagedKey"))
-    for bucket, cloud in _buckets(args):
-        if cloud == "s3":
-            configs = _settings(args, bucket, S3_ENCRYPTION)
-            if not configs:
-                report("S3 bucket has no server-side encryption configuration", bucket.urn)
-                continue
-            rule = get(configs[0].props, "rules", 0, "applyServerSideEncryptionByDefault")
-            algorithm = get(rule, "sseAlgorithm")
-            if algorithm is UNKNOWN:
-                continue
-            if algorithm not in ("AES256", "aws:kms", "aws:kms:dsse"):
-                report(f"S3 default encryption algorithm is {algorithm!r}; use AES256 or aws:kms", bucket.urn)
-            elif cmk and (algorithm == "AES256" or not get(rule, "kmsMasterKeyId")):
-                report("S3 bucket is not encrypted with a customer-managed KMS key (kmsMasterKeyId)", bucket.urn)
-        elif cloud == "gcs":
-            if cmk and get(bucket.props, "encryption", "defaultKmsKeyName") is None:
-                report("GCS bucket has no customer-managed key (encryption.defaultKmsKeyName)", bucket.urn)
-        else:
-            if get(bucket.props, "encryption", "services", "blob", "enabled") is False:
-                report("storage account disables blob encryption", bucket.urn)
-            source = get(bucket.props, "encryption", "keySource")
-            if cmk and source not in ("Microsoft.Keyvault", UNKNOWN):
-                report(f"storage account keySource is {source!r}; use Microsoft.Keyvault (customer-managed)",
-                       bucket.urn)
+    if cloud == "s3":
+        configs = _settings(args, bucket, S3_ENCRYPTION)
+        if not configs:
+            report("S3 bucket has no server-side encryption configuration", bucket.urn)
+            return
+        rule = get(configs[0].props, "rules", 0, "applyServerSideEncryptionByDefault")
+        algorithm = get(rule, "sseAlgorithm")
+        if algorithm is UNKNOWN:
+            return
+        if algorithm not in ("AES256", "aws:kms", "aws:kms:dsse"):
+            report(f"S3 default encryption algorithm is {algorithm!r}; use AES256 or aws:kms", bucket.urn)
+        elif cmk and (algorithm == "AES256" or not get(rule, "kmsMasterKeyId")):
+            report("S3 bucket is not encrypted with a customer-managed KMS key (kmsMasterKeyId)", bucket.urn)
+    elif cloud == "gcs":
+        if cmk and get(bucket.props, "encryption", "defaultKmsKeyName") is None:
+            report("GCS bucket has no customer-managed key (encryption.defaultKmsKeyName)", bucket.urn)
+    else:
+        if get(bucket.props, "encryption", "services", "blob", "enabled") is False:
+            report("storage account disables blob encryption", bucket.urn)
+        source = get(bucket.props, "encryption", "keySource")
+        if cmk and source not in ("Microsoft.Keyvault", UNKNOWN):
+            report(f"storage account keySource is {source!r}; use Microsoft.Keyvault (customer-managed)",
+                   bucket.urn)
 
 
 ENCRYPTION = stack_rule(
@@ -149,7 +169,7 @@ ENCRYPTION = stack_rule(
     severity=Severity.HIGH,
     level=EnforcementLevel.MANDATORY,
     controls=[nist("SC-28"), nist("SC-12"), pci("3.5.1"), iso("A.8.24")],
-    validate=_validate_encryption,
+    validate=_each_bucket(_validate_encryption_one),
     config_schema=_CMK_SCHEMA,
     applies_to=_STORAGE,
     remediation_steps="S3: add a BucketServerSideEncryptionConfiguration (aws:kms with a key when configured). "
@@ -177,19 +197,18 @@ def denies_insecure_transport(policy: Any) -> bool | Any:
     return False
 
 
-def _validate_tls_only(args: StackValidationArgs, report: Report) -> None:
-    for bucket, cloud in _buckets(args):
-        if cloud == "s3":
-            verdicts = [denies_insecure_transport(get(p.props, "policy")) for p in _settings(args, bucket, {S3_POLICY})]
-            if UNKNOWN not in verdicts and True not in verdicts:
-                report("no bucket policy denies requests without TLS (aws:SecureTransport = false)", bucket.urn)
-        elif cloud == "azure":
-            if get(bucket.props, "enableHttpsTrafficOnly") is False:
-                report("storage account accepts plain HTTP; set enableHttpsTrafficOnly to true", bucket.urn)
-            version = get(bucket.props, "minimumTlsVersion")
-            if version not in ("TLS1_2", "TLS1_3", UNKNOWN):
-                report(f"storage account minimumTlsVersion is {version!r}; set TLS1_2", bucket.urn)
-        # GCS serves its JSON and XML APIs over HTTPS only: nothing to configure.
+def _validate_tls_only_one(args: StackValidationArgs, bucket: Any, cloud: str, report: Report) -> None:
+    if cloud == "s3":
+        verdicts = [denies_insecure_transport(get(p.props, "policy")) for p in _settings(args, bucket, {S3_POLICY})]
+        if UNKNOWN not in verdicts and True not in verdicts:
+            report("no bucket policy denies requests without TLS (aws:SecureTransport = false)", bucket.urn)
+    elif cloud == "azure":
+        if get(bucket.props, "enableHttpsTrafficOnly") is False:
+            report("storage account accepts plain HTTP; set enableHttpsTrafficOnly to true", bucket.urn)
+        version = get(bucket.props, "minimumTlsVersion")
+        if version not in ("TLS1_2", "TLS1_3", UNKNOWN):
+            report(f"storage account minimumTlsVersion is {version!r}; set TLS1_2", bucket.urn)
+    # GCS serves its JSON and XML APIs over HTTPS only: nothing to configure.
 
 
 TLS_ONLY = stack_rule(
@@ -199,7 +218,7 @@ TLS_ONLY = stack_rule(
     severity=Severity.HIGH,
     level=EnforcementLevel.MANDATORY,
     controls=[cis(*CIS_AWS, "2.1.1"), nist("SC-8"), pci("4.2.1"), iso("A.8.24")],
-    validate=_validate_tls_only,
+    validate=_each_bucket(_validate_tls_only_one),
     applies_to=[S3_BUCKET, S3_BUCKET_V2, AZURE_ACCOUNT],
     remediation_steps="S3: a BucketPolicy that denies s3:* when aws:SecureTransport is false. Azure: "
                       "enableHttpsTrafficOnly true and minimumTlsVersion TLS1_2.",
@@ -208,27 +227,26 @@ TLS_ONLY = stack_rule(
 
 # --- versioning or soft delete ------------------------------------------------------------------------------------
 
-def _validate_versioning(args: StackValidationArgs, report: Report) -> None:
-    for bucket, cloud in _buckets(args):
-        if cloud == "s3":
-            configs = _settings(args, bucket, S3_VERSIONING)
-            status = get(configs[0].props, "versioningConfiguration", "status") if configs else None
-            inline = get(bucket.props, "versioning", "enabled")
-            if status not in ("Enabled", UNKNOWN) and inline not in (True, UNKNOWN):
-                report("S3 bucket versioning is not enabled; add a BucketVersioning with status Enabled", bucket.urn)
-        elif cloud == "gcs":
-            versioned = get(bucket.props, "versioning", "enabled")
-            soft_delete = get(bucket.props, "softDeletePolicy", "retentionDurationSeconds")
-            if versioned in (True, UNKNOWN) or soft_delete is UNKNOWN:
-                continue
-            if soft_delete == 0:  # absent means GCS's default 7-day soft delete
-                report("GCS bucket has neither object versioning nor soft delete", bucket.urn)
-        else:
-            services = _azure_children(args, bucket, {AZURE_BLOB_SERVICE})
-            protected = [s for s in services if get(s.props, "isVersioningEnabled") in (True, UNKNOWN)
-                         or get(s.props, "deleteRetentionPolicy", "enabled") in (True, UNKNOWN)]
-            if not protected:
-                report("storage account has no BlobServiceProperties with versioning or blob soft delete", bucket.urn)
+def _validate_versioning_one(args: StackValidationArgs, bucket: Any, cloud: str, report: Report) -> None:
+    if cloud == "s3":
+        configs = _settings(args, bucket, S3_VERSIONING)
+        status = get(configs[0].props, "versioningConfiguration", "status") if configs else None
+        inline = get(bucket.props, "versioning", "enabled")
+        if status not in ("Enabled", UNKNOWN) and inline not in (True, UNKNOWN):
+            report("S3 bucket versioning is not enabled; add a BucketVersioning with status Enabled", bucket.urn)
+    elif cloud == "gcs":
+        versioned = get(bucket.props, "versioning", "enabled")
+        soft_delete = get(bucket.props, "softDeletePolicy", "retentionDurationSeconds")
+        if versioned in (True, UNKNOWN) or soft_delete is UNKNOWN:
+            return
+        if soft_delete == 0:  # absent means GCS's default 7-day soft delete
+            report("GCS bucket has neither object versioning nor soft delete", bucket.urn)
+    else:
+        services = _azure_children(args, bucket, {AZURE_BLOB_SERVICE})
+        protected = [s for s in services if get(s.props, "isVersioningEnabled") in (True, UNKNOWN)
+                     or get(s.props, "deleteRetentionPolicy", "enabled") in (True, UNKNOWN)]
+        if not protected:
+            report("storage account has no BlobServiceProperties with versioning or blob soft delete", bucket.urn)
 
 
 VERSIONING = stack_rule(
@@ -238,7 +256,7 @@ VERSIONING = stack_rule(
     severity=Severity.MEDIUM,
     level=EnforcementLevel.MANDATORY,
     controls=[nist("CP-9"), nist("SI-12"), iso("A.8.13")],
-    validate=_validate_versioning,
+    validate=_each_bucket(_validate_versioning_one),
     applies_to=_STORAGE,
     remediation_steps="S3: BucketVersioning Enabled. GCS: versioning.enabled or a soft delete policy. Azure: "
                       "BlobServiceProperties with isVersioningEnabled or deleteRetentionPolicy.",
@@ -247,21 +265,19 @@ VERSIONING = stack_rule(
 
 # --- access logging -----------------------------------------------------------------------------------------------
 
-def _validate_access_logging(args: StackValidationArgs, report: Report) -> None:
+def _validate_access_logging_one(args: StackValidationArgs, bucket: Any, cloud: str, report: Report) -> None:
     log_targets = {get(r.props, "targetBucket") for r in of_types(args.resources, S3_LOGGING)}
-    for bucket, cloud in _buckets(args):
-        if cloud == "s3":
-            is_log_bucket = bucket.name in log_targets or get(bucket.props, "bucket") in log_targets
-            if not _settings(args, bucket, S3_LOGGING) and not is_log_bucket:
-                report("S3 bucket has no server access logging (BucketLogging)", bucket.urn)
-        elif cloud == "gcs":
-            if get(bucket.props, "logging", "logBucket") is None:
-                report("GCS bucket has no usage logging (logging.logBucket)", bucket.urn)
-        else:
-            settings = [d for d in of_types(args.resources, {AZURE_DIAGNOSTICS})
-                        if refers_to(d, "resourceUri", bucket)]
-            if not settings:
-                report("storage account has no diagnostic setting sending its logs anywhere", bucket.urn)
+    if cloud == "s3":
+        is_log_bucket = bucket.name in log_targets or get(bucket.props, "bucket") in log_targets
+        if not _settings(args, bucket, S3_LOGGING) and not is_log_bucket:
+            report("S3 bucket has no server access logging (BucketLogging)", bucket.urn)
+    elif cloud == "gcs":
+        if get(bucket.props, "logging", "logBucket") is None:
+            report("GCS bucket has no usage logging (logging.logBucket)", bucket.urn)
+    else:
+        settings = _settings(args, bucket, {AZURE_DIAGNOSTICS}, "resourceUri")
+        if not settings:
+            report("storage account has no diagnostic setting sending its logs anywhere", bucket.urn)
 
 
 ACCESS_LOGGING = stack_rule(
@@ -270,7 +286,7 @@ ACCESS_LOGGING = stack_rule(
     severity=Severity.MEDIUM,
     level=EnforcementLevel.ADVISORY,
     controls=[nist("AU-2"), nist("AU-12"), pci("10.2.1"), iso("A.8.15")],
-    validate=_validate_access_logging,
+    validate=_each_bucket(_validate_access_logging_one),
     applies_to=_STORAGE,
     remediation_steps="S3: a BucketLogging to a log bucket (or CloudTrail S3 data events). GCS: logging.logBucket. "
                       "Azure: a DiagnosticSetting on the account's blob service.",
@@ -279,20 +295,19 @@ ACCESS_LOGGING = stack_rule(
 
 # --- uniform access / ownership enforced --------------------------------------------------------------------------
 
-def _validate_ownership(args: StackValidationArgs, report: Report) -> None:
-    for bucket, cloud in _buckets(args):
-        if cloud == "s3":
-            controls = _settings(args, bucket, {S3_OWNERSHIP})
-            ownership = get(controls[0].props, "rule", "objectOwnership") if controls else None
-            if ownership not in ("BucketOwnerEnforced", UNKNOWN):
-                report(f"S3 object ownership is {ownership!r}; use BucketOwnerEnforced (ACLs off)", bucket.urn)
-        elif cloud == "gcs":
-            if get(bucket.props, "uniformBucketLevelAccess") not in (True, UNKNOWN):
-                report("GCS bucket does not enforce uniform bucket-level access", bucket.urn)
-        else:
-            if get(bucket.props, "allowSharedKeyAccess") not in (False, UNKNOWN):
-                report("storage account allows shared-key access; set allowSharedKeyAccess to false so every "
-                       "request is authorised by Entra ID", bucket.urn)
+def _validate_ownership_one(args: StackValidationArgs, bucket: Any, cloud: str, report: Report) -> None:
+    if cloud == "s3":
+        controls = _settings(args, bucket, {S3_OWNERSHIP})
+        ownership = get(controls[0].props, "rule", "objectOwnership") if controls else None
+        if ownership not in ("BucketOwnerEnforced", UNKNOWN):
+            report(f"S3 object ownership is {ownership!r}; use BucketOwnerEnforced (ACLs off)", bucket.urn)
+    elif cloud == "gcs":
+        if get(bucket.props, "uniformBucketLevelAccess") not in (True, UNKNOWN):
+            report("GCS bucket does not enforce uniform bucket-level access", bucket.urn)
+    else:
+        if get(bucket.props, "allowSharedKeyAccess") not in (False, UNKNOWN):
+            report("storage account allows shared-key access; set allowSharedKeyAccess to false so every "
+                   "request is authorised by Entra ID", bucket.urn)
 
 
 OWNERSHIP = stack_rule(
@@ -302,7 +317,7 @@ OWNERSHIP = stack_rule(
     severity=Severity.HIGH,
     level=EnforcementLevel.MANDATORY,
     controls=[cis(*CIS_GCP, "5.2"), nist("AC-3"), nist("AC-6"), iso("A.5.15")],
-    validate=_validate_ownership,
+    validate=_each_bucket(_validate_ownership_one),
     applies_to=_STORAGE,
     remediation_steps="S3: BucketOwnershipControls with BucketOwnerEnforced. GCS: uniformBucketLevelAccess true. "
                       "Azure: allowSharedKeyAccess false.",
@@ -311,22 +326,21 @@ OWNERSHIP = stack_rule(
 
 # --- lifecycle rules ----------------------------------------------------------------------------------------------
 
-def _validate_lifecycle(args: StackValidationArgs, report: Report) -> None:
-    for bucket, cloud in _buckets(args):
-        if cloud == "s3":
-            configs = _settings(args, bucket, S3_LIFECYCLE)
-            rules = items(get(configs[0].props, "rules")) if configs else []
-            if configs and get(configs[0].props, "rules") is UNKNOWN:
-                continue
-            if not any(get(rule, "status") in ("Enabled", UNKNOWN) for rule in rules):
-                report("S3 bucket has no enabled lifecycle rule; old versions and failed uploads are kept forever",
-                       bucket.urn)
-        elif cloud == "gcs":
-            if get(bucket.props, "lifecycleRules") is not UNKNOWN and not items(get(bucket.props, "lifecycleRules")):
-                report("GCS bucket has no lifecycle rules", bucket.urn)
-        else:
-            if not _azure_children(args, bucket, {AZURE_MANAGEMENT_POLICY}):
-                report("storage account has no ManagementPolicy (lifecycle rules)", bucket.urn)
+def _validate_lifecycle_one(args: StackValidationArgs, bucket: Any, cloud: str, report: Report) -> None:
+    if cloud == "s3":
+        configs = _settings(args, bucket, S3_LIFECYCLE)
+        rules = items(get(configs[0].props, "rules")) if configs else []
+        if configs and get(configs[0].props, "rules") is UNKNOWN:
+            return
+        if not any(get(rule, "status") in ("Enabled", UNKNOWN) for rule in rules):
+            report("S3 bucket has no enabled lifecycle rule; old versions and failed uploads are kept forever",
+                   bucket.urn)
+    elif cloud == "gcs":
+        if get(bucket.props, "lifecycleRules") is not UNKNOWN and not items(get(bucket.props, "lifecycleRules")):
+            report("GCS bucket has no lifecycle rules", bucket.urn)
+    else:
+        if not _azure_children(args, bucket, {AZURE_MANAGEMENT_POLICY}):
+            report("storage account has no ManagementPolicy (lifecycle rules)", bucket.urn)
 
 
 LIFECYCLE = stack_rule(
@@ -336,7 +350,7 @@ LIFECYCLE = stack_rule(
     severity=Severity.LOW,
     level=EnforcementLevel.ADVISORY,
     controls=[nist("SI-12"), iso("A.8.10")],
-    validate=_validate_lifecycle,
+    validate=_each_bucket(_validate_lifecycle_one),
     applies_to=_STORAGE,
     remediation_steps="Add lifecycle rules: expire noncurrent versions and abort incomplete multipart uploads.",
 )

@@ -15,7 +15,7 @@ from typing import Any
 
 from pulumi_policy import EnforcementLevel, PolicyConfigSchema, ResourceValidationArgs, Severity
 
-from .resources import PRODUCTION_SCHEMA_PROPERTIES, UNKNOWN, get, is_production, items
+from .resources import PRODUCTION_SCHEMA_PROPERTIES, UNKNOWN, get, is_production, items, string_map
 from .rule import CIS_K8S, cis, iso, nist, pci, resource_rule
 
 _KUBERNETES_TYPE = re.compile(r"^kubernetes:(?P<group>[^:]+)/(?P<version>[^:/]+):(?P<kind>\w+)$")
@@ -90,14 +90,17 @@ def _resources(pod: Any, _metadata: Any, _args: ResourceValidationArgs, _kind: s
         resources = get(container, "resources")
         if resources is UNKNOWN:
             continue
-        requests, limits = get(resources, "requests") or {}, get(resources, "limits") or {}
+        requests, limits = get(resources, "requests"), get(resources, "limits")
         if requests is UNKNOWN or limits is UNKNOWN:
             continue
+        requests, limits = string_map(requests), string_map(limits)
         missing = [f"{side}.{res}" for side, values in (("requests", requests), ("limits", limits))
                    for res in ("cpu", "memory") if res not in values]
         if missing:
             yield f"container {_name(container)} sets no {', '.join(missing)}"
         for gpu in GPU_RESOURCES:
+            if UNKNOWN in (requests.get(gpu), limits.get(gpu)):
+                continue
             if (gpu in requests) != (gpu in limits):
                 yield f"container {_name(container)} must set {gpu} in both requests and limits"
 
@@ -122,7 +125,7 @@ def _non_root(pod: Any, _metadata: Any, _args: ResourceValidationArgs, _kind: st
         user = _security(container, pod, "runAsUser")
         if non_root is UNKNOWN or user is UNKNOWN:
             continue
-        if user == 0 or (non_root is not True and not (isinstance(user, int) and user > 0)):
+        if user == 0 or (non_root is not True and not (isinstance(user, (int, float)) and user > 0)):
             yield f"container {_name(container)} may run as root; set runAsNonRoot true (and a non-zero runAsUser)"
 
 
@@ -229,7 +232,7 @@ def _host_ports(pod: Any, _metadata: Any, _args: ResourceValidationArgs, _kind: 
     for container in containers(pod):
         for port in items(get(container, "ports")):
             host_port = get(port, "hostPort")
-            if isinstance(host_port, int) and host_port != 0:
+            if isinstance(host_port, (int, float)) and host_port != 0:
                 yield f"container {_name(container)} binds hostPort {host_port}"
 
 
