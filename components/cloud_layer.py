@@ -75,3 +75,12 @@ class CloudLayer:
     artifact_secret_env: pulumi.Output[Mapping[str, str]] | None = None
     """Secret environment a pod needs to reach the artifact store when the store has no workload identity (the
     ``local`` target's access keys); rendered into a Kubernetes Secret, never into a pod spec. None on clouds."""
+    cluster_endpoint: pulumi.Output[str] | None = None
+    """The Kubernetes API URL (added for issue 3; None when the layer does not create the cluster)."""
+    kubeconfig: pulumi.Output[str] | None = None
+    """A kubeconfig for the cluster, always a Pulumi secret (added for issue 3; None when the layer does not create
+    the cluster)."""
+    oidc_issuer: pulumi.Output[str] | None = None
+    """The cluster's OIDC issuer URL, ``https://...`` (added for issue 3; None without workload identity)."""
+    artifact_name: pulumi.Output[str] | None = None
+    """The bucket / container name of the artifact store (added for issue 3)."""

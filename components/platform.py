@@ -17,24 +17,31 @@ import pulumi
 import pulumi_aws as aws
 
 from components.aws.artifact_store import (
-    ArtifactStore,
     ArtifactStoreArgs,
     ArtifactStoreSettings,
     validate_artifact_store_args,
 )
+from components.aws.layer import SECTIONS as AWS_SECTIONS
+from components.aws.layer import AwsLayerSettings, build_aws_layer, validate_aws_layer_args
+from components.kubernetes.layer import MLFLOW_NAMESPACE, KubernetesLayer, KubernetesLayerSettings, validate_kubernetes_layer_args
+from components.local.layer import LocalLayer, LocalLayerSettings, validate_local_layer_args
 from components.tagging import aws_default_tags, cost_tag_transform
 from components.tags import CostTags, TagError
 from components.validation import ArgumentError, reject_unknown_keys
 
-SUPPORTED_CLOUDS = ("aws",)
+KUBERNETES_SECTIONS = ("mlflow", "monitoring", "endpoints")
+"""Sections of the cloud-neutral Kubernetes layer, the same on every cloud."""
+
+SUPPORTED_CLOUDS = ("aws", "local")
 """Clouds whose layer exists. GCP and Azure follow the same contract (DESIGN.md) and are not built yet."""
 
 REGION_PATTERNS: Mapping[str, tuple[str, str]] = {
     "aws": (r"[a-z]{2}(-gov|-iso[a-z]?)?-(central|north|south|east|west|northeast|northwest|southeast|southwest)-\d",
             "an AWS region such as eu-west-1 or us-east-2"),
+    "local": (r"[a-z0-9][a-z0-9-]{0,62}", "a label such as local (the local target has no region; it only names it)"),
 }
 
-_ARGS = frozenset({"cloud", "region", "tags", "artifacts"})
+_ARGS = frozenset({"cloud", "region", "tags", "artifacts", *AWS_SECTIONS, *KUBERNETES_SECTIONS, "local"})
 
 
 class MlopsPlatformArgs(TypedDict):
@@ -49,6 +56,26 @@ class MlopsPlatformArgs(TypedDict):
     expects `cost-center` and `owner` too."""
     artifacts: NotRequired[Mapping[str, Any]]
     """Arguments of the cloud's artifact store, except ``name_prefix`` (derived from the tags when absent)."""
+    network: NotRequired[Mapping[str, Any]]
+    """The cloud's network (AWS: ``components.aws.network.NetworkArgs`` without ``region``/``cluster_name``)."""
+    cluster: NotRequired[Mapping[str, Any]]
+    """The Kubernetes cluster and its node pools (AWS: ``components.aws.cluster.ClusterArgs`` without the network
+    wiring; ``name`` defaults to ``<project>-<environment>``)."""
+    database: NotRequired[Mapping[str, Any]]
+    """The PostgreSQL database for MLflow (AWS: ``components.aws.database.DatabaseArgs`` without the wiring)."""
+    karpenter: NotRequired[Mapping[str, Any]]
+    """AWS only: Karpenter autoscaling (``enabled: true`` turns it on; see ``components.aws.karpenter``)."""
+    local: NotRequired[Mapping[str, Any]]
+    """The ``local`` target only: ``context`` (an existing kubeconfig context) and the in-cluster data services
+    (see ``components.local.layer.LocalLayerArgs``)."""
+    mlflow: NotRequired[Mapping[str, Any]]
+    """The MLflow server: ``image`` (pinned), ``image_digest``, ``replicas``, ``workers``, ``compute``, ``probes``,
+    ``route``, ``allowed_hosts`` (see ``components.kubernetes.mlflow_server``)."""
+    monitoring: NotRequired[Mapping[str, Any]]
+    """The Prometheus stack (see ``components.kubernetes.prometheus_stack.PrometheusStackArgs``)."""
+    endpoints: NotRequired[list[Mapping[str, Any]]]
+    """The blue-green model endpoints, one mapping each (``components.kubernetes.model_endpoint``
+    ``BlueGreenModelEndpointArgs`` without the fields the platform wires: namespace, identity, storage, tracking)."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +84,12 @@ class PlatformSettings:
     region: str
     tags: CostTags
     artifacts: ArtifactStoreSettings
+    aws: AwsLayerSettings | None = None
+    """The AWS layer's sections, validated (None on other clouds)."""
+    local: LocalLayerSettings | None = None
+    """The local target's section, validated (None on clouds)."""
+    kubernetes: KubernetesLayerSettings | None = None
+    """The Kubernetes layer's sections (mlflow, monitoring, endpoints), validated."""
 
 
 def validate_platform_args(args: Mapping[str, Any], prefix: str = "") -> PlatformSettings:
@@ -81,7 +114,14 @@ def validate_platform_args(args: Mapping[str, Any], prefix: str = "") -> Platfor
     artifacts_args = _section(args, "artifacts", prefix)
     artifacts_args.setdefault("name_prefix", default_name_prefix(tags, "artifacts"))
     artifacts = validate_artifact_store_args(artifacts_args, field=f"{prefix}artifacts")
-    return PlatformSettings(cloud=cloud, region=region, tags=tags, artifacts=artifacts)
+    aws_layer = validate_aws_layer_args(args, region=region, tags=tags, prefix=prefix) if cloud == "aws" else None
+    local = validate_local_layer_args(args.get("local"), field=f"{prefix}local") if cloud == "local" else None
+    if cloud != "local" and args.get("local") is not None:
+        raise ArgumentError(f"{prefix}local: not allowed with cloud {cloud!r}; it configures the local target only")
+    kubernetes = validate_kubernetes_layer_args(args.get("mlflow"), args.get("monitoring"), args.get("endpoints"),
+                                                prefix=prefix)
+    return PlatformSettings(cloud=cloud, region=region, tags=tags, artifacts=artifacts, aws=aws_layer, local=local,
+                            kubernetes=kubernetes)
 
 
 def _section(args: Mapping[str, Any], key: str, prefix: str) -> dict[str, Any]:
@@ -105,24 +145,60 @@ class MlopsPlatform(pulumi.ComponentResource):
 
     artifact_bucket: pulumi.Output[str]
     artifact_uri: pulumi.Output[str]
+    cluster_name: pulumi.Output[str]
+    cluster_endpoint: pulumi.Output[str]
+    kubeconfig: pulumi.Output[str]
+    """A secret."""
+    oidc_issuer: pulumi.Output[str]
+    database_host: pulumi.Output[str]
+    mlflow_tracking_uri: pulumi.Output[str]
+    mlflow_admin_password: pulumi.Output[str]
+    """A secret."""
+    grafana_admin_password: pulumi.Output[str]
+    """A secret."""
+    endpoint_urls: pulumi.Output[Mapping[str, str]]
+    """Cluster-internal URL of each model endpoint's live Service."""
 
     def __init__(self, name: str, args: MlopsPlatformArgs, opts: pulumi.ResourceOptions | None = None):
         settings = validate_platform_args(args)
         tagged = pulumi.ResourceOptions(transforms=[cost_tag_transform(settings.tags)])
         super().__init__("mlops:index:MlopsPlatform", name, None, pulumi.ResourceOptions.merge(opts, tagged))
 
-        provider = aws.Provider(
-            f"{name}-aws",
-            region=settings.region,
-            default_tags=aws_default_tags(settings.tags),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        on_aws = pulumi.ResourceOptions(parent=self, providers={"aws": provider})
-        store = ArtifactStore(f"{name}-artifacts", _artifact_store_args(settings.artifacts), opts=on_aws)
+        kubernetes = settings.kubernetes
+        assert kubernetes is not None
+        if settings.cloud == "local":
+            assert settings.local is not None
+            layer = LocalLayer(f"{name}-local", settings.local,
+                               client_namespaces=[MLFLOW_NAMESPACE, kubernetes.models_namespace],
+                               opts=pulumi.ResourceOptions(parent=self)).layer
+        else:
+            provider = aws.Provider(
+                f"{name}-aws",
+                region=settings.region,
+                default_tags=aws_default_tags(settings.tags),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            layer = build_aws_layer(name, settings.aws, _artifact_store_args(settings.artifacts), parent=self,
+                                    aws_provider=provider)
+        platform_layer = KubernetesLayer(f"{name}-kubernetes", layer, kubernetes,
+                                         opts=pulumi.ResourceOptions(parent=self))
+        self.mlflow_tracking_uri = platform_layer.mlflow_tracking_uri
+        self.mlflow_admin_password = platform_layer.mlflow_admin_password
+        self.grafana_admin_password = platform_layer.grafana_admin_password
+        self.endpoint_urls = platform_layer.endpoint_urls
 
-        self.artifact_bucket = store.name
-        self.artifact_uri = store.uri
-        self.register_outputs({"artifact_bucket": self.artifact_bucket, "artifact_uri": self.artifact_uri})
+        self.artifact_bucket = layer.artifact_name
+        self.artifact_uri = layer.artifact_uri
+        self.cluster_name = layer.cluster_name
+        self.cluster_endpoint = layer.cluster_endpoint
+        self.kubeconfig = layer.kubeconfig
+        self.oidc_issuer = layer.oidc_issuer
+        self.database_host = layer.database.host
+        self.register_outputs({"artifact_bucket": self.artifact_bucket, "artifact_uri": self.artifact_uri,
+                               "cluster_name": self.cluster_name, "cluster_endpoint": self.cluster_endpoint,
+                               "kubeconfig": self.kubeconfig, "oidc_issuer": self.oidc_issuer,
+                               "database_host": self.database_host, "mlflow_tracking_uri": self.mlflow_tracking_uri,
+                               "endpoint_urls": self.endpoint_urls})
 
 
 def _artifact_store_args(settings: ArtifactStoreSettings) -> ArtifactStoreArgs:

@@ -175,3 +175,131 @@ INVOKE_FAKES: dict[str, InvokeFake] = {
     },
 }
 """Results per invoke token. Add an entry when a component calls a new data source."""
+
+
+# --- AWS cloud layer (issue 3): network, EKS, RDS, Karpenter's queue ----------------------------------------------
+
+def _aws_hex_id(prefix: str, length: int = 17) -> ResourceFake:
+    """EC2-style ids: ``vpc-0a1b...``, ``subnet-...``, ``sg-...``."""
+    return lambda name, inputs, tail: {"id": f"{prefix}-0{suffix(prefix, name, length - 1)}"}
+
+
+def _named_by_provider(name: str, inputs: dict[str, Any], tail: str) -> dict[str, Any]:
+    """Resources the provider auto-names from the resource name (subnet groups, parameter groups, node groups)."""
+    value = inputs.get("name") or f"{inputs.get('namePrefix') or name + '-'}{tail}"
+    return {"id": value, "name": value}
+
+
+def _eks_cluster(name: str, inputs: dict[str, Any], tail: str) -> dict[str, Any]:
+    cluster_name = inputs.get("name") or f"{name}-{tail}"
+    region = _region(inputs)
+    oidc_id = suffix("eks-oidc", cluster_name, 32).upper()
+    vpc_config = dict(inputs.get("vpcConfig") or {})
+    vpc_config.setdefault("clusterSecurityGroupId", f"sg-0{suffix('eks-sg', cluster_name, 16)}")
+    vpc_config.setdefault("vpcId", f"vpc-0{suffix('eks-vpc', cluster_name, 16)}")
+    return {
+        "id": cluster_name,
+        "name": cluster_name,
+        "arn": f"arn:aws:eks:{region}:{ACCOUNT_ID}:cluster/{cluster_name}",
+        "endpoint": f"https://{oidc_id}.gr7.{region}.eks.amazonaws.com",
+        "certificateAuthority": {"data": certificate_authority_data(cluster_name)},
+        "identities": [{"oidcs": [{"issuer": f"https://oidc.eks.{region}.amazonaws.com/id/{oidc_id}"}]}],
+        "vpcConfig": vpc_config,
+        "status": "ACTIVE",
+        "platformVersion": "eks.10",
+    }
+
+
+def _oidc_provider(name: str, inputs: dict[str, Any], tail: str) -> dict[str, Any]:
+    url = str(inputs.get("url") or f"https://oidc.eks.{_region(inputs)}.amazonaws.com/id/{tail.upper()}")
+    arn = f"arn:aws:iam::{ACCOUNT_ID}:oidc-provider/{url.removeprefix('https://')}"
+    return {"id": arn, "arn": arn}
+
+
+def _launch_template(name: str, inputs: dict[str, Any], tail: str) -> dict[str, Any]:
+    template_id = f"lt-0{suffix('lt', name, 16)}"
+    return {"id": template_id, "name": inputs.get("name") or f"{name}-{tail}", "latestVersion": 1,
+            "defaultVersion": 1}
+
+
+def _log_group(name: str, inputs: dict[str, Any], tail: str) -> dict[str, Any]:
+    group = inputs.get("name") or f"{inputs.get('namePrefix') or name + '-'}{tail}"
+    return {"id": group, "name": group, "arn": f"arn:aws:logs:{_region(inputs)}:{ACCOUNT_ID}:log-group:{group}"}
+
+
+def _rds_instance(name: str, inputs: dict[str, Any], tail: str) -> dict[str, Any]:
+    identifier = inputs.get("identifier") or f"{name}-{tail}"
+    region = _region(inputs)
+    address = f"{identifier}.c{suffix('rds', identifier, 11)}.{region}.rds.amazonaws.com"
+    port = int(inputs.get("port") or 5432)
+    secrets = []
+    if inputs.get("manageMasterUserPassword"):
+        secret_name = f"rds!db-{suffix('rds-secret', identifier, 8)}-0000-4000-8000-{suffix('rds-id', identifier, 12)}"
+        secrets = [{"secretArn": f"arn:aws:secretsmanager:{region}:{ACCOUNT_ID}:secret:{secret_name}-{tail[:6]}",
+                    "kmsKeyId": inputs.get("masterUserSecretKmsKeyId"), "secretStatus": "active"}]
+    return {
+        "id": f"db-{tail.upper()}",
+        "identifier": identifier,
+        "resourceId": f"db-{suffix('rds-resource', identifier, 26).upper()}",
+        "arn": f"arn:aws:rds:{region}:{ACCOUNT_ID}:db:{identifier}",
+        "address": address,
+        "endpoint": f"{address}:{port}",
+        "port": port,
+        "hostedZoneId": "Z29XKXDKYMONMX",
+        "masterUserSecrets": secrets,
+    }
+
+
+def _sqs_queue(name: str, inputs: dict[str, Any], tail: str) -> dict[str, Any]:
+    queue = inputs.get("name") or f"{name}-{tail}"
+    region = _region(inputs)
+    return {"id": f"https://sqs.{region}.amazonaws.com/{ACCOUNT_ID}/{queue}", "name": queue,
+            "url": f"https://sqs.{region}.amazonaws.com/{ACCOUNT_ID}/{queue}",
+            "arn": f"arn:aws:sqs:{region}:{ACCOUNT_ID}:{queue}"}
+
+
+def _secret_version(args: dict[str, Any]) -> dict[str, Any]:
+    """An RDS-managed master secret: JSON with the username and a generated password."""
+    secret_id = str(args.get("secretId"))
+    password = hashlib.sha256(f"rds-password::{secret_id}".encode()).hexdigest()[:28] + "+/=!"
+    return {"id": f"{secret_id}|AWSCURRENT", "arn": secret_id, "secretId": secret_id,
+            "versionId": suffix("secret-version", secret_id, 32), "versionStages": ["AWSCURRENT"],
+            "secretString": f'{{"username": "mlflow", "password": "{password}"}}'}
+
+
+RESOURCE_FAKES.update({
+    "aws:ec2/vpc:Vpc": _aws_hex_id("vpc"),
+    "aws:ec2/subnet:Subnet": _aws_hex_id("subnet"),
+    "aws:ec2/securityGroup:SecurityGroup": _aws_hex_id("sg"),
+    "aws:ec2/internetGateway:InternetGateway": _aws_hex_id("igw"),
+    "aws:ec2/natGateway:NatGateway": _aws_hex_id("nat"),
+    "aws:ec2/eip:Eip": _aws_hex_id("eipalloc"),
+    "aws:ec2/routeTable:RouteTable": _aws_hex_id("rtb"),
+    "aws:ec2/launchTemplate:LaunchTemplate": _launch_template,
+    "aws:cloudwatch/logGroup:LogGroup": _log_group,
+    "aws:eks/cluster:Cluster": _eks_cluster,
+    "aws:eks/nodeGroup:NodeGroup": lambda name, inputs, tail: {"nodeGroupName": inputs.get("nodeGroupName")
+                                                               or f"{name}-{tail}"},
+    "aws:iam/openIdConnectProvider:OpenIdConnectProvider": _oidc_provider,
+    "aws:rds/instance:Instance": _rds_instance,
+    "aws:rds/subnetGroup:SubnetGroup": _named_by_provider,
+    "aws:rds/parameterGroup:ParameterGroup": _named_by_provider,
+    "aws:sqs/queue:Queue": _sqs_queue,
+    "aws:cloudwatch/eventRule:EventRule": _named_by_provider,
+})
+
+INVOKE_FAKES.update({
+    "aws:secretsmanager/getSecretVersion:getSecretVersion": _secret_version,
+})
+INVOKE_FAKES.update({
+    "aws:iam/getSessionContext:getSessionContext": lambda args: {
+        "id": str(args.get("arn")),
+        "arn": str(args.get("arn")),
+        # an assumed-role session resolves to its role; a user is its own issuer
+        "issuerArn": f"arn:aws:iam::{ACCOUNT_ID}:role/preview" if ":assumed-role/" in str(args.get("arn"))
+        else str(args.get("arn")),
+        "issuerId": "AROAPREVIEWEXAMPLE",
+        "issuerName": "preview",
+        "sessionName": "",
+    },
+})

@@ -17,3 +17,8 @@ def run() -> None:
     pulumi.export("region", stack_config.settings.region)
     pulumi.export("artifact_bucket", platform.artifact_bucket)
     pulumi.export("artifact_uri", platform.artifact_uri)
+    pulumi.export("cluster_name", platform.cluster_name)
+    pulumi.export("cluster_endpoint", platform.cluster_endpoint)
+    pulumi.export("oidc_issuer", platform.oidc_issuer)
+    pulumi.export("kubeconfig", platform.kubeconfig)
+    pulumi.export("database_host", platform.database_host)

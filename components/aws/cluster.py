@@ -1,0 +1,495 @@
+"""An EKS cluster with a system, a CPU (spot-capable) and an optional GPU node group, ready for IRSA.
+
+What it gives: a pinned Kubernetes version; an API endpoint that is private unless a public one is explicitly
+opted into with an allow-list of CIDRs; control-plane logs (api, audit, authenticator) in a KMS-encrypted log group
+with a retention; envelope encryption of Secrets with a rotated KMS key; access entries (API authentication mode,
+no implicit admin for whoever created the cluster) for the admin principals; the core add-ons pinned (vpc-cni and
+the EBS CSI driver with their own IRSA roles, coredns, kube-proxy); the IAM OIDC provider for IRSA; and managed
+node groups whose launch templates require IMDSv2 (hop limit 1, so pods cannot borrow the node's role) and encrypt
+gp3 root volumes. Desired sizes are ignored on update so an autoscaler owns them. Outputs a kubeconfig that
+authenticates with ``aws eks get-token`` and a ``pulumi_kubernetes.Provider`` built from it.
+
+What it deliberately does not: install anything inside the cluster besides the EKS add-ons (Karpenter is
+``components.aws.karpenter``; everything else is the Kubernetes layer), or open the API to the internet by default.
+
+Launch templates carry ``instance_tags`` in their tag specifications: the provider's default tags reach the launch
+template itself but not the instances and volumes EKS launches from it, and those are where the cost is.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, NotRequired, TypedDict
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+from pulumi import Input
+
+from components.aws import iam_documents
+from components.aws.network import LOG_RETENTION_DAYS
+from components.validation import ArgumentError, field_path, optional_bool, optional_int, reject_unknown_keys
+
+ADDON_VERSIONS: Mapping[str, Mapping[str, str]] = {
+    "1.32": {"vpc-cni": "v1.19.6-eksbuild.7", "coredns": "v1.11.4-eksbuild.14", "kube-proxy": "v1.32.6-eksbuild.2",
+             "aws-ebs-csi-driver": "v1.45.0-eksbuild.2"},
+    "1.33": {"vpc-cni": "v1.19.6-eksbuild.7", "coredns": "v1.12.2-eksbuild.4", "kube-proxy": "v1.33.0-eksbuild.2",
+             "aws-ebs-csi-driver": "v1.45.0-eksbuild.2"},
+}
+"""The pinned core add-on versions per supported Kubernetes version (from ``aws eks describe-addon-versions``).
+Bump them together with the version; ``addon_versions`` overrides one."""
+SUPPORTED_VERSIONS = tuple(ADDON_VERSIONS)
+DEFAULT_VERSION = "1.33"
+CONTROL_PLANE_LOGS = ("api", "audit", "authenticator")
+CAPACITY_TYPES = {"on_demand": "ON_DEMAND", "spot": "SPOT"}
+GPU_TAINT = {"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}
+POOL_LABEL = "mlops.io/pool"
+_ARN = r"arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]+"
+_INSTANCE_TYPE = r"[a-z][a-z0-9-]*\.[a-z0-9]+"
+_NAME = r"[0-9A-Za-z][A-Za-z0-9_-]{0,99}"
+_POOL_KEYS = frozenset({"instance_types", "min_size", "max_size", "desired_size", "disk_size_gib", "capacity_type"})
+_POOL_DEFAULTS: Mapping[str, Mapping[str, Any]] = {
+    "system_pool": {"instance_types": ["m7i.large"], "min_size": 2, "max_size": 3, "disk_size_gib": 50,
+                    "capacity_type": "on_demand"},
+    "cpu_pool": {"instance_types": ["m7i.xlarge", "m6i.xlarge", "m5.xlarge"], "min_size": 0, "max_size": 10,
+                 "disk_size_gib": 100, "capacity_type": "spot"},
+    "gpu_pool": {"instance_types": ["g5.xlarge"], "min_size": 0, "max_size": 2, "disk_size_gib": 200,
+                 "capacity_type": "on_demand"},
+}
+_CONFIG_KEYS = frozenset({"name", "kubernetes_version", "admin_principal_arns", "public_endpoint",
+                          "public_access_cidrs", "log_retention_days", "addon_versions", *_POOL_DEFAULTS})
+_WIRING_KEYS = frozenset({"region", "vpc_id", "subnet_ids", "instance_tags"})
+
+
+class NodePoolArgs(TypedDict):
+    """One managed node group. Sizes are bounds; the desired size is only the starting point."""
+
+    instance_types: NotRequired[list[str]]
+    """EC2 instance types; several widen spot capacity."""
+    min_size: NotRequired[int]
+    max_size: NotRequired[int]
+    desired_size: NotRequired[int]
+    """Initial size (default min_size, at least 1 for the system pool); ignored after creation."""
+    disk_size_gib: NotRequired[int]
+    """Encrypted gp3 root volume size (20-16384)."""
+    capacity_type: NotRequired[str]
+    """``on_demand`` or ``spot``; the system pool is always on-demand."""
+
+
+class ClusterArgs(TypedDict):
+    """Inputs of a cluster. The name and the network wiring are required; the rest have safe defaults."""
+
+    name: str
+    """The EKS cluster name (fixed for the cluster's life)."""
+    region: str
+    """The cluster's region (for the kubeconfig's ``aws eks get-token``)."""
+    vpc_id: Input[str]
+    subnet_ids: Input[list[str]]
+    """Private subnets, in 2 or more zones, for the control-plane interfaces and nodes."""
+    admin_principal_arns: NotRequired[list[str]]
+    """IAM roles or users that get cluster-admin through access entries; include the identity that runs Pulumi.
+    Absent or empty: the IAM role or user running Pulumi (resolved from the caller's session), so the platform's
+    Kubernetes resources can be applied. EKS's implicit creator admin is never used, so changing this list never
+    touches the cluster itself."""
+    kubernetes_version: NotRequired[str]
+    """One of ``SUPPORTED_VERSIONS`` (default ``DEFAULT_VERSION``)."""
+    public_endpoint: NotRequired[bool]
+    """Opt-out: also expose the API endpoint publicly, to ``public_access_cidrs`` only (default false)."""
+    public_access_cidrs: NotRequired[list[str]]
+    """Allow-list for the public endpoint; required with ``public_endpoint``, and 0.0.0.0/0 is refused."""
+    log_retention_days: NotRequired[int]
+    """Days control-plane logs are kept (default 90)."""
+    addon_versions: NotRequired[Mapping[str, str]]
+    """Overrides of the pinned add-on versions, by add-on name."""
+    system_pool: NotRequired[NodePoolArgs]
+    cpu_pool: NotRequired[NodePoolArgs]
+    gpu_pool: NotRequired[NodePoolArgs | None]
+    """Absent or null: no GPU node group."""
+    instance_tags: NotRequired[Mapping[str, str]]
+    """Tags for the instances and volumes EKS launches (see the module docstring)."""
+
+
+@dataclass(frozen=True)
+class NodePoolSettings:
+    role: str
+    instance_types: tuple[str, ...]
+    min_size: int
+    max_size: int
+    desired_size: int
+    disk_size_gib: int
+    capacity_type: str
+
+
+@dataclass(frozen=True)
+class ClusterSettings:
+    name: str
+    region: str | None
+    kubernetes_version: str
+    admin_principal_arns: tuple[str, ...]
+    public_endpoint: bool
+    public_access_cidrs: tuple[str, ...]
+    log_retention_days: int
+    addon_versions: Mapping[str, str]
+    pools: tuple[NodePoolSettings, ...]
+    vpc_id: Any = None
+    subnet_ids: Any = None
+    instance_tags: Mapping[str, str] | None = None
+
+
+def validate_cluster_args(args: Mapping[str, Any], field: str = "cluster", *, wiring: bool = True) -> ClusterSettings:
+    """Check ``args`` and fill defaults. With ``wiring=False`` only the keys a stack config may set are checked."""
+    reject_unknown_keys(args, _CONFIG_KEYS | (_WIRING_KEYS if wiring else frozenset()), field)
+    name = args.get("name")
+    if not isinstance(name, str) or not re.fullmatch(_NAME, name):
+        raise ArgumentError(
+            f"{field_path(field, 'name')}: {name!r} is not allowed; use 1 to 100 letters, digits, '-' or '_', "
+            f"starting with a letter or digit"
+        )
+    if wiring:
+        for key in ("region", "vpc_id", "subnet_ids"):
+            if args.get(key) is None:
+                raise ArgumentError(f"{field_path(field, key)}: missing; it is required (wired by the AWS layer)")
+    version = args.get("kubernetes_version", DEFAULT_VERSION)
+    if version not in SUPPORTED_VERSIONS:
+        raise ArgumentError(
+            f"{field_path(field, 'kubernetes_version')}: {version!r} is not allowed; use one of "
+            f"{', '.join(SUPPORTED_VERSIONS)} (quoted, as a string)"
+        )
+    admins = args.get("admin_principal_arns", ())
+    if (not isinstance(admins, (list, tuple))
+            or not all(isinstance(a, str) and re.fullmatch(_ARN, a) for a in admins)):
+        raise ArgumentError(
+            f"{field_path(field, 'admin_principal_arns')}: {admins!r} is not allowed; use a list of IAM role or user "
+            f"ARNs (arn:aws:iam::<account>:role/<name>)"
+        )
+    public = optional_bool(args, "public_endpoint", field, False)
+    cidrs = _public_access_cidrs(args.get("public_access_cidrs"), public, field)
+    retention = args.get("log_retention_days", 90)
+    if isinstance(retention, bool) or retention not in LOG_RETENTION_DAYS:
+        raise ArgumentError(
+            f"{field_path(field, 'log_retention_days')}: {retention!r} is not allowed; use one of "
+            f"{', '.join(map(str, LOG_RETENTION_DAYS))}"
+        )
+    overrides = args.get("addon_versions") or {}
+    reject_unknown_keys(overrides, frozenset(ADDON_VERSIONS[version]), field_path(field, "addon_versions"))
+    for addon, addon_version in overrides.items():
+        if not isinstance(addon_version, str) or not re.fullmatch(r"v\d+\.\d+\.\d+-eksbuild\.\d+", addon_version):
+            raise ArgumentError(
+                f"{field_path(field, 'addon_versions')}.{addon}: {addon_version!r} is not allowed; use an EKS add-on "
+                f"version such as v1.19.6-eksbuild.7"
+            )
+    pools = [_pool("system_pool", args.get("system_pool"), field), _pool("cpu_pool", args.get("cpu_pool"), field)]
+    if args.get("gpu_pool") is not None:
+        pools.append(_pool("gpu_pool", args["gpu_pool"], field))
+    tags = args.get("instance_tags")
+    return ClusterSettings(
+        name=name,
+        region=args.get("region"),
+        kubernetes_version=version,
+        admin_principal_arns=tuple(admins),
+        public_endpoint=public,
+        public_access_cidrs=cidrs,
+        log_retention_days=retention,
+        addon_versions={**ADDON_VERSIONS[version], **overrides},
+        pools=tuple(pools),
+        vpc_id=args.get("vpc_id"),
+        subnet_ids=args.get("subnet_ids"),
+        instance_tags=dict(tags) if tags else None,
+    )
+
+
+def _public_access_cidrs(cidrs: Any, public: bool, field: str) -> tuple[str, ...]:
+    path = field_path(field, "public_access_cidrs")
+    if not public:
+        if cidrs:
+            raise ArgumentError(
+                f"{path}: {cidrs!r} is not allowed without public_endpoint: true; the endpoint is private by default"
+            )
+        return ()
+    allowed = "a non-empty list of IPv4 CIDRs narrower than 0.0.0.0/0, such as 203.0.113.0/24"
+    if not isinstance(cidrs, (list, tuple)) or not cidrs:
+        raise ArgumentError(f"{path}: {cidrs!r} is not allowed with public_endpoint: true; use {allowed}")
+    for cidr in cidrs:
+        try:
+            network = ipaddress.IPv4Network(cidr)
+        except (ValueError, TypeError):
+            raise ArgumentError(f"{path}: {cidr!r} is not allowed; use {allowed}") from None
+        if network.prefixlen == 0:
+            raise ArgumentError(f"{path}: {cidr!r} is not allowed; use {allowed}")
+    return tuple(cidrs)
+
+
+def _pool(role: str, args: Any, field: str) -> NodePoolSettings:
+    path = field_path(field, role)
+    args = {} if args is None else args
+    reject_unknown_keys(args, _POOL_KEYS, path)
+    merged = {**_POOL_DEFAULTS[role], **args}
+    types = merged["instance_types"]
+    if (not isinstance(types, (list, tuple)) or not types
+            or not all(isinstance(t, str) and re.fullmatch(_INSTANCE_TYPE, t) for t in types)):
+        raise ArgumentError(f"{path}.instance_types: {types!r} is not allowed; use a non-empty list of EC2 instance "
+                            f"types such as m7i.large")
+    floor = 1 if role == "system_pool" else 0
+    min_size = optional_int(merged, "min_size", path, 0, floor, 1000)
+    max_size = optional_int(merged, "max_size", path, 0, max(min_size, 1), 1000)
+    if max_size < min_size:
+        raise ArgumentError(f"{path}.max_size: {max_size} is not allowed; use an integer from {min_size} to 1000 "
+                            f"(min_size is {min_size})")
+    desired = merged.get("desired_size", max(min_size, floor))
+    if isinstance(desired, bool) or not isinstance(desired, int) or not min_size <= desired <= max_size:
+        raise ArgumentError(f"{path}.desired_size: {desired!r} is not allowed; use an integer from {min_size} to "
+                            f"{max_size} (between min_size and max_size)")
+    capacity = merged["capacity_type"]
+    if capacity not in CAPACITY_TYPES or (role == "system_pool" and capacity != "on_demand"):
+        allowed = "on_demand (system pods need capacity that is not reclaimed)" if role == "system_pool" else \
+            "on_demand or spot"
+        raise ArgumentError(f"{path}.capacity_type: {capacity!r} is not allowed; use {allowed}")
+    return NodePoolSettings(
+        role=role.removesuffix("_pool"),
+        instance_types=tuple(types),
+        min_size=min_size,
+        max_size=max_size,
+        desired_size=desired,
+        disk_size_gib=optional_int(merged, "disk_size_gib", path, 0, 20, 16384),
+        capacity_type=CAPACITY_TYPES[capacity],
+    )
+
+
+def render_kubeconfig(cluster_name: str, endpoint: str, certificate_authority: str, region: str) -> str:
+    """A kubeconfig for one cluster whose user authenticates with ``aws eks get-token`` (no stored credentials)."""
+    return json.dumps(
+        {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": cluster_name, "cluster": {"server": endpoint,
+                                                            "certificate-authority-data": certificate_authority}}],
+            "contexts": [{"name": cluster_name, "context": {"cluster": cluster_name, "user": cluster_name}}],
+            "current-context": cluster_name,
+            "users": [{
+                "name": cluster_name,
+                "user": {"exec": {
+                    "apiVersion": "client.authentication.k8s.io/v1beta1",
+                    "command": "aws",
+                    "args": ["eks", "get-token", "--cluster-name", cluster_name, "--region", region,
+                             "--output", "json"],
+                    "interactiveMode": "Never",
+                }},
+            }],
+        },
+        sort_keys=True,
+    )
+
+
+class Cluster(pulumi.ComponentResource):
+    """An EKS cluster with private API, encrypted Secrets, audit logs, IRSA and managed node groups."""
+
+    name: pulumi.Output[str]
+    endpoint: pulumi.Output[str]
+    kubeconfig: pulumi.Output[str]
+    """A secret: JSON kubeconfig whose user runs ``aws eks get-token``."""
+    provider: k8s.Provider
+    oidc_issuer: pulumi.Output[str]
+    """``https://oidc.eks.<region>.amazonaws.com/id/<id>``."""
+    oidc_provider_arn: pulumi.Output[str]
+    security_group_id: pulumi.Output[str]
+    """The security group EKS puts on the control plane and every node: what the database admits."""
+    node_role_arn: pulumi.Output[str]
+
+    def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None):
+        settings = validate_cluster_args(args)
+        super().__init__("mlops:aws:Cluster", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        stateful = child.merge(pulumi.ResourceOptions(protect=True))
+        invoke = pulumi.InvokeOutputOptions(parent=self)
+        account = aws.get_caller_identity_output(opts=invoke).account_id
+        partition = aws.get_partition_output(opts=invoke).partition
+
+        secrets_key = aws.kms.Key(f"{name}-secrets-key", description=f"Envelope encryption of {settings.name} Secrets",
+                                  enable_key_rotation=True, deletion_window_in_days=30, opts=stateful)
+        logs_key = aws.kms.Key(
+            f"{name}-logs-key",
+            description=f"Encrypts the control-plane logs of {settings.name}",
+            enable_key_rotation=True,
+            deletion_window_in_days=30,
+            policy=pulumi.Output.all(account, partition).apply(
+                lambda values: iam_documents.logs_key_policy(values[0], values[1], settings.region)
+            ),
+            opts=stateful,
+        )
+        log_group = aws.cloudwatch.LogGroup(
+            f"{name}-logs",
+            name=f"/aws/eks/{settings.name}/cluster",  # the name EKS writes to; created first to own its retention
+            retention_in_days=settings.log_retention_days,
+            kms_key_id=logs_key.arn,
+            opts=child,
+        )
+
+        role = aws.iam.Role(f"{name}-role",
+                            assume_role_policy=iam_documents.service_trust_policy("eks.amazonaws.com", tag_session=True),
+                            opts=child)
+        role_policy = aws.iam.RolePolicyAttachment(
+            f"{name}-role-cluster-policy", role=role.name,
+            policy_arn=partition.apply(lambda p: f"arn:{p}:iam::aws:policy/AmazonEKSClusterPolicy"), opts=child)
+        key_use = aws.iam.RolePolicy(f"{name}-role-secrets-key", role=role.id,
+                                     policy=secrets_key.arn.apply(iam_documents.key_user_policy), opts=child)
+
+        cluster = aws.eks.Cluster(
+            f"{name}-eks",
+            name=settings.name,
+            version=settings.kubernetes_version,
+            role_arn=role.arn,
+            vpc_config=aws.eks.ClusterVpcConfigArgs(
+                subnet_ids=settings.subnet_ids,
+                endpoint_private_access=True,
+                endpoint_public_access=settings.public_endpoint,
+                public_access_cidrs=list(settings.public_access_cidrs) or None,
+            ),
+            enabled_cluster_log_types=list(CONTROL_PLANE_LOGS),
+            encryption_config=aws.eks.ClusterEncryptionConfigArgs(
+                provider=aws.eks.ClusterEncryptionConfigProviderArgs(key_arn=secrets_key.arn),
+                resources=["secrets"],
+            ),
+            access_config=aws.eks.ClusterAccessConfigArgs(
+                authentication_mode="API", bootstrap_cluster_creator_admin_permissions=False
+            ),
+            bootstrap_self_managed_addons=False,  # the core add-ons are managed, pinned EKS add-ons below
+            upgrade_policy=aws.eks.ClusterUpgradePolicyArgs(support_type="STANDARD"),
+            deletion_protection=True,
+            opts=stateful.merge(pulumi.ResourceOptions(depends_on=[log_group, role_policy, key_use])),
+        )
+
+        admins: dict[str, Input[str]] = {str(i): arn for i, arn in enumerate(settings.admin_principal_arns)}
+        if not admins:
+            caller = aws.get_caller_identity_output(opts=invoke)
+            admins["deployer"] = aws.iam.get_session_context_output(arn=caller.arn, opts=invoke).issuer_arn
+        admin_policies = []
+        for index, principal in admins.items():
+            entry = aws.eks.AccessEntry(f"{name}-admin-{index}", cluster_name=cluster.name, principal_arn=principal,
+                                        type="STANDARD", opts=child)
+            admin_policies.append(aws.eks.AccessPolicyAssociation(
+                f"{name}-admin-{index}",
+                cluster_name=cluster.name,
+                principal_arn=entry.principal_arn,
+                policy_arn=partition.apply(lambda p: f"arn:{p}:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"),
+                access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
+                opts=child,
+            ))
+
+        oidc_issuer = cluster.identities.apply(lambda identities: identities[0].oidcs[0].issuer)
+        oidc = aws.iam.OpenIdConnectProvider(f"{name}-oidc", url=oidc_issuer, client_id_lists=["sts.amazonaws.com"],
+                                             opts=child)
+
+        def irsa_role(role_name: str, namespace: str, service_account: str, managed_policy: str) -> aws.iam.Role:
+            irsa = aws.iam.Role(
+                f"{name}-{role_name}",
+                assume_role_policy=pulumi.Output.all(oidc.arn, oidc_issuer).apply(
+                    lambda values: iam_documents.irsa_trust_policy(values[0], values[1], namespace, service_account)
+                ),
+                opts=child,
+            )
+            aws.iam.RolePolicyAttachment(f"{name}-{role_name}", role=irsa.name,
+                                         policy_arn=partition.apply(lambda p: f"arn:{p}:iam::aws:policy/{managed_policy}"),
+                                         opts=child)
+            return irsa
+
+        cni_role = irsa_role("vpc-cni", "kube-system", "aws-node", "AmazonEKS_CNI_Policy")
+        ebs_role = irsa_role("ebs-csi", "kube-system", "ebs-csi-controller-sa", "service-role/AmazonEBSCSIDriverPolicy")
+
+        def addon(addon_name: str, role_arn: Input[str] | None = None, after: list[pulumi.Resource] | None = None,
+                  configuration: str | None = None):
+            return aws.eks.Addon(
+                f"{name}-{addon_name}",
+                cluster_name=cluster.name,
+                addon_name=addon_name,
+                addon_version=settings.addon_versions[addon_name],
+                service_account_role_arn=role_arn,
+                configuration_values=configuration,
+                resolve_conflicts_on_create="OVERWRITE",
+                resolve_conflicts_on_update="OVERWRITE",
+                opts=child.merge(pulumi.ResourceOptions(depends_on=after or [])),
+            )
+
+        # Networking add-ons come before the nodes (a node is not Ready without its CNI); the rest need nodes.
+        # The VPC CNI enforces NetworkPolicies, so the platform's default-deny policies take effect.
+        before_nodes = [addon("vpc-cni", cni_role.arn, configuration=json.dumps({"enableNetworkPolicy": "true"})),
+                        addon("kube-proxy")]
+
+        node_role = aws.iam.Role(f"{name}-node", assume_role_policy=iam_documents.service_trust_policy("ec2.amazonaws.com"),
+                                 opts=child)
+        node_policies = [
+            aws.iam.RolePolicyAttachment(f"{name}-node-{policy}", role=node_role.name,
+                                         policy_arn=partition.apply(lambda p, policy=policy: f"arn:{p}:iam::aws:policy/{policy}"),
+                                         opts=child)
+            for policy in ("AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryPullOnly")
+        ]
+        node_groups = [
+            self._node_group(name, pool, cluster, node_role, settings, [*before_nodes, *node_policies], child)
+            for pool in settings.pools
+        ]
+        addon("coredns", after=node_groups)
+        addon("aws-ebs-csi-driver", ebs_role.arn, after=node_groups)
+
+        kubeconfig = pulumi.Output.all(cluster.name, cluster.endpoint, cluster.certificate_authority.data).apply(
+            lambda values: render_kubeconfig(values[0], values[1], values[2], settings.region)
+        )
+        self.kubeconfig = pulumi.Output.secret(kubeconfig)
+        self.provider = k8s.Provider(
+            f"{name}-k8s",
+            kubeconfig=self.kubeconfig,
+            enable_server_side_apply=True,
+            opts=child.merge(pulumi.ResourceOptions(depends_on=[*admin_policies, *node_groups])),
+        )
+        self.name = cluster.name
+        self.endpoint = cluster.endpoint
+        self.oidc_issuer = oidc_issuer
+        self.oidc_provider_arn = oidc.arn
+        self.security_group_id = cluster.vpc_config.cluster_security_group_id
+        self.node_role_arn = node_role.arn
+        self.register_outputs({"name": self.name, "endpoint": self.endpoint, "kubeconfig": self.kubeconfig,
+                               "oidc_issuer": self.oidc_issuer, "oidc_provider_arn": self.oidc_provider_arn,
+                               "security_group_id": self.security_group_id, "node_role_arn": self.node_role_arn})
+
+    def _node_group(self, name: str, pool: NodePoolSettings, cluster: aws.eks.Cluster, node_role: aws.iam.Role,
+                    settings: ClusterSettings, after: list[pulumi.Resource], child: pulumi.ResourceOptions):
+        volume = aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+            volume_size=pool.disk_size_gib, volume_type="gp3", encrypted="true", delete_on_termination="true"
+        )
+        tag_specifications = [
+            aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags=dict(settings.instance_tags))
+            for kind in ("instance", "volume", "network-interface")
+        ] if settings.instance_tags else None
+        template = aws.ec2.LaunchTemplate(
+            f"{name}-{pool.role}",
+            description=f"{pool.role} nodes of {settings.name}: IMDSv2 only, encrypted gp3 root volume",
+            block_device_mappings=[aws.ec2.LaunchTemplateBlockDeviceMappingArgs(device_name="/dev/xvda", ebs=volume)],
+            metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
+                http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=1,
+            ),
+            tag_specifications=tag_specifications,
+            update_default_version=True,
+            opts=child,
+        )
+        gpu = pool.role == "gpu"
+        return aws.eks.NodeGroup(
+            f"{name}-{pool.role}",
+            cluster_name=cluster.name,
+            node_group_name_prefix=f"{settings.name}-{pool.role}-",
+            node_role_arn=node_role.arn,
+            subnet_ids=settings.subnet_ids,
+            ami_type="AL2023_x86_64_NVIDIA" if gpu else "AL2023_x86_64_STANDARD",
+            capacity_type=pool.capacity_type,
+            instance_types=list(pool.instance_types),
+            launch_template=aws.eks.NodeGroupLaunchTemplateArgs(id=template.id, version=template.latest_version.apply(str)),
+            scaling_config=aws.eks.NodeGroupScalingConfigArgs(
+                min_size=pool.min_size, max_size=pool.max_size, desired_size=pool.desired_size
+            ),
+            update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable_percentage=33),
+            labels={POOL_LABEL: pool.role, **({"nvidia.com/gpu.present": "true"} if gpu else {})},
+            taints=[aws.eks.NodeGroupTaintArgs(**GPU_TAINT)] if gpu else None,
+            opts=child.merge(pulumi.ResourceOptions(depends_on=after,
+                                                    ignore_changes=["scalingConfig.desiredSize"])),
+        )

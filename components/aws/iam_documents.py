@@ -1,0 +1,117 @@
+"""The IAM policy documents the AWS components render, as pure functions of plain values.
+
+They live apart from the components so that the exact JSON a role receives can be rendered, read and exercised
+(tests load it into moto with IAM enforcement) without Pulumi. Every function returns a ``json.dumps`` string with
+sorted keys, so an unchanged input never shows up as a diff.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+VERSION = "2012-10-17"
+
+
+def document(*statements: dict[str, Any]) -> str:
+    """A policy document holding ``statements``."""
+    return json.dumps({"Version": VERSION, "Statement": list(statements)}, sort_keys=True)
+
+
+def service_trust_policy(service: str, *, tag_session: bool = False) -> str:
+    """Trust for one AWS service principal (``eks.amazonaws.com``, ``ec2.amazonaws.com`` ...) to assume a role."""
+    actions = ["sts:AssumeRole", "sts:TagSession"] if tag_session else "sts:AssumeRole"
+    return document({"Effect": "Allow", "Principal": {"Service": service}, "Action": actions})
+
+
+def irsa_trust_policy(oidc_provider_arn: str, oidc_issuer: str, namespace: str, service_account: str) -> str:
+    """Trust for exactly one Kubernetes ServiceAccount (IRSA): the cluster's OIDC provider may hand a web identity
+    token to STS only when its subject is ``system:serviceaccount:<namespace>:<name>`` and its audience is STS."""
+    issuer_host = oidc_issuer.removeprefix("https://")
+    return document(
+        {
+            "Effect": "Allow",
+            "Principal": {"Federated": oidc_provider_arn},
+            "Action": "sts:AssumeRoleWithWebIdentity",
+            "Condition": {
+                "StringEquals": {
+                    f"{issuer_host}:sub": f"system:serviceaccount:{namespace}:{service_account}",
+                    f"{issuer_host}:aud": "sts.amazonaws.com",
+                }
+            },
+        }
+    )
+
+
+def artifact_access_policy(bucket_arn: str, prefix: str = "", kms_key_arn: str | None = None,
+                           read_only: bool = False) -> str:
+    """What MLflow or a model endpoint needs on its own bucket, under ``prefix`` only (the whole bucket when the
+    prefix is empty): list its keys, read objects, and unless ``read_only`` write and delete them and finish or
+    abort multipart uploads. With a customer-managed key, the key use S3 needs on its behalf. Nothing else: no
+    bucket configuration, no policy changes, no other bucket."""
+    object_actions = ["s3:GetObject", "s3:GetObjectVersion"]
+    if not read_only:
+        object_actions += ["s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"]
+    list_bucket: dict[str, Any] = {
+        "Sid": "ListOwnPrefix",
+        "Effect": "Allow",
+        "Action": "s3:ListBucket",
+        "Resource": bucket_arn,
+    }
+    if prefix:
+        list_bucket["Condition"] = {"StringLike": {"s3:prefix": [prefix, f"{prefix}*"]}}
+    statements = [
+        list_bucket,
+        {"Sid": "LocateBucket", "Effect": "Allow", "Action": "s3:GetBucketLocation", "Resource": bucket_arn},
+        {"Sid": "UseOwnObjects", "Effect": "Allow", "Action": object_actions, "Resource": f"{bucket_arn}/{prefix}*"},
+    ]
+    if kms_key_arn:
+        key_actions = ["kms:Decrypt"] if read_only else ["kms:Decrypt", "kms:GenerateDataKey"]
+        statements.append({"Sid": "UseBucketKey", "Effect": "Allow", "Action": key_actions, "Resource": kms_key_arn})
+    return document(*statements)
+
+
+def logs_key_policy(account_id: str, partition: str, region: str) -> str:
+    """Key policy of a KMS key that encrypts CloudWatch log groups of this account and region: the account
+    administers it through IAM, and the regional CloudWatch Logs service may use it for its own log groups only."""
+    return document(
+        {
+            "Sid": "AccountAdministersThroughIam",
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:{partition}:iam::{account_id}:root"},
+            "Action": "kms:*",
+            "Resource": "*",
+        },
+        {
+            "Sid": "CloudWatchLogsEncryptsOwnLogGroups",
+            "Effect": "Allow",
+            "Principal": {"Service": f"logs.{region}.amazonaws.com"},
+            "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+            "Resource": "*",
+            "Condition": {
+                "ArnLike": {"kms:EncryptionContext:aws:logs:arn": f"arn:{partition}:logs:{region}:{account_id}:*"}
+            },
+        },
+    )
+
+
+def log_writer_policy(log_group_arn: str) -> str:
+    """Write access to one log group's streams (what VPC flow logs need)."""
+    return document(
+        {
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+            "Resource": [log_group_arn, f"{log_group_arn}:*"],
+        }
+    )
+
+
+def key_user_policy(key_arn: str) -> str:
+    """Use of one KMS key for envelope encryption (what the EKS control plane needs for Secrets)."""
+    return document(
+        {
+            "Effect": "Allow",
+            "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ListGrants", "kms:DescribeKey"],
+            "Resource": key_arn,
+        }
+    )

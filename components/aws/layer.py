@@ -1,0 +1,130 @@
+"""The AWS cloud layer: the five building blocks wired together and handed over as a ``CloudLayer``.
+
+``validate_aws_layer_args`` checks the stack's ``network``, ``cluster``, ``database`` and ``karpenter`` sections
+with each component's own validator (so errors name the config key) and derives the names a stack does not set
+from the cost tags: the cluster ``<project>-<environment>``, the database ``<project>-<environment>-mlflow``.
+``build_aws_layer`` then creates Network -> Cluster (-> Karpenter when enabled) -> Database, plus the artifact
+store, and returns the contract the Kubernetes layer reads, with a workload-identity factory that binds IRSA roles
+to one ServiceAccount and the artifact bucket.
+
+What it deliberately does not: create providers (the caller passes the AWS provider carrying the cost tags as
+default tags) or anything inside the cluster except Karpenter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from components.aws.artifact_store import ArtifactStore, ArtifactStoreArgs
+from components.aws.cluster import Cluster, ClusterArgs, validate_cluster_args
+from components.aws.database import PORT, Database, DatabaseArgs, validate_database_args
+from components.aws.karpenter import Karpenter, KarpenterArgs, validate_karpenter_args
+from components.aws.network import Network, NetworkArgs, validate_network_args
+from components.aws.workload_identity import WorkloadIdentity
+from components.cloud_layer import CloudLayer, DatabaseEndpoint, EgressTarget, ServiceAccountIdentity
+from components.tags import CostTags
+from components.validation import ArgumentError
+
+SECTIONS = ("network", "cluster", "database", "karpenter")
+"""The stack config sections (``mlops:<section>``) this layer reads besides ``artifacts``."""
+
+
+@dataclass(frozen=True)
+class AwsLayerSettings:
+    """The validated sections, with derived names filled in, ready to become component args."""
+
+    region: str
+    network: Mapping[str, Any]
+    cluster: Mapping[str, Any]
+    database: Mapping[str, Any]
+    karpenter: Mapping[str, Any]
+    karpenter_enabled: bool
+    instance_tags: Mapping[str, str]
+    private_cidrs: tuple[str, ...]
+
+
+def validate_aws_layer_args(sections: Mapping[str, Any], *, region: str, tags: CostTags,
+                            prefix: str = "") -> AwsLayerSettings:
+    """Check each section of ``sections`` (missing ones take defaults); errors name ``<prefix><section>.<key>``."""
+    copies: dict[str, dict[str, Any]] = {}
+    for section in SECTIONS:
+        value = sections.get(section) or {}
+        if not isinstance(value, Mapping):
+            raise ArgumentError(f"{prefix}{section}: {value!r} is not allowed; use a mapping")
+        copies[section] = dict(value)
+    base = f"{tags.values['project']}-{tags.values['environment']}".replace("_", "-")
+    copies["cluster"].setdefault("name", base)
+    copies["database"].setdefault("identifier", base.lower().strip("-")[:48] + "-mlflow")
+    network = validate_network_args({**copies["network"], "region": region}, f"{prefix}network", wiring=False)
+    validate_cluster_args(copies["cluster"], f"{prefix}cluster", wiring=False)
+    validate_database_args(copies["database"], f"{prefix}database", wiring=False)
+    karpenter = validate_karpenter_args(copies["karpenter"], f"{prefix}karpenter", wiring=False)
+    return AwsLayerSettings(
+        region=region,
+        network=copies["network"],
+        cluster=copies["cluster"],
+        database=copies["database"],
+        karpenter={key: value for key, value in copies["karpenter"].items() if key != "enabled"},
+        karpenter_enabled=karpenter.enabled,
+        instance_tags=tags.for_aws(),
+        private_cidrs=network.private_cidrs,
+    )
+
+
+def build_aws_layer(name: str, settings: AwsLayerSettings, artifacts: ArtifactStoreArgs, *,
+                    parent: pulumi.Resource, aws_provider: aws.Provider) -> CloudLayer:
+    """Create the AWS blocks beneath ``parent`` with ``aws_provider`` and return the cloud-layer contract."""
+    on_aws = pulumi.ResourceOptions(parent=parent, providers={"aws": aws_provider})
+    cluster_name = settings.cluster["name"]
+    network = Network(f"{name}-network", NetworkArgs(**settings.network, region=settings.region,
+                                                     cluster_name=cluster_name), opts=on_aws)
+    cluster = Cluster(f"{name}-cluster", ClusterArgs(**settings.cluster, region=settings.region,
+                                                     vpc_id=network.vpc_id, subnet_ids=network.private_subnet_ids,
+                                                     instance_tags=settings.instance_tags), opts=on_aws)
+    if settings.karpenter_enabled:
+        Karpenter(
+            f"{name}-karpenter",
+            KarpenterArgs(**settings.karpenter, cluster_name=cluster.name, cluster_endpoint=cluster.endpoint,
+                          oidc_provider_arn=cluster.oidc_provider_arn, oidc_issuer=cluster.oidc_issuer,
+                          subnet_ids=network.private_subnet_ids, security_group_id=cluster.security_group_id,
+                          region=settings.region, instance_tags=settings.instance_tags),
+            opts=pulumi.ResourceOptions(parent=parent, providers={"aws": aws_provider, "kubernetes": cluster.provider}),
+        )
+    database = Database(f"{name}-database", DatabaseArgs(**settings.database, vpc_id=network.vpc_id,
+                                                         subnet_ids=network.private_subnet_ids,
+                                                         client_security_group_id=cluster.security_group_id),
+                        opts=on_aws)
+    store = ArtifactStore(f"{name}-artifacts", artifacts, opts=on_aws)
+
+    def workload_identity(identity_name: str, namespace: str, service_account: str, *, prefix: str = "",
+                          read_only: bool = False) -> ServiceAccountIdentity:
+        """An IRSA role for ``namespace/service_account`` on the artifact bucket (under ``prefix``, when given)."""
+        identity = WorkloadIdentity(
+            identity_name,
+            {"oidc_provider_arn": cluster.oidc_provider_arn, "oidc_issuer": cluster.oidc_issuer,
+             "namespace": namespace, "service_account": service_account, "bucket_arn": store.arn,
+             "kms_key_arn": store.kms_key_arn, "prefix": prefix, "read_only": read_only},
+            opts=on_aws,
+        )
+        return ServiceAccountIdentity(annotations=identity.service_account_annotations,
+                                      labels=identity.service_account_labels)
+
+    return CloudLayer(
+        cluster_name=cluster.name,
+        kubernetes_provider=cluster.provider,
+        artifact_uri=store.uri,
+        artifact_pod_env=store.pod_env,
+        database=DatabaseEndpoint(host=database.host, port=database.port, database=database.database,
+                                  username=database.username, connection_uri=database.connection_uri),
+        workload_identity=workload_identity,
+        database_egress=EgressTarget(ports=(PORT,), cidrs=settings.private_cidrs),
+        cluster_endpoint=cluster.endpoint,
+        kubeconfig=cluster.kubeconfig,
+        oidc_issuer=cluster.oidc_issuer,
+        artifact_name=store.name,
+    )

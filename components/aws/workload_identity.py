@@ -1,0 +1,140 @@
+"""IAM Roles for Service Accounts (IRSA): cloud credentials for exactly one Kubernetes ServiceAccount, no keys.
+
+What it gives: an IAM role whose trust policy admits a web identity token from the cluster's OIDC provider only when
+its subject is ``system:serviceaccount:<namespace>:<name>`` and its audience is ``sts.amazonaws.com``, and an inline
+policy (``iam_documents.artifact_access_policy``) that lets it list, read and (unless read-only) write objects of
+one bucket under one prefix, plus use of the bucket's KMS key when it has one. The output is the annotation to put
+on the ServiceAccount.
+
+What it deliberately does not: grant any bucket configuration, policy or IAM action, or anything on other buckets.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, NotRequired, TypedDict
+
+import pulumi
+import pulumi_aws as aws
+from pulumi import Input
+
+from components.aws import iam_documents
+from components.validation import ArgumentError, field_path, optional_bool, reject_unknown_keys
+
+ROLE_ARN_ANNOTATION = "eks.amazonaws.com/role-arn"
+_ARGS = frozenset({"oidc_provider_arn", "oidc_issuer", "namespace", "service_account", "bucket_arn", "prefix",
+                   "kms_key_arn", "read_only"})
+_DNS_LABEL = r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"
+_DNS_SUBDOMAIN = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
+_PREFIX = r"([A-Za-z0-9!_.'()-]+/)+"
+"""Safe S3 key characters only: '*' and '?' would widen the IAM resource pattern beyond one prefix."""
+
+
+class WorkloadIdentityArgs(TypedDict):
+    """Inputs of a workload identity: which ServiceAccount, and which bucket (and prefix) it may use."""
+
+    oidc_provider_arn: Input[str]
+    """The cluster's IAM OIDC provider."""
+    oidc_issuer: Input[str]
+    """The cluster's OIDC issuer URL (``https://oidc.eks...``)."""
+    namespace: str
+    """The ServiceAccount's namespace (a DNS label)."""
+    service_account: str
+    """The ServiceAccount's name (a DNS subdomain, at most 253 characters)."""
+    bucket_arn: Input[str]
+    """The artifact bucket the workload may use; no other."""
+    prefix: NotRequired[str]
+    """Key prefix the workload is confined to, ending in '/' (default: the whole bucket)."""
+    kms_key_arn: NotRequired[Input[str] | None]
+    """The bucket's customer-managed key, when it has one."""
+    read_only: NotRequired[bool]
+    """Read and list only (a model endpoint); default false (MLflow writes artifacts)."""
+
+
+@dataclass(frozen=True)
+class WorkloadIdentitySettings:
+    oidc_provider_arn: Any
+    oidc_issuer: Any
+    namespace: str
+    service_account: str
+    bucket_arn: Any
+    prefix: str
+    kms_key_arn: Any
+    read_only: bool
+
+
+def validate_workload_identity_args(args: Mapping[str, Any], field: str = "workload_identity") -> WorkloadIdentitySettings:
+    """Check ``args``; raises ``ArgumentError`` naming the field, the value and what is allowed."""
+    reject_unknown_keys(args, _ARGS, field)
+    for key in ("oidc_provider_arn", "oidc_issuer", "bucket_arn"):
+        if args.get(key) is None:
+            raise ArgumentError(f"{field_path(field, key)}: missing; it is required")
+    issuer = args["oidc_issuer"]
+    if isinstance(issuer, str) and not issuer.startswith("https://"):
+        raise ArgumentError(f"{field_path(field, 'oidc_issuer')}: {issuer!r} is not allowed; use the cluster's "
+                            f"https:// OIDC issuer URL")
+    namespace = args.get("namespace")
+    if not isinstance(namespace, str) or not re.fullmatch(_DNS_LABEL, namespace):
+        raise ArgumentError(f"{field_path(field, 'namespace')}: {namespace!r} is not allowed; use a Kubernetes "
+                            f"namespace name (lowercase letters, digits, '-', at most 63)")
+    account = args.get("service_account")
+    if not isinstance(account, str) or len(account) > 253 or not re.fullmatch(_DNS_SUBDOMAIN, account):
+        raise ArgumentError(f"{field_path(field, 'service_account')}: {account!r} is not allowed; use a Kubernetes "
+                            f"ServiceAccount name (lowercase letters, digits, '-', '.', at most 253)")
+    prefix = args.get("prefix", "")
+    if not isinstance(prefix, str) or (prefix and not re.fullmatch(_PREFIX, prefix)):
+        raise ArgumentError(f"{field_path(field, 'prefix')}: {prefix!r} is not allowed; use a key prefix ending in "
+                            f"'/' such as models/ (letters, digits, !_.'()-, no wildcards), or leave it out for "
+                            f"the whole bucket")
+    return WorkloadIdentitySettings(
+        oidc_provider_arn=args["oidc_provider_arn"],
+        oidc_issuer=issuer,
+        namespace=namespace,
+        service_account=account,
+        bucket_arn=args["bucket_arn"],
+        prefix=prefix,
+        kms_key_arn=args.get("kms_key_arn"),
+        read_only=optional_bool(args, "read_only", field, False),
+    )
+
+
+class WorkloadIdentity(pulumi.ComponentResource):
+    """An IAM role for one Kubernetes ServiceAccount, with access to its own bucket prefix only."""
+
+    role_arn: pulumi.Output[str]
+    service_account_annotations: pulumi.Output[dict[str, str]]
+    """``{"eks.amazonaws.com/role-arn": <role arn>}``: put it on the ServiceAccount."""
+    service_account_labels: pulumi.Output[dict[str, str]]
+    """Empty on AWS (IRSA needs no label); present for the contract."""
+
+    def __init__(self, name: str, args: WorkloadIdentityArgs, opts: pulumi.ResourceOptions | None = None):
+        settings = validate_workload_identity_args(args)
+        super().__init__("mlops:aws:WorkloadIdentity", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        role = aws.iam.Role(
+            f"{name}-role",
+            description=f"IRSA role of system:serviceaccount:{settings.namespace}:{settings.service_account}",
+            assume_role_policy=pulumi.Output.all(settings.oidc_provider_arn, settings.oidc_issuer).apply(
+                lambda values: iam_documents.irsa_trust_policy(values[0], values[1], settings.namespace,
+                                                               settings.service_account)
+            ),
+            max_session_duration=3600,
+            opts=child,
+        )
+        aws.iam.RolePolicy(
+            f"{name}-artifacts",
+            role=role.id,
+            policy=pulumi.Output.all(settings.bucket_arn, settings.kms_key_arn).apply(
+                lambda values: iam_documents.artifact_access_policy(values[0], settings.prefix, values[1],
+                                                                    settings.read_only)
+            ),
+            opts=child,
+        )
+        self.role_arn = role.arn
+        self.service_account_annotations = role.arn.apply(lambda arn: {ROLE_ARN_ANNOTATION: arn})
+        self.service_account_labels = pulumi.Output.from_input({})
+        self.register_outputs({"role_arn": self.role_arn,
+                               "service_account_annotations": self.service_account_annotations,
+                               "service_account_labels": self.service_account_labels})
