@@ -181,6 +181,28 @@ class PolicyPackProcess:
         return found
 
 
+@dataclass(frozen=True)
+class Remediation:
+    policy: str
+    properties: dict[str, Any]
+    """The resource's inputs as the policy rewrote them (wire form)."""
+    diagnostic: str
+
+
+def remediate(pack: PolicyPackProcess, preview: Preview, resource: RecordedResource) -> list[Remediation]:
+    """``Remediate`` one resource, as the engine does before ``Analyze`` for policies at level ``remediate``."""
+    request = analyzer_pb2.AnalyzeRequest(
+        type=resource.type, properties=_struct(resource.inputs), urn=resource.urn, name=resource.name,
+        options=_options(resource), provider=_provider(preview, resource),
+    )
+    response = pack.stub.Remediate(request)
+    return [
+        Remediation(policy=item.policyName, properties=json_format.MessageToDict(item.properties),
+                    diagnostic=item.diagnostic)
+        for item in response.remediations
+    ]
+
+
 def reconcile_config(
     policies: Iterable[PolicyInfo], initial: Mapping[str, Mapping[str, Any]], file_config: Mapping[str, Any]
 ) -> dict[str, dict[str, Any]]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from pulumi_policy import EnforcementLevel, PolicyConfigSchema, ResourceValidationArgs, Severity
@@ -91,6 +91,11 @@ def _remediate_required_tags(args: ResourceValidationArgs) -> dict[str, Any] | N
     if not missing:
         return None
     props = {key: args.props[key] for key in args.props}
+    own_key = "labels" if cloud_of(args.resource_type) == "gcp" else "tags"
+    own = (props.get("metadata") or {}).get("labels") if cloud_of(args.resource_type) == "kubernetes" else props.get(
+        own_key)
+    if own is not None and not isinstance(own, Mapping):
+        return None  # an unknown (the engine's sentinel arrives raw in Remediate): nothing safe to merge into
     if cloud_of(args.resource_type) == "kubernetes":
         metadata = dict(known(lambda: props.get("metadata")) or {})
         metadata["labels"] = {**dict(metadata.get("labels") or {}), **missing}
@@ -117,6 +122,7 @@ REQUIRED_COST_TAGS = resource_rule(
     remediate=_remediate_required_tags,
     config_schema=_REQUIRED_TAGS_SCHEMA,
     remediation_steps="Set the missing tags in the stack's mlops:tags, or in the resource's own tags/labels.",
+    applies_to=("aws:*", "gcp:*", "azure-native:*", "kubernetes:*"),
 )
 
 
