@@ -1,0 +1,209 @@
+"""The AWS layer as the stacks build it: secure defaults, the contract's output shapes, and that a change of tags
+or node counts never changes an input that forces the replacement of the cluster, the database or the bucket."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pulumi_kubernetes as k8s
+import pytest
+
+from components.aws.layer import build_aws_layer, validate_aws_layer_args
+from components.cloud_layer import CloudLayer
+from components.tags import CostTags
+from infra.harness import SECRET_MARKER, SECRET_SIG, ProjectFiles, read_stack_config, run_function, run_program
+
+ROOT = Path(__file__).resolve().parents[2]
+EKS = "aws:eks/cluster:Cluster"
+RDS = "aws:rds/instance:Instance"
+BUCKET = "aws:s3/bucket:Bucket"
+KMS = "aws:kms/key:Key"
+NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
+
+REPLACE_FORCING = {
+    EKS: ("name", "roleArn", "vpcConfig.subnetIds", "vpcConfig.securityGroupIds", "encryptionConfig",
+          "kubernetesNetworkConfig", "accessConfig.bootstrapClusterCreatorAdminPermissions",
+          "bootstrapSelfManagedAddons", "outpostConfig"),
+    RDS: ("identifier", "identifierPrefix", "engine", "dbName", "username", "kmsKeyId", "storageEncrypted",
+          "availabilityZone", "characterSetName", "dbSubnetGroupName", "snapshotIdentifier", "timezone",
+          "customIamInstanceProfile"),
+    BUCKET: ("bucket", "bucketPrefix", "objectLockEnabled"),
+    KMS: ("customerMasterKeySpec", "keyUsage", "multiRegion", "customKeyStoreId", "xksKeyId"),
+}
+"""Inputs that force a new resource (ForceNew) in terraform-provider-aws, which pulumi-aws wraps: aws_eks_cluster,
+aws_db_instance, aws_s3_bucket and aws_kms_key. Written from knowledge of the provider schema (ForceNew: true in
+internal/service/{eks,rds,s3,kms}); no schema lookup was possible offline, so the list errs on the side of more keys
+(vpcConfig.subnetIds and dbSubnetGroupName are updatable in recent provider versions but kept here)."""
+
+
+def stack_config(stack: str) -> dict[str, str]:
+    return read_stack_config(ProjectFiles.load(ROOT), stack)
+
+
+def preview_with(stack: str, **sections) -> object:
+    """Preview ``stack`` with some config sections replaced (values as mappings)."""
+    config = stack_config(stack)
+    for key, value in sections.items():
+        config[f"mlops:{key}"] = json.dumps(value)
+    project = ProjectFiles.load(ROOT)
+    return run_program(project.program, project=project.name, stack=stack, config=config)
+
+
+def at(inputs: dict, path: str):
+    value = inputs
+    for step in path.split("."):
+        value = value.get(step) if isinstance(value, dict) else None
+    return value
+
+
+def forcing_inputs(plan) -> dict[tuple[str, str], dict[str, object]]:
+    return {(r.type, r.name): {path: at(r.inputs, path) for path in REPLACE_FORCING[r.type]}
+            for type_ in REPLACE_FORCING for r in plan.all(type_)}
+
+
+@pytest.fixture(scope="module")
+def resized_and_retagged():
+    config = stack_config("aws-prod")
+    tags = {**json.loads(config["mlops:tags"]), "cost-center": "research", "owner": "someone-else", "team": "vision"}
+    cluster = json.loads(config["mlops:cluster"])
+    cluster["system_pool"] = {**cluster["system_pool"], "min_size": 3, "max_size": 6}
+    cluster["cpu_pool"] = {**cluster["cpu_pool"], "min_size": 2, "max_size": 20, "desired_size": 5}
+    cluster["gpu_pool"] = {**cluster["gpu_pool"], "max_size": 8}
+    database = {**json.loads(config["mlops:database"]), "allocated_storage_gib": 200, "max_allocated_storage_gib": 800,
+                "instance_class": "db.m7g.xlarge"}
+    return preview_with("aws-prod", tags=tags, cluster=cluster, database=database)
+
+
+def test_tag_and_size_changes_leave_every_replace_forcing_input_alone(preview, resized_and_retagged):
+    before, after = forcing_inputs(preview("aws-prod")), forcing_inputs(resized_and_retagged)
+    assert set(before) == set(after)
+    assert {key for key in before if key[0] in (EKS, RDS, BUCKET)} == {
+        (EKS, "mlops-cluster-eks"), (RDS, "mlops-database-instance"), (BUCKET, "mlops-artifacts-bucket")}
+    assert before == after
+
+
+def test_the_size_change_really_reached_the_node_groups_and_the_database(preview, resized_and_retagged):
+    """Guards the test above: the changed config did change sizes, so equal forcing inputs mean something."""
+    def cpu_max(plan):
+        return plan.one(NODE_GROUP, "mlops-cluster-cpu").inputs["scalingConfig"]["maxSize"]
+    assert (cpu_max(preview("aws-prod")), cpu_max(resized_and_retagged)) == (10, 20)
+    assert resized_and_retagged.one(RDS).inputs["allocatedStorage"] == 200
+    tags = resized_and_retagged.one("pulumi:providers:aws").inputs["defaultTags"]
+    assert json.loads(tags)["tags"]["cost-center"] == "research"
+
+
+@pytest.mark.parametrize("stack", ["aws-dev", "aws-prod"])
+def test_stateful_resources_are_protected(preview, stack):
+    plan = preview(stack)
+    for type_ in (EKS, RDS, BUCKET, KMS):
+        assert plan.all(type_) and all(r.protect for r in plan.all(type_)), type_
+
+
+@pytest.mark.parametrize("stack", ["aws-dev", "aws-prod"])
+def test_node_group_desired_sizes_belong_to_the_autoscaler(preview, stack):
+    for group in preview(stack).all(NODE_GROUP):
+        assert "scalingConfig.desiredSize" in group.ignore_changes
+
+
+def test_dev_is_two_zones_one_nat_single_az_db_spot_cpu_no_gpu_no_karpenter(preview):
+    plan = preview("aws-dev")
+    assert len(plan.all("aws:ec2/subnet:Subnet")) == 4
+    assert len(plan.all("aws:ec2/natGateway:NatGateway")) == 1
+    assert plan.one(RDS).inputs["multiAz"] is False
+    pools = {g.name: g.inputs for g in plan.all(NODE_GROUP)}
+    assert set(pools) == {"mlops-cluster-system", "mlops-cluster-cpu"}
+    assert pools["mlops-cluster-cpu"]["capacityType"] == "SPOT"
+    assert pools["mlops-cluster-system"]["capacityType"] == "ON_DEMAND"
+    assert not plan.all("mlops:aws:Karpenter")
+
+
+def test_prod_is_three_zones_nat_per_zone_private_api_multi_az_db_gpu_and_karpenter(preview):
+    plan = preview("aws-prod")
+    assert len(plan.all("aws:ec2/subnet:Subnet")) == 6
+    assert len(plan.all("aws:ec2/natGateway:NatGateway")) == 3
+    assert plan.one(EKS).inputs["vpcConfig"]["endpointPublicAccess"] is False
+    assert plan.one(RDS).inputs["multiAz"] is True
+    gpu = plan.one(NODE_GROUP, "mlops-cluster-gpu").inputs
+    assert gpu["amiType"] == "AL2023_x86_64_NVIDIA"
+    assert gpu["taints"] == [{"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}]
+    assert plan.one("kubernetes:helm.sh/v3:Release", "mlops-karpenter-controller")
+    assert {r.name for r in plan.all("kubernetes:karpenter.sh/v1:NodePool")} == {
+        "mlops-karpenter-on-demand", "mlops-karpenter-spot", "mlops-karpenter-gpu"}
+
+
+# --- the contract's output shapes ---------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def contract():
+    """The CloudLayer of the aws-dev settings, with its outputs resolved inside an offline run."""
+    config = stack_config("aws-dev")
+    sections = {key.removeprefix("mlops:"): json.loads(value) for key, value in config.items()
+                if key.removeprefix("mlops:") in ("network", "cluster", "database", "karpenter")}
+    tags = CostTags.from_mapping(json.loads(config["mlops:tags"]))
+    settings = validate_aws_layer_args(sections, region="eu-west-1", tags=tags)
+    seen: dict[str, object] = {}
+
+    def program():
+        import pulumi
+        import pulumi_aws as aws
+
+        parent = pulumi.ComponentResource("test:index:Parent", "parent")
+        provider = aws.Provider("aws", region="eu-west-1", opts=pulumi.ResourceOptions(parent=parent))
+        layer = build_aws_layer("layer", settings, {"name_prefix": "mlops-dev-artifacts-"}, parent=parent,
+                                aws_provider=provider)
+        seen["layer"] = layer
+        identity = layer.workload_identity("layer-mlflow", "mlflow", "mlflow")
+        for key, output in {"kubeconfig": layer.kubeconfig, "issuer": layer.oidc_issuer,
+                            "uri": layer.database.connection_uri, "artifact_uri": layer.artifact_uri,
+                            "annotations": identity.annotations, "port": layer.database.port,
+                            "cluster_name": layer.cluster_name}.items():
+            output.apply(lambda value, key=key: seen.__setitem__(key, value))
+        pulumi.export("kubeconfig", layer.kubeconfig)  # stack outputs record secrets as "[secret]"
+        pulumi.export("connection_uri", layer.database.connection_uri)
+        pulumi.export("oidc_issuer", layer.oidc_issuer)
+
+    plan = run_function(program)
+    return plan, seen
+
+
+def test_the_layer_returns_the_contract_with_a_kubernetes_provider(contract):
+    _, seen = contract
+    layer = seen["layer"]
+    assert isinstance(layer, CloudLayer)
+    assert isinstance(layer.kubernetes_provider, k8s.Provider)
+    assert seen["cluster_name"] == "mlops-dev"
+
+
+def test_the_kubeconfig_is_a_secret_that_authenticates_with_aws_eks_get_token(contract):
+    plan, seen = contract
+    provider = plan.one("pulumi:providers:kubernetes")
+    assert provider.inputs["kubeconfig"][SECRET_SIG] == SECRET_MARKER
+    assert plan.outputs["kubeconfig"] == "[secret]"
+    kubeconfig = json.loads(seen["kubeconfig"])
+    user = kubeconfig["users"][0]["user"]["exec"]
+    assert user["command"] == "aws" and user["args"][:4] == ["eks", "get-token", "--cluster-name", "mlops-dev"]
+    assert "token" not in kubeconfig["users"][0]["user"]
+    assert kubeconfig["clusters"][0]["cluster"]["server"].startswith("https://")
+
+
+def test_the_oidc_issuer_is_an_https_url(contract):
+    plan, seen = contract
+    assert seen["issuer"].startswith("https://oidc.eks.eu-west-1.amazonaws.com/id/")
+    assert plan.outputs["oidc_issuer"] == seen["issuer"]
+
+
+def test_the_connection_uri_is_a_secret_requiring_tls(contract):
+    plan, seen = contract
+    assert seen["uri"].startswith("postgresql://mlflow:") and seen["uri"].endswith(":5432/mlflow?sslmode=require")
+    assert seen["port"] == 5432
+    assert plan.outputs["connection_uri"] == "[secret]"
+    assert "password" not in json.dumps([r.inputs for r in plan.all(RDS)]).lower().replace(
+        "managemasteruserpassword", "")
+
+
+def test_the_identity_annotation_names_its_role(contract):
+    plan, seen = contract
+    role = plan.one("aws:iam/role:Role", "layer-mlflow-role")
+    assert seen["annotations"] == {"eks.amazonaws.com/role-arn": role.outputs["arn"]}
+    assert seen["artifact_uri"].startswith("s3://mlops-dev-artifacts-")
