@@ -67,7 +67,10 @@ def print_report(preview: Preview, violations: list[Violation] | None, seconds: 
         out.write("Policies: passed, no violations\n")
     else:
         mandatory = sum(1 for v in violations if v.level == "mandatory")
-        out.write(f"Policies: {len(violations)} violation(s), {mandatory} mandatory\n")
+        if mandatory:
+            out.write(f"Policies: FAILED, {mandatory} mandatory and {len(violations) - mandatory} other violation(s)\n")
+        else:
+            out.write(f"Policies: passed with {len(violations)} advisory violation(s)\n")
         for violation in violations:
             where = violation.urn.rsplit("::", 1)[-1] if violation.urn else "(stack)"
             out.write(f"  [{violation.level}] {violation.policy} on {where}: {violation.message}\n")
