@@ -11,7 +11,7 @@ from the allowed namespaces and Prometheus; egress to the database and the artif
 (which authenticates with the metrics credentials, because basic-auth protects ``/metrics`` too); optionally a
 Gateway API HTTPRoute on an HTTPS listener.
 
-The image must contain MLflow 3.17.2 with the PostgreSQL driver (psycopg2), the storage client of every cloud
+The image must contain MLflow 3.17.2 with its ``auth`` extra (Flask-WTF), the PostgreSQL driver (psycopg2), the storage client of every cloud
 (boto3, google-cloud-storage, azure-storage-blob) and prometheus-flask-exporter (for ``--expose-prometheus``), run
 as the numeric user ``MLFLOW_UID`` and need no writable path but ``/tmp``: the build target under
 ``serving_image/tracking/`` is such an image. Pin it by tag and, for production, by digest (``image_digest``).
@@ -186,11 +186,12 @@ def server_command(settings: MlflowServerSettings, artifact_uri: str) -> tuple[l
     """The container's command and args. The backend store URI is not among them: MLflow reads it from
     ``MLFLOW_BACKEND_STORE_URI`` (a Secret), so it never shows in the pod spec or a process list."""
     service = f"mlflow.{settings.namespace}"
-    hosts = [f"{service}.svc.cluster.local", f"{service}.svc", service, "mlflow", "localhost",
-             f"localhost:{MLFLOW_PORT}", "10.*", "172.*", "192.168.*"]
+    names = [f"{service}.svc.cluster.local", f"{service}.svc", service, "mlflow", "localhost"]
     if settings.route:
-        hosts.append(settings.route["hostname"])
-    hosts.extend(settings.allowed_hosts)
+        names.append(settings.route["hostname"])
+    names.extend(settings.allowed_hosts)
+    # A Host header carries the port unless it is the scheme's default; pod IPs are what probes and scrapes use.
+    hosts = [host for name in names for host in (name, f"{name}:*")] + ["10.*", "172.*", "192.168.*"]
     args = [
         "server",
         "--host", "0.0.0.0",
@@ -205,6 +206,14 @@ def server_command(settings: MlflowServerSettings, artifact_uri: str) -> tuple[l
         "--uvicorn-opts", "--timeout-keep-alive 120 --timeout-graceful-shutdown 60",
     ]
     return ["mlflow"], args
+
+
+def sqlalchemy_uri(connection_uri: str) -> str:
+    """The cloud layer's ``postgresql://`` URI with the driver the image has named: SQLAlchemy 2.1 maps a bare
+    ``postgresql://`` to psycopg 3, which the tracking image does not ship (it has psycopg2)."""
+    if connection_uri.startswith(("postgresql://", "postgres://")):
+        return "postgresql+psycopg2://" + connection_uri.split("://", 1)[1]
+    return connection_uri
 
 
 def auth_config(backend_store_uri: str) -> str:
@@ -240,7 +249,7 @@ class MlflowServer(pulumi.ComponentResource):
 
         admin_password = random.RandomPassword(f"{name}-admin-password", length=32, special=False, opts=child)
         csrf_key = random.RandomPassword(f"{name}-csrf-key", length=48, special=False, opts=child)
-        backend_uri = pulumi.Output.secret(args["backend_store_uri"])
+        backend_uri = pulumi.Output.secret(args["backend_store_uri"]).apply(sqlalchemy_uri)
         config_secret = k8s.core.v1.Secret(
             f"{name}-config",
             metadata=k8s.meta.v1.ObjectMetaArgs(name="mlflow-config", namespace=ns),

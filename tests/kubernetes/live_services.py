@@ -1,0 +1,89 @@
+"""Real servers for the tests that run a rendered container spec: a throwaway PostgreSQL cluster and a moto S3
+endpoint, both on 127.0.0.1 and a free port, started once per test session."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+POSTGRES_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass(frozen=True)
+class Postgres:
+    port: int
+    user: str
+    password: str
+    database: str
+
+    def uri(self, host: str = "127.0.0.1") -> str:
+        return f"postgresql://{self.user}:{self.password}@{host}:{self.port}/{self.database}"
+
+
+def postgres_bin() -> Path | None:
+    if (POSTGRES_BIN / "initdb").exists():
+        return POSTGRES_BIN
+    found = shutil.which("initdb")
+    return Path(found).parent if found else None
+
+
+@contextmanager
+def running_postgres() -> Iterator[Postgres]:
+    """initdb + pg_ctl in a fresh directory under the system temp dir (pytest's own is private to its user); as
+    ``nobody`` when running as root, because PostgreSQL refuses to run as root."""
+    binaries = postgres_bin()
+    assert binaries is not None
+    run_as: list[str] = []
+    directory = Path(tempfile.mkdtemp(prefix="mlops-postgres-"))
+    if os.geteuid() == 0:
+        nobody = pwd.getpwnam("nobody")
+        os.chown(directory, nobody.pw_uid, nobody.pw_gid)
+        run_as = ["runuser", "-u", "nobody", "--"]
+    data, socket_dir = directory / "data", directory
+    password_file = directory / "password"
+    password_file.write_text("mlflow-test-password\n")
+    if run_as:
+        os.chown(password_file, pwd.getpwnam("nobody").pw_uid, pwd.getpwnam("nobody").pw_gid)
+    port = free_port()
+    subprocess.run([*run_as, str(binaries / "initdb"), "-D", str(data), "-U", "mlflow", "--auth=scram-sha-256",
+                    f"--pwfile={password_file}"], check=True, capture_output=True, timeout=120)
+    subprocess.run([*run_as, str(binaries / "pg_ctl"), "-D", str(data), "-l", str(directory / "log"), "-w", "-t", "60",
+                    "-o", f"-p {port} -c listen_addresses=127.0.0.1 -k {socket_dir}", "start"],
+                   check=True, capture_output=True, timeout=90)
+    try:
+        yield Postgres(port=port, user="mlflow", password="mlflow-test-password", database="postgres")
+    finally:
+        subprocess.run([*run_as, str(binaries / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
+                       capture_output=True, timeout=60)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def wait_for_http(url: str, seconds: float, process: subprocess.Popen | None = None) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"process exited with {process.returncode} before {url} answered")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise TimeoutError(f"{url} did not answer within {seconds}s")

@@ -1,0 +1,185 @@
+"""The rendered MLflow container, run for real: the migration Job's command, then the server's exact command, args
+and env (cluster-only values swapped for local ones) against PostgreSQL and a moto S3 endpoint."""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import boto3
+import pulumi
+import pytest
+
+from components.kubernetes.mlflow_server import AUTH_CONFIG_PATH, METRICS_DIR, MLFLOW_PORT, MlflowServer
+from tests.kubernetes.live_services import free_port, postgres_bin, running_postgres, wait_for_http
+from tests.kubernetes.rendering import container, inputs, render
+
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(postgres_bin() is None, reason="PostgreSQL is not installed")]
+
+CLUSTER_DB_HOST = "db.cluster.internal"
+CLUSTER_S3 = "http://minio.mlops-data.svc.cluster.local:9000"
+BUCKET = "mlflow-artifacts"
+VENV_BIN = Path(sys.executable).parent
+
+
+def _rendered(database_uri: str):
+    plan = render(lambda opts: MlflowServer("mlflow", {
+        "namespace": "mlflow", "image": "ghcr.io/example/mlflow:3.17.2",
+        "backend_store_uri": pulumi.Output.secret(database_uri), "artifact_uri": f"s3://{BUCKET}",
+        "artifact_pod_env": {"MLFLOW_S3_ENDPOINT_URL": CLUSTER_S3, "AWS_REGION": "us-east-1"},
+        "artifact_secret_env": {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"},
+    }, opts=opts))
+    secrets = {r.inputs["metadata"]["name"]: inputs(r)["stringData"] for r in plan.all("kubernetes:core/v1:Secret")}
+    return plan, secrets
+
+
+def _environment(spec: dict, secrets: dict, swaps: dict[str, str]) -> dict[str, str]:
+    """The container's env as the kubelet would build it (envFrom Secrets, then env with secretKeyRefs)."""
+    env: dict[str, str] = {}
+    for source in spec.get("envFrom", []):
+        env.update(secrets[source["secretRef"]["name"]])
+    for entry in spec.get("env", []):
+        if "value" in entry:
+            env[entry["name"]] = entry["value"]
+        else:
+            ref = entry["valueFrom"]["secretKeyRef"]
+            env[entry["name"]] = secrets[ref["name"]][ref["key"]]
+    return {k: _swap(v, swaps) for k, v in env.items()}
+
+
+def _swap(value: str, swaps: dict[str, str]) -> str:
+    """Replace every cluster value with its local one in one pass (a replacement is never replaced again)."""
+    if not swaps:
+        return value
+    pattern = "|".join(re.escape(key) for key in sorted(swaps, key=len, reverse=True))
+    return re.sub(pattern, lambda match: swaps[match.group(0)], value)
+
+
+def _expand(args: list[str], env: dict[str, str]) -> list[str]:
+    """Kubernetes' $(VAR) expansion of command and args."""
+    return [_swap(arg, {f"$({k})": v for k, v in env.items()}) for arg in args]
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory):
+    from moto.server import ThreadedMotoServer
+
+    workdir = tmp_path_factory.mktemp("mlflow-live")
+    with running_postgres() as postgres:
+        s3_port = free_port()
+        moto = ThreadedMotoServer(ip_address="127.0.0.1", port=s3_port, verbose=False)
+        moto.start()
+        try:
+            s3_url = f"http://127.0.0.1:{s3_port}"
+            boto3.client("s3", endpoint_url=s3_url, region_name="us-east-1", aws_access_key_id="testing",
+                         aws_secret_access_key="testing").create_bucket(Bucket=BUCKET)
+            cluster_uri = f"postgresql://{postgres.user}:{postgres.password}@{CLUSTER_DB_HOST}:5432/{postgres.database}"
+            plan, secrets = _rendered(cluster_uri)
+            port = free_port()
+            swaps = {f"{CLUSTER_DB_HOST}:5432": f"127.0.0.1:{postgres.port}", CLUSTER_S3: s3_url,
+                     AUTH_CONFIG_PATH: str(workdir / "basic_auth.ini"), METRICS_DIR: str(workdir / "metrics"),
+                     "/tmp": str(workdir)}
+            (workdir / "basic_auth.ini").write_text(_swap(secrets["mlflow-config"]["basic_auth.ini"], swaps))
+
+            job = container(plan.one("kubernetes:batch/v1:Job"))
+            job_env = _environment(job, secrets, swaps)
+            subprocess.run([str(VENV_BIN / job["command"][0]), *_expand(job["args"], job_env)],
+                           env={**os.environ, **job_env}, check=True, capture_output=True, timeout=300)
+
+            server = container(plan.one("kubernetes:apps/v1:Deployment"))
+            env = _environment(server, secrets, swaps)
+            args = _swap_args(server["args"], port)
+            log = open(workdir / "server.log", "wb")
+            process = subprocess.Popen([str(VENV_BIN / server["command"][0]), *_expand(args, env)],
+                                       env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
+                                       cwd=workdir, start_new_session=True)
+            try:
+                wait_for_http(f"http://127.0.0.1:{port}/health", 120, process)
+                yield {"url": f"http://localhost:{port}", "env": env, "s3_url": s3_url, "server": server,
+                       "password": secrets["mlflow-config"]["MLFLOW_AUTH_ADMIN_PASSWORD"], "process": process}
+            except Exception:
+                log.flush()
+                print((workdir / "server.log").read_text()[-4000:])
+                raise
+            finally:
+                process.terminate()
+                try:
+                    process.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                log.close()
+        finally:
+            moto.stop()
+
+
+def _swap_args(args: list[str], port: int) -> list[str]:
+    """Bind to loopback on a free port instead of the pod's 0.0.0.0:5000; everything else as rendered."""
+    swapped = list(args)
+    swapped[swapped.index("--host") + 1] = "127.0.0.1"
+    assert swapped[swapped.index("--port") + 1] == str(MLFLOW_PORT)
+    swapped[swapped.index("--port") + 1] = str(port)
+    return swapped
+
+
+def _get(url: str, password: str | None = None) -> tuple[int, bytes]:
+    request = urllib.request.Request(url)
+    if password is not None:
+        token = base64.b64encode(f"admin:{password}".encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def test_server_refuses_requests_without_credentials(mlflow_server):
+    status, _ = _get(f"{mlflow_server['url']}/api/2.0/mlflow/experiments/search?max_results=1")
+    assert status == 401
+
+
+def test_logged_and_registered_model_comes_back_from_the_bucket(mlflow_server, monkeypatch, tmp_path):
+    import mlflow
+    import mlflow.pyfunc
+
+    class Doubler(mlflow.pyfunc.PythonModel):
+        def predict(self, context, model_input, params=None):
+            return model_input * 2
+
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "admin")
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", mlflow_server["password"])
+    mlflow.set_tracking_uri(mlflow_server["url"])
+    mlflow.set_experiment("live-test")
+    with mlflow.start_run() as run:
+        mlflow.log_param("alpha", 0.5)
+        mlflow.log_text("hello artifacts", "notes/hello.txt")
+        mlflow.pyfunc.log_model(name="model", python_model=Doubler(), registered_model_name="doubler",
+                                 pip_requirements=["mlflow"])  # skip inference: a slow subprocess
+    version = mlflow.MlflowClient().get_latest_versions("doubler")[0]
+    assert version.version == "1"
+
+    text = mlflow.artifacts.load_text(f"runs:/{run.info.run_id}/notes/hello.txt")
+    assert text == "hello artifacts"
+    import pandas as pd
+
+    model = mlflow.pyfunc.load_model("models:/doubler/1")
+    assert model.predict(pd.DataFrame({"x": [1, 2]}))["x"].tolist() == [2, 4]
+
+    s3 = boto3.client("s3", endpoint_url=mlflow_server["s3_url"], region_name="us-east-1",
+                      aws_access_key_id="testing", aws_secret_access_key="testing")
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET).get("Contents", [])]
+    assert any(key.endswith("notes/hello.txt") for key in keys)
+    assert any(key.endswith("MLmodel") for key in keys)
+
+
+def test_rendered_probe_and_metrics_paths_answer(mlflow_server):
+    server = mlflow_server["server"]
+    assert _get(f"{mlflow_server['url']}{server['readinessProbe']['httpGet']['path']}")[0] == 200
+    status, body = _get(f"{mlflow_server['url']}/metrics", mlflow_server["password"])
+    assert status == 200 and b"mlflow_http_request" in body
