@@ -34,6 +34,7 @@ LEVELS = {
 }
 LEVEL_VALUES = {name: value for value, name in LEVELS.items()}
 _START_TIMEOUT_SECONDS = 60
+_MAX_MESSAGE_BYTES = 400 * 1024 * 1024
 
 
 class PolicyConfigError(ValueError):
@@ -88,7 +89,11 @@ class PolicyPackProcess:
         if not port_line.isdigit():
             stderr = self._stop()
             raise RuntimeError(f"policy pack {self.pack_dir} did not start: {port_line} {stderr}".strip())
-        self._channel = grpc.insecure_channel(f"127.0.0.1:{port_line}")
+        # A large stack's AnalyzeStack answer (one diagnostic per finding) passes gRPC's 4 MiB default; the CLI
+        # accepts far larger plugin messages, so this driver does too.
+        self._channel = grpc.insecure_channel(f"127.0.0.1:{port_line}", options=[
+            ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", _MAX_MESSAGE_BYTES)])
         grpc.channel_ready_future(self._channel).result(timeout=_START_TIMEOUT_SECONDS)
         self.stub = analyzer_pb2_grpc.AnalyzerStub(self._channel)
         return self
