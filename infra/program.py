@@ -22,3 +22,7 @@ def run() -> None:
     pulumi.export("oidc_issuer", platform.oidc_issuer)
     pulumi.export("kubeconfig", platform.kubeconfig)
     pulumi.export("database_host", platform.database_host)
+    pulumi.export("mlflow_tracking_uri", platform.mlflow_tracking_uri)
+    pulumi.export("mlflow_admin_password", platform.mlflow_admin_password)
+    pulumi.export("grafana_admin_password", platform.grafana_admin_password)
+    pulumi.export("endpoint_urls", platform.endpoint_urls)
