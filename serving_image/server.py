@@ -27,9 +27,21 @@ def prepare_runtime_dir(settings: Settings) -> None:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = settings.metrics_dir
 
 
+NATIVE_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+"""Thread pools of numpy's BLAS and OpenMP: one thread per worker unless the deployment says otherwise."""
+
+
+def limit_native_threads() -> None:
+    """Parallelism comes from the worker processes; a BLAS pool per worker sized to every core would have the
+    workers' spinning threads fight over the same cores and turn into long tail latencies."""
+    for variable in NATIVE_THREAD_VARIABLES:
+        os.environ.setdefault(variable, "1")
+
+
 def run(settings: Settings) -> None:
     """Serve until SIGTERM/SIGINT; returns after every worker has drained."""
     prepare_runtime_dir(settings)
+    limit_native_threads()
     import uvicorn
 
     from serving_image.json_logging import configure_logging

@@ -52,13 +52,14 @@ def save_sqrt_pipeline(path: Path) -> Path:
     return path
 
 
-def save_slow_model(path: Path, seconds: float) -> Path:
-    """A pyfunc model (from code in assets/) that takes `seconds` per predict call: requests stay in flight."""
+def save_slow_model(path: Path, seconds: float, started_dir: Path) -> Path:
+    """A pyfunc model (from code in assets/) that takes `seconds` per predict call, so requests stay in flight;
+    each call leaves a file in `started_dir` when it starts."""
     import mlflow.pyfunc
     from mlflow.models import infer_signature
 
     frame = training_frame(rows=4)
     mlflow.pyfunc.save_model(str(path), python_model=str(ASSETS / "slow_model.py"),
-                             model_config={"seconds": seconds},
+                             model_config={"seconds": seconds, "started_dir": str(started_dir)},
                              signature=infer_signature(frame, np.zeros(len(frame))))
     return path

@@ -64,18 +64,18 @@ class ServerProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise AssertionError(f"server exited with {self.process.returncode}:\n{self.log()}")
+                raise AssertionError(f"server exited with {self.process.returncode}:\n{self.log()[-6000:]}")
             try:
                 if http("GET", self.url(path), timeout=2)[0] == status:
                     return
             except OSError:
                 pass
             time.sleep(0.1)
-        raise AssertionError(f"{path} did not answer {status} within {timeout}s:\n{self.log()}")
+        raise AssertionError(f"{path} did not answer {status} within {timeout}s:\n{self.log()[-6000:]}")
 
     def log(self) -> str:
         self._log.flush()
-        return self.log_path.read_text(errors="replace")[-6000:]
+        return self.log_path.read_text(errors="replace")
 
     def stop(self, timeout: float = 30) -> int:
         if self.process.poll() is None:
