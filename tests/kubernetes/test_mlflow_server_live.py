@@ -154,9 +154,11 @@ def test_logged_and_registered_model_comes_back_from_the_bucket(mlflow_server, m
 
     monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "admin")
     monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", mlflow_server["password"])
-    mlflow.set_tracking_uri(mlflow_server["url"])
-    mlflow.set_experiment("live-test")
-    with mlflow.start_run() as run:
+    # Environment only (restored after the test): mlflow.set_tracking_uri/set_experiment are process-wide and
+    # would redirect later tests' clients to this server.
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server["url"])
+    experiment = mlflow.MlflowClient().create_experiment("live-test")
+    with mlflow.start_run(experiment_id=experiment) as run:
         mlflow.log_param("alpha", 0.5)
         mlflow.log_text("hello artifacts", "notes/hello.txt")
         mlflow.pyfunc.log_model(name="model", python_model=Doubler(), registered_model_name="doubler",
