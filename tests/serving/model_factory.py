@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 
 FEATURES = [f"f{index}" for index in range(8)]
+PIP_REQUIREMENTS = ["scikit-learn", "mlflow-skinny"]
+"""Given, so MLflow does not spend seconds inferring them in a subprocess; the servers run in this venv anyway."""
 ASSETS = Path(__file__).resolve().parent / "assets"
 
 
@@ -31,7 +33,7 @@ def save_logistic_regression(path: Path) -> Path:
     frame = training_frame()
     model = LogisticRegression(max_iter=500).fit(frame, labels(frame))
     mlflow.sklearn.save_model(model, str(path), signature=infer_signature(frame, model.predict(frame)),
-                              input_example=frame.iloc[:2])
+                              input_example=frame.iloc[:2], pip_requirements=PIP_REQUIREMENTS)
     save_reference_statistics(frame, str(path))
     return path
 
@@ -48,7 +50,7 @@ def save_sqrt_pipeline(path: Path) -> Path:
     model = make_pipeline(FunctionTransformer(np.sqrt, feature_names_out="one-to-one"),
                           LogisticRegression(max_iter=500)).fit(frame, labels(frame - 0.8))
     mlflow.sklearn.save_model(model, str(path), signature=infer_signature(frame, model.predict(frame)),
-                              serialization_format="cloudpickle")
+                              serialization_format="cloudpickle", pip_requirements=PIP_REQUIREMENTS)
     return path
 
 
@@ -61,5 +63,6 @@ def save_slow_model(path: Path, seconds: float, started_dir: Path) -> Path:
     frame = training_frame(rows=4)
     mlflow.pyfunc.save_model(str(path), python_model=str(ASSETS / "slow_model.py"),
                              model_config={"seconds": seconds, "started_dir": str(started_dir)},
-                             signature=infer_signature(frame, np.zeros(len(frame))))
+                             signature=infer_signature(frame, np.zeros(len(frame))),
+                             pip_requirements=PIP_REQUIREMENTS)
     return path

@@ -8,7 +8,7 @@ import sys
 import boto3
 import orjson
 import pytest
-from model_factory import FEATURES, labels, training_frame
+from model_factory import FEATURES, PIP_REQUIREMENTS, labels, training_frame
 from serving_processes import ServerProcess, free_port, http, post_json, start_serving_image
 
 BUCKET = "mlflow-artifacts"
@@ -68,7 +68,8 @@ def registered_model(tracking_server):
         mlflow.set_experiment("registry-test")
         with mlflow.start_run():
             info = mlflow.sklearn.log_model(model, name="model", registered_model_name=MODEL_NAME,
-                                            signature=infer_signature(frame, model.predict(frame)))
+                                            signature=infer_signature(frame, model.predict(frame)),
+                                            pip_requirements=PIP_REQUIREMENTS)
         log_reference_statistics(frame, info.model_id)
         client = mlflow.MlflowClient()
         client.set_registered_model_alias(MODEL_NAME, "champion", info.registered_model_version)
