@@ -83,7 +83,8 @@ def train_and_log(tracking_dir: Path) -> dict[str, tuple[str, object]]:
         estimator.fit(frame, labels)
         with mlflow.start_run(run_name=name):
             info = mlflow.sklearn.log_model(estimator, name=name, signature=infer_signature(frame, labels),
-                                            input_example=frame.iloc[:2], skops_trusted_types=trusted)
+                                            input_example=frame.iloc[:2], skops_trusted_types=trusted,
+                                            pip_requirements=["scikit-learn", "mlflow-skinny"])
         models[name] = (info.model_uri, estimator)
     return models
 
