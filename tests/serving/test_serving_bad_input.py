@@ -7,6 +7,8 @@ import pytest
 from model_factory import FEATURES
 from serving_processes import http, post_json, start_serving_image
 
+pytestmark = pytest.mark.slow  # starts real server processes
+
 GOOD_ROW = [0.5] * len(FEATURES)
 
 BAD_JSON_BODIES = [

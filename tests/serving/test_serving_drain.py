@@ -6,8 +6,11 @@ import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 from model_factory import FEATURES, save_slow_model
 from serving_processes import http, post_json, start_serving_image
+
+pytestmark = pytest.mark.slow  # starts real server processes
 
 SLOW_ROW = {"dataframe_split": {"columns": FEATURES, "data": [[12345.0] + [0.0] * (len(FEATURES) - 1)]}}
 PREDICT_SECONDS = 0.5

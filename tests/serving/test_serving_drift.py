@@ -13,6 +13,8 @@ from serving_processes import http, post_json, start_serving_image
 from serving_image.drift_monitor import DriftMonitor, population_stability_index
 from serving_image.reference_statistics import compute_reference_statistics, load_reference_statistics
 
+pytestmark = pytest.mark.slow  # starts real server processes
+
 WINDOW = 400
 
 

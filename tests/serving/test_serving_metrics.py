@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import orjson
+import pytest
 from model_factory import FEATURES
 from prometheus_client.parser import text_string_to_metric_families
 from serving_processes import http, post_json
+
+pytestmark = pytest.mark.slow  # starts real server processes
 
 IDENTITY = {"model_name": "churn", "model_version": "7"}
 

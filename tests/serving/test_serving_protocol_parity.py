@@ -7,6 +7,8 @@ import pytest
 from model_factory import FEATURES, training_frame
 from serving_processes import http, start_mlflow_models_serve
 
+pytestmark = pytest.mark.slow  # starts real server processes
+
 FRAME = training_frame(rows=5, seed=42)
 ROWS = FRAME.to_numpy().tolist()
 RECORDS = FRAME.to_dict(orient="records")

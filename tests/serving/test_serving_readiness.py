@@ -6,8 +6,11 @@ import shutil
 import time
 
 import orjson
+import pytest
 from model_factory import FEATURES
 from serving_processes import http, post_json, start_serving_image
+
+pytestmark = pytest.mark.slow  # starts real server processes
 
 
 def wait_for_reason(server, words: str, timeout: float = 60) -> str:

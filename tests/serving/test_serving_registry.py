@@ -11,6 +11,8 @@ import pytest
 from model_factory import FEATURES, PIP_REQUIREMENTS, labels, training_frame
 from serving_processes import ServerProcess, free_port, http, post_json, start_serving_image
 
+pytestmark = pytest.mark.slow  # starts real server processes
+
 BUCKET = "mlflow-artifacts"
 MODEL_NAME = "churn-classifier"
 AWS_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
