@@ -176,7 +176,8 @@ def serve_and_load(kind: str, model_uri: str, workers: int, seconds: int, bodies
                 with urllib.request.urlopen(request, timeout=30) as response:
                     answer = json.loads(response.read())["predictions"]
                 if answer != expected[rows]:
-                    raise RuntimeError(f"{kind} answered {answer[:5]}... for {rows} rows; expected {expected[rows][:5]}")
+                    raise RuntimeError(
+                        f"{kind} answered {answer[:5]}... for {rows} rows; expected {expected[rows][:5]}")
             results = {}
             for rows, body in bodies.items():
                 for concurrency in CONCURRENCY:

@@ -29,7 +29,12 @@ from serving_image.scoring_errors import ScoringError, not_ready, prediction_fai
 from serving_image.scoring_request import media_type_of, parse_request
 from serving_image.servable_model import ON_LOOP_SECONDS, ServableModel, encode_predictions
 from serving_image.settings import (
-    HEALTH_PATH, INVOCATIONS_PATH, METRICS_PATH, READY_PATH, VERSION_PATH, Settings,
+    HEALTH_PATH,
+    INVOCATIONS_PATH,
+    METRICS_PATH,
+    READY_PATH,
+    VERSION_PATH,
+    Settings,
 )
 from serving_image.worker_readiness import WorkerReadiness
 

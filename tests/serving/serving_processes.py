@@ -6,7 +6,6 @@ when its fixture ends, and its output is kept in a log file that failing tests p
 
 from __future__ import annotations
 
-from http.client import HTTPConnection
 import os
 import signal
 import socket
@@ -14,6 +13,7 @@ import subprocess
 import sys
 import time
 import urllib.parse
+from http.client import HTTPConnection
 from pathlib import Path
 
 import orjson

@@ -1,4 +1,5 @@
-"""Every bad request gets a 4xx with a JSON error naming what was wrong; a failing model gets a 500; the process lives on."""
+"""Every bad request gets a 4xx with a JSON error naming what was wrong; a failing model gets a 500; the process
+lives on."""
 
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ BAD_JSON_BODIES = [
         {"dataframe_split": {"columns": FEATURES, "data": [["high"] + GOOD_ROW[1:]]}}), 400, "f0"),
     ("empty_rows", orjson.dumps({"dataframe_split": {"columns": FEATURES, "data": []}}), 400, "no rows"),
     ("empty_records", orjson.dumps({"dataframe_records": []}), 400, "no rows"),
-    ("ragged_rows", orjson.dumps({"dataframe_split": {"columns": FEATURES, "data": [GOOD_ROW, [1.0]]}}), 400, "data[1] has 1 values"),
+    ("ragged_rows", orjson.dumps({"dataframe_split": {"columns": FEATURES, "data": [GOOD_ROW, [1.0]]}}), 400,
+     "data[1] has 1 values"),
 ]
 
 

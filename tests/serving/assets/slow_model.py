@@ -2,7 +2,6 @@
 
 Each predict call first leaves a file in `started_dir`, so the test knows a request is in flight."""
 
-import os
 import tempfile
 import time
 
