@@ -86,6 +86,6 @@ def test_dockerfile_is_clean_under_hadolint(dockerfile):
 
 def test_the_tracking_image_has_everything_the_tracking_server_needs():
     pins = (SERVING_IMAGE / "tracking" / "requirements.txt").read_text()
-    for package in ("mlflow==3.17.2", "psycopg2-binary==", "boto3==", "google-cloud-storage==", "azure-storage-blob==",
+    for package in ("mlflow[auth]==3.17.2", "flask-wtf==", "psycopg2-binary==", "boto3==", "google-cloud-storage==", "azure-storage-blob==",
                     "azure-identity==", "prometheus-flask-exporter=="):
         assert package in pins
