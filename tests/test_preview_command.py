@@ -55,7 +55,7 @@ def test_the_json_document_has_exactly_the_documented_shape(tmp_path):
     assert all(list(resource) == RESOURCE_KEYS for resource in document["resources"])
     urns = [resource["urn"] for resource in document["resources"]]
     assert urns == sorted(urns)
-    lifecycle = next(r for r in document["resources"] if r["type"].endswith("BucketLifecycleConfiguration"))
+    lifecycle = next(r for r in document["resources"] if r["name"] == "mlops-artifacts-lifecycle")
     assert '"noncurrentDays": 14' in json.dumps(lifecycle["inputs"])  # whole numbers stay integers
     assert document["outputs"]["cloud"] == "aws"
 

@@ -3,8 +3,10 @@
 What it gives: the bucket with all four public-access blocks, bucket-owner-enforced object ownership (ACLs off),
 default encryption (SSE-S3, or SSE-KMS with a bucket key when ``kms_key_arn`` is given), versioning, a bucket
 policy that denies any request without TLS 1.2+, and lifecycle rules that expire replaced object versions and abort
-incomplete multipart uploads. The bucket is protected from deletion, and none of its inputs depend on tags, so a tag
-change never replaces it.
+incomplete multipart uploads. Server access logs go to a second bucket hardened the same way, which only the S3
+logging service of this account may write to, for this bucket only; it uses SSE-S3, the only default encryption S3
+server access logging can deliver to. Both buckets are protected from deletion, and none of their inputs depend on
+tags, so a tag change never replaces them.
 
 What it deliberately does not: grant anyone access. Workload access is the job of
 ``components.aws.workload_identity``; the bucket policy only denies.
@@ -13,6 +15,7 @@ What it deliberately does not: grant anyone access. Workload access is the job o
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NotRequired, TypedDict
 
@@ -20,9 +23,11 @@ import pulumi
 import pulumi_aws as aws
 from pulumi import Input
 
-from components.validation import optional_int, optional_text, reject_unknown_keys, required_text
+from components.validation import optional_bool, optional_int, optional_text, reject_unknown_keys, required_text
 
-_ARGS = frozenset({"name_prefix", "kms_key_arn", "noncurrent_days", "incomplete_upload_days"})
+_ARGS = frozenset({"name_prefix", "kms_key_arn", "noncurrent_days", "incomplete_upload_days", "access_logging",
+                   "access_log_days"})
+ACCESS_LOG_PREFIX = "s3-access/"
 _KMS_ARN = r"arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)/[A-Za-z0-9/_-]+"
 
 
@@ -37,6 +42,10 @@ class ArtifactStoreArgs(TypedDict):
     """Days a replaced or deleted object version is kept (1-3650, default 30)."""
     incomplete_upload_days: NotRequired[int]
     """Days after which an unfinished multipart upload is aborted (1-365, default 7)."""
+    access_logging: NotRequired[bool]
+    """Server access logs to a dedicated log bucket (default true); false is an explicit opt-out."""
+    access_log_days: NotRequired[int]
+    """Days access logs are kept (1-3650, default 365)."""
 
 
 @dataclass(frozen=True)
@@ -45,6 +54,8 @@ class ArtifactStoreSettings:
     kms_key_arn: Any
     noncurrent_days: int
     incomplete_upload_days: int
+    access_logging: bool
+    access_log_days: int
 
 
 def validate_artifact_store_args(args: ArtifactStoreArgs, field: str = "artifact_store") -> ArtifactStoreSettings:
@@ -58,6 +69,8 @@ def validate_artifact_store_args(args: ArtifactStoreArgs, field: str = "artifact
         kms_key_arn=optional_text(args, "kms_key_arn", field, _KMS_ARN, "a KMS key or alias ARN"),
         noncurrent_days=optional_int(args, "noncurrent_days", field, 30, 1, 3650),
         incomplete_upload_days=optional_int(args, "incomplete_upload_days", field, 7, 1, 365),
+        access_logging=optional_bool(args, "access_logging", field, True),
+        access_log_days=optional_int(args, "access_log_days", field, 365, 1, 3650),
     )
 
 
@@ -77,49 +90,13 @@ class ArtifactStore(pulumi.ComponentResource):
     def __init__(self, name: str, args: ArtifactStoreArgs, opts: pulumi.ResourceOptions | None = None):
         settings = validate_artifact_store_args(args)
         super().__init__("mlops:aws:ArtifactStore", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        stateful = child.merge(pulumi.ResourceOptions(protect=True))
 
-        bucket = aws.s3.Bucket(f"{name}-bucket", bucket_prefix=settings.name_prefix, force_destroy=False, opts=stateful)
-        public_access = aws.s3.BucketPublicAccessBlock(
-            f"{name}-public-access",
-            bucket=bucket.id,
-            block_public_acls=True,
-            block_public_policy=True,
-            ignore_public_acls=True,
-            restrict_public_buckets=True,
-            opts=child,
+        bucket = _hardened_bucket(
+            name, self, settings.name_prefix, _encryption_rule(settings.kms_key_arn),
+            _lifecycle_rules(settings.noncurrent_days, settings.incomplete_upload_days), tls_only_policy,
         )
-        aws.s3.BucketOwnershipControls(
-            f"{name}-ownership",
-            bucket=bucket.id,
-            rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
-            opts=child,
-        )
-        aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{name}-encryption",
-            bucket=bucket.id,
-            rules=[_encryption_rule(settings.kms_key_arn)],
-            opts=child,
-        )
-        aws.s3.BucketVersioning(
-            f"{name}-versioning",
-            bucket=bucket.id,
-            versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
-            opts=child,
-        )
-        aws.s3.BucketLifecycleConfiguration(
-            f"{name}-lifecycle",
-            bucket=bucket.id,
-            rules=_lifecycle_rules(settings),
-            opts=child,
-        )
-        aws.s3.BucketPolicy(
-            f"{name}-tls-only",
-            bucket=bucket.id,
-            policy=bucket.arn.apply(tls_only_policy),
-            opts=child.merge(pulumi.ResourceOptions(depends_on=[public_access])),
-        )
+        if settings.access_logging:
+            self._log_access(name, bucket, settings)
 
         self.name = bucket.bucket
         self.arn = bucket.arn
@@ -131,34 +108,118 @@ class ArtifactStore(pulumi.ComponentResource):
              "pod_env": self.pod_env}
         )
 
+    def _log_access(self, name: str, source: aws.s3.Bucket, settings: ArtifactStoreSettings) -> None:
+        """A log bucket that only S3's logging service may write to, for ``source`` only, and the logging itself."""
+        account = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
+        log_prefix = f"{str(settings.name_prefix).rstrip('-')[:28]}-logs-"
+
+        def log_bucket_policy(log_bucket_arn: str) -> pulumi.Output[str]:
+            return pulumi.Output.all(source.arn, account).apply(
+                lambda values: access_log_bucket_policy(log_bucket_arn, values[0], values[1])
+            )
+
+        logs = _hardened_bucket(
+            f"{name}-access-logs", self, log_prefix, _encryption_rule(None),
+            [*_lifecycle_rules(settings.access_log_days, settings.incomplete_upload_days),
+             _expire_current_rule(settings.access_log_days)],
+            log_bucket_policy,
+        )
+        aws.s3.BucketLogging(
+            f"{name}-access-logging",
+            bucket=source.id,
+            target_bucket=logs.id,
+            target_prefix=ACCESS_LOG_PREFIX,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[logs]),
+        )
+
+
+def _hardened_bucket(
+    name: str,
+    parent: pulumi.Resource,
+    name_prefix: Any,
+    encryption: aws.s3.BucketServerSideEncryptionConfigurationRuleArgs,
+    lifecycle: list[aws.s3.BucketLifecycleConfigurationRuleArgs],
+    policy: Callable[[str], Any],
+) -> aws.s3.Bucket:
+    """A protected bucket with every public-access block, ACLs off, default encryption, versioning, lifecycle rules
+    and the bucket policy ``policy(bucket_arn)``, applied once the public-access block is in place."""
+    child = pulumi.ResourceOptions(parent=parent)
+    bucket = aws.s3.Bucket(f"{name}-bucket", bucket_prefix=name_prefix, force_destroy=False,
+                           opts=child.merge(pulumi.ResourceOptions(protect=True)))
+    public_access = aws.s3.BucketPublicAccessBlock(
+        f"{name}-public-access",
+        bucket=bucket.id,
+        block_public_acls=True,
+        block_public_policy=True,
+        ignore_public_acls=True,
+        restrict_public_buckets=True,
+        opts=child,
+    )
+    aws.s3.BucketOwnershipControls(
+        f"{name}-ownership",
+        bucket=bucket.id,
+        rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
+        opts=child,
+    )
+    aws.s3.BucketServerSideEncryptionConfiguration(f"{name}-encryption", bucket=bucket.id, rules=[encryption],
+                                                   opts=child)
+    aws.s3.BucketVersioning(
+        f"{name}-versioning",
+        bucket=bucket.id,
+        versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
+        opts=child,
+    )
+    aws.s3.BucketLifecycleConfiguration(f"{name}-lifecycle", bucket=bucket.id, rules=lifecycle, opts=child)
+    aws.s3.BucketPolicy(
+        f"{name}-tls-only",
+        bucket=bucket.id,
+        policy=bucket.arn.apply(policy),
+        opts=child.merge(pulumi.ResourceOptions(depends_on=[public_access])),
+    )
+    return bucket
+
 
 def tls_only_policy(bucket_arn: str) -> str:
     """A bucket policy that denies every request made without TLS, or with TLS older than 1.2."""
-    resources = [bucket_arn, f"{bucket_arn}/*"]
+    return json.dumps({"Version": "2012-10-17", "Statement": _tls_only_statements(bucket_arn)}, sort_keys=True)
+
+
+def access_log_bucket_policy(log_bucket_arn: str, source_bucket_arn: str, account_id: str) -> str:
+    """The log bucket's policy: TLS only, and S3's logging service may write the logs of ``source_bucket_arn`` of
+    ``account_id`` under the access-log prefix, and nothing else."""
+    allow_logging = {
+        "Sid": "AllowServerAccessLogDelivery",
+        "Effect": "Allow",
+        "Principal": {"Service": "logging.s3.amazonaws.com"},
+        "Action": "s3:PutObject",
+        "Resource": f"{log_bucket_arn}/{ACCESS_LOG_PREFIX}*",
+        "Condition": {"ArnLike": {"aws:SourceArn": source_bucket_arn}, "StringEquals": {"aws:SourceAccount": account_id}},
+    }
     return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Sid": "DenyInsecureTransport",
-                    "Effect": "Deny",
-                    "Principal": "*",
-                    "Action": "s3:*",
-                    "Resource": resources,
-                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                },
-                {
-                    "Sid": "DenyOutdatedTls",
-                    "Effect": "Deny",
-                    "Principal": "*",
-                    "Action": "s3:*",
-                    "Resource": resources,
-                    "Condition": {"NumericLessThan": {"s3:TlsVersion": "1.2"}},
-                },
-            ],
-        },
-        sort_keys=True,
+        {"Version": "2012-10-17", "Statement": [*_tls_only_statements(log_bucket_arn), allow_logging]}, sort_keys=True
     )
+
+
+def _tls_only_statements(bucket_arn: str) -> list[dict[str, Any]]:
+    resources = [bucket_arn, f"{bucket_arn}/*"]
+    return [
+        {
+            "Sid": "DenyInsecureTransport",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:*",
+            "Resource": resources,
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        },
+        {
+            "Sid": "DenyOutdatedTls",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:*",
+            "Resource": resources,
+            "Condition": {"NumericLessThan": {"s3:TlsVersion": "1.2"}},
+        },
+    ]
 
 
 def _encryption_rule(kms_key_arn: Any) -> aws.s3.BucketServerSideEncryptionConfigurationRuleArgs:
@@ -175,23 +236,34 @@ def _encryption_rule(kms_key_arn: Any) -> aws.s3.BucketServerSideEncryptionConfi
     )
 
 
-def _lifecycle_rules(settings: ArtifactStoreSettings) -> list[aws.s3.BucketLifecycleConfigurationRuleArgs]:
-    whole_bucket = aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix="")
+def _lifecycle_rules(noncurrent_days: int, incomplete_upload_days: int) -> list[aws.s3.BucketLifecycleConfigurationRuleArgs]:
     return [
         aws.s3.BucketLifecycleConfigurationRuleArgs(
             id="expire-noncurrent-versions",
             status="Enabled",
-            filter=whole_bucket,
+            filter=_WHOLE_BUCKET,
             noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
-                noncurrent_days=settings.noncurrent_days
+                noncurrent_days=noncurrent_days
             ),
         ),
         aws.s3.BucketLifecycleConfigurationRuleArgs(
             id="abort-incomplete-uploads",
             status="Enabled",
-            filter=whole_bucket,
+            filter=_WHOLE_BUCKET,
             abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
-                days_after_initiation=settings.incomplete_upload_days
+                days_after_initiation=incomplete_upload_days
             ),
         ),
     ]
+
+
+def _expire_current_rule(days: int) -> aws.s3.BucketLifecycleConfigurationRuleArgs:
+    return aws.s3.BucketLifecycleConfigurationRuleArgs(
+        id="expire-logs",
+        status="Enabled",
+        filter=_WHOLE_BUCKET,
+        expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=days),
+    )
+
+
+_WHOLE_BUCKET = aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix="")

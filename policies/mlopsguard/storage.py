@@ -266,9 +266,9 @@ VERSIONING = stack_rule(
 # --- access logging -----------------------------------------------------------------------------------------------
 
 def _validate_access_logging_one(args: StackValidationArgs, bucket: Any, cloud: str, report: Report) -> None:
-    log_targets = {get(r.props, "targetBucket") for r in of_types(args.resources, S3_LOGGING)}
     if cloud == "s3":
-        is_log_bucket = bucket.name in log_targets or get(bucket.props, "bucket") in log_targets
+        # A log bucket's own access is not logged into itself (that would loop); it is the target of another's.
+        is_log_bucket = any(refers_to(r, "targetBucket", bucket) for r in of_types(args.resources, S3_LOGGING))
         if not _settings(args, bucket, S3_LOGGING) and not is_log_bucket:
             report("S3 bucket has no server access logging (BucketLogging)", bucket.urn)
     elif cloud == "gcs":

@@ -79,7 +79,8 @@ def test_tag_and_size_changes_leave_every_replace_forcing_input_alone(preview, r
     before, after = forcing_inputs(preview("aws-prod")), forcing_inputs(resized_and_retagged)
     assert set(before) == set(after)
     assert {key for key in before if key[0] in (EKS, RDS, BUCKET)} == {
-        (EKS, "mlops-cluster-eks"), (RDS, "mlops-database-instance"), (BUCKET, "mlops-artifacts-bucket")}
+        (EKS, "mlops-cluster-eks"), (RDS, "mlops-database-instance"), (BUCKET, "mlops-artifacts-bucket"),
+        (BUCKET, "mlops-artifacts-access-logs-bucket")}
     assert before == after
 
 
