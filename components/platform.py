@@ -23,7 +23,13 @@ from components.aws.artifact_store import (
 )
 from components.aws.layer import SECTIONS as AWS_SECTIONS
 from components.aws.layer import AwsLayerSettings, build_aws_layer, validate_aws_layer_args
-from components.kubernetes.layer import MLFLOW_NAMESPACE, KubernetesLayer, KubernetesLayerSettings, validate_kubernetes_layer_args
+from components.cloud_layer import CloudLayer
+from components.kubernetes.layer import (
+    MLFLOW_NAMESPACE,
+    KubernetesLayer,
+    KubernetesLayerSettings,
+    validate_kubernetes_layer_args,
+)
 from components.local.layer import LocalLayer, LocalLayerSettings, validate_local_layer_args
 from components.tagging import aws_default_tags, cost_tag_transform
 from components.tags import CostTags, TagError
@@ -79,16 +85,21 @@ class MlopsPlatformArgs(TypedDict):
 
 
 @dataclass(frozen=True)
+class AwsSettings:
+    """The AWS cloud layer's sections, validated."""
+
+    artifacts: ArtifactStoreSettings
+    layer: AwsLayerSettings
+
+
+@dataclass(frozen=True)
 class PlatformSettings:
     cloud: str
     region: str
     tags: CostTags
-    artifacts: ArtifactStoreSettings
-    aws: AwsLayerSettings | None = None
-    """The AWS layer's sections, validated (None on other clouds)."""
-    local: LocalLayerSettings | None = None
-    """The local target's section, validated (None on clouds)."""
-    kubernetes: KubernetesLayerSettings | None = None
+    cloud_layer: AwsSettings | LocalLayerSettings
+    """The validated sections of the chosen cloud layer."""
+    kubernetes: KubernetesLayerSettings
     """The Kubernetes layer's sections (mlflow, monitoring, endpoints), validated."""
 
 
@@ -111,17 +122,33 @@ def validate_platform_args(args: Mapping[str, Any], prefix: str = "") -> Platfor
         tags = CostTags.from_mapping(args.get("tags", {}), field=f"{prefix}tags")
     except TagError as error:
         raise ArgumentError(str(error)) from None
-    artifacts_args = _section(args, "artifacts", prefix)
-    artifacts_args.setdefault("name_prefix", default_name_prefix(tags, "artifacts"))
-    artifacts = validate_artifact_store_args(artifacts_args, field=f"{prefix}artifacts")
-    aws_layer = validate_aws_layer_args(args, region=region, tags=tags, prefix=prefix) if cloud == "aws" else None
-    local = validate_local_layer_args(args.get("local"), field=f"{prefix}local") if cloud == "local" else None
-    if cloud != "local" and args.get("local") is not None:
-        raise ArgumentError(f"{prefix}local: not allowed with cloud {cloud!r}; it configures the local target only")
+    _reject_other_clouds_sections(args, cloud, prefix)
+    cloud_layer: AwsSettings | LocalLayerSettings
+    if cloud == "local":
+        cloud_layer = validate_local_layer_args(args.get("local"), field=f"{prefix}local")
+    else:
+        artifacts_args = _section(args, "artifacts", prefix)
+        artifacts_args.setdefault("name_prefix", default_name_prefix(tags, "artifacts"))
+        cloud_layer = AwsSettings(
+            artifacts=validate_artifact_store_args(artifacts_args, field=f"{prefix}artifacts"),
+            layer=validate_aws_layer_args(args, region=region, tags=tags, prefix=prefix),
+        )
     kubernetes = validate_kubernetes_layer_args(args.get("mlflow"), args.get("monitoring"), args.get("endpoints"),
                                                 prefix=prefix)
-    return PlatformSettings(cloud=cloud, region=region, tags=tags, artifacts=artifacts, aws=aws_layer, local=local,
-                            kubernetes=kubernetes)
+    return PlatformSettings(cloud=cloud, region=region, tags=tags, cloud_layer=cloud_layer, kubernetes=kubernetes)
+
+
+_CLOUD_SECTIONS: Mapping[str, tuple[str, ...]] = {"aws": ("artifacts", *AWS_SECTIONS), "local": ("local",)}
+"""The sections only one cloud reads; setting one for another cloud would be silently ignored, so it is an error."""
+
+
+def _reject_other_clouds_sections(args: Mapping[str, Any], cloud: str, prefix: str) -> None:
+    for other, sections in _CLOUD_SECTIONS.items():
+        for section in sections:
+            if other != cloud and args.get(section) is not None and section not in _CLOUD_SECTIONS[cloud]:
+                raise ArgumentError(
+                    f"{prefix}{section}: not allowed with cloud {cloud!r}; it configures the {other} layer only"
+                )
 
 
 def _section(args: Mapping[str, Any], key: str, prefix: str) -> dict[str, Any]:
@@ -164,23 +191,8 @@ class MlopsPlatform(pulumi.ComponentResource):
         tagged = pulumi.ResourceOptions(transforms=[cost_tag_transform(settings.tags)])
         super().__init__("mlops:index:MlopsPlatform", name, None, pulumi.ResourceOptions.merge(opts, tagged))
 
-        kubernetes = settings.kubernetes
-        assert kubernetes is not None
-        if settings.cloud == "local":
-            assert settings.local is not None
-            layer = LocalLayer(f"{name}-local", settings.local,
-                               client_namespaces=[MLFLOW_NAMESPACE, kubernetes.models_namespace],
-                               opts=pulumi.ResourceOptions(parent=self)).layer
-        else:
-            provider = aws.Provider(
-                f"{name}-aws",
-                region=settings.region,
-                default_tags=aws_default_tags(settings.tags),
-                opts=pulumi.ResourceOptions(parent=self),
-            )
-            layer = build_aws_layer(name, settings.aws, _artifact_store_args(settings.artifacts), parent=self,
-                                    aws_provider=provider)
-        platform_layer = KubernetesLayer(f"{name}-kubernetes", layer, kubernetes,
+        layer = self._cloud_layer(name, settings)
+        platform_layer = KubernetesLayer(f"{name}-kubernetes", layer, settings.kubernetes,
                                          opts=pulumi.ResourceOptions(parent=self))
         self.mlflow_tracking_uri = platform_layer.mlflow_tracking_uri
         self.mlflow_admin_password = platform_layer.mlflow_admin_password
@@ -199,6 +211,22 @@ class MlopsPlatform(pulumi.ComponentResource):
                                "kubeconfig": self.kubeconfig, "oidc_issuer": self.oidc_issuer,
                                "database_host": self.database_host, "mlflow_tracking_uri": self.mlflow_tracking_uri,
                                "endpoint_urls": self.endpoint_urls})
+
+
+    def _cloud_layer(self, name: str, settings: PlatformSettings) -> CloudLayer:
+        """The chosen cloud's five building blocks, as the contract the Kubernetes layer reads."""
+        if isinstance(settings.cloud_layer, LocalLayerSettings):
+            namespaces = [MLFLOW_NAMESPACE, settings.kubernetes.models_namespace]
+            return LocalLayer(f"{name}-local", settings.cloud_layer, client_namespaces=namespaces,
+                              opts=pulumi.ResourceOptions(parent=self)).layer
+        provider = aws.Provider(
+            f"{name}-aws",
+            region=settings.region,
+            default_tags=aws_default_tags(settings.tags),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return build_aws_layer(name, settings.cloud_layer.layer, _artifact_store_args(settings.cloud_layer.artifacts),
+                               parent=self, aws_provider=provider)
 
 
 def _artifact_store_args(settings: ArtifactStoreSettings) -> ArtifactStoreArgs:

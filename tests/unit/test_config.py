@@ -29,13 +29,13 @@ def test_a_good_config_is_read_with_defaults_filled():
     assert loaded.settings.cloud == "aws"
     assert loaded.settings.region == "eu-west-1"
     assert loaded.settings.tags.values["managed-by"] == "pulumi"
-    assert loaded.settings.artifacts.name_prefix == "mlops-dev-artifacts-"
-    assert loaded.settings.artifacts.noncurrent_days == 30
+    assert loaded.settings.cloud_layer.artifacts.name_prefix == "mlops-dev-artifacts-"
+    assert loaded.settings.cloud_layer.artifacts.noncurrent_days == 30
 
 
 def test_objects_arrive_json_encoded_as_the_cli_passes_them():
     loaded = load_stack_config(config(mlops__artifacts={"noncurrent_days": 14}))
-    assert loaded.settings.artifacts.noncurrent_days == 14
+    assert loaded.settings.cloud_layer.artifacts.noncurrent_days == 14
 
 
 def test_keys_of_other_programs_namespaces_are_left_alone():
@@ -75,6 +75,14 @@ def test_keys_of_other_programs_namespaces_are_left_alone():
          r"^mlops:artifacts\.kms_key_arn: 'alias/mlops' is not allowed; use a KMS key or alias ARN"),
         ({"mlops__artifacts": {"name_prefix": "My_Bucket"}}, r"^mlops:artifacts\.name_prefix: 'My_Bucket' is not allowed"),
         ({"mlops__artifacts": {"name_prefix": "x" * 38}}, r"^mlops:artifacts\.name_prefix: 'x{38}' is not allowed"),
+        ({"mlops__local": {"context": "kind-mlops"}},
+         r"^mlops:local: not allowed with cloud 'aws'; it configures the local layer only"),
+        ({"mlops__cloud": "local", "mlops__region": "local", "mlops__local": {"context": "kind-mlops"},
+          "mlops__network": {"zone_count": 2}},
+         r"^mlops:network: not allowed with cloud 'local'; it configures the aws layer only"),
+        ({"mlops__cloud": "local", "mlops__region": "local", "mlops__local": {"context": "kind-mlops"},
+          "mlops__artifacts": {"noncurrent_days": 3}},
+         r"^mlops:artifacts: not allowed with cloud 'local'; it configures the aws layer only"),
     ],
 )
 def test_a_bad_value_fails_with_one_line_naming_the_key_the_value_and_what_is_allowed(changes, message):
