@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, NotRequired, TypedDict
 
 import pulumi
@@ -230,11 +230,5 @@ class MlopsPlatform(pulumi.ComponentResource):
 
 
 def _artifact_store_args(settings: ArtifactStoreSettings) -> ArtifactStoreArgs:
-    args: ArtifactStoreArgs = {
-        "name_prefix": settings.name_prefix,
-        "noncurrent_days": settings.noncurrent_days,
-        "incomplete_upload_days": settings.incomplete_upload_days,
-    }
-    if settings.kms_key_arn is not None:
-        args["kms_key_arn"] = settings.kms_key_arn
-    return args
+    """The validated settings as the store's arguments: every field the stack set or defaulted, none dropped."""
+    return ArtifactStoreArgs(**{key: value for key, value in asdict(settings).items() if value is not None})

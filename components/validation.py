@@ -28,10 +28,14 @@ def reject_unknown_keys(args: Mapping[str, Any], allowed: set[str] | frozenset[s
             )
 
 
-def required_text(args: Mapping[str, Any], key: str, field: str, pattern: str, meaning: str) -> Any:
-    """The value of a required string argument that must match ``pattern`` (an Output passes unchecked)."""
+def required_text(args: Mapping[str, Any], key: str, field: str, pattern: str, meaning: str, *,
+                  plain: bool = False) -> Any:
+    """The value of a required string argument that must match ``pattern``. An Output passes unchecked unless
+    ``plain`` says the value must be known now (because other names derive from it)."""
     if key not in args or args[key] is None:
         raise ArgumentError(f"{field}.{key}: missing; it is required ({meaning})")
+    if plain and not isinstance(args[key], str):
+        raise ArgumentError(f"{field}.{key}: {args[key]!r} is not allowed; use a plain string, {meaning}")
     return optional_text(args, key, field, pattern, meaning)
 
 

@@ -28,16 +28,18 @@ from components.validation import optional_bool, optional_int, optional_text, re
 _ARGS = frozenset({"name_prefix", "kms_key_arn", "noncurrent_days", "incomplete_upload_days", "access_logging",
                    "access_log_days"})
 ACCESS_LOG_PREFIX = "s3-access/"
-_KMS_ARN = r"arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)/[A-Za-z0-9/_-]+"
+_KMS_KEY_ARN = r"arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/(mrk-[0-9a-f]{32}|[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12})"
+"""A key ARN, not an alias: workload policies grant kms:Decrypt on it, and IAM does not authorise through aliases."""
 
 
 class ArtifactStoreArgs(TypedDict):
     """Inputs of an artifact store. Every field has a safe default unless it names the workload."""
 
-    name_prefix: Input[str]
-    """Prefix of the bucket name (3-37 characters: lowercase letters, digits, '-'); AWS adds a unique suffix."""
+    name_prefix: str
+    """Prefix of the bucket name (3-37 characters: lowercase letters, digits, '-'); AWS adds a unique suffix. A plain
+    string, because the log bucket's name derives from it."""
     kms_key_arn: NotRequired[Input[str]]
-    """Customer-managed KMS key; when absent, S3-managed keys (SSE-S3) encrypt the objects."""
+    """Customer-managed KMS key ARN (not an alias); when absent, S3-managed keys (SSE-S3) encrypt the objects."""
     noncurrent_days: NotRequired[int]
     """Days a replaced or deleted object version is kept (1-3650, default 30)."""
     incomplete_upload_days: NotRequired[int]
@@ -50,7 +52,7 @@ class ArtifactStoreArgs(TypedDict):
 
 @dataclass(frozen=True)
 class ArtifactStoreSettings:
-    name_prefix: Any
+    name_prefix: str
     kms_key_arn: Any
     noncurrent_days: int
     incomplete_upload_days: int
@@ -64,9 +66,12 @@ def validate_artifact_store_args(args: ArtifactStoreArgs, field: str = "artifact
     return ArtifactStoreSettings(
         name_prefix=required_text(
             args, "name_prefix", field, r"[a-z0-9][a-z0-9-]{1,35}[a-z0-9-]",
-            "3 to 37 lowercase letters, digits or '-', starting with a letter or digit",
+            "3 to 37 lowercase letters, digits or '-', starting with a letter or digit", plain=True,
         ),
-        kms_key_arn=optional_text(args, "kms_key_arn", field, _KMS_ARN, "a KMS key or alias ARN"),
+        kms_key_arn=optional_text(
+            args, "kms_key_arn", field, _KMS_KEY_ARN,
+            "a KMS key ARN (arn:aws:kms:<region>:<account>:key/<key id>); aliases cannot be granted in IAM policies",
+        ),
         noncurrent_days=optional_int(args, "noncurrent_days", field, 30, 1, 3650),
         incomplete_upload_days=optional_int(args, "incomplete_upload_days", field, 7, 1, 365),
         access_logging=optional_bool(args, "access_logging", field, True),
@@ -111,7 +116,7 @@ class ArtifactStore(pulumi.ComponentResource):
     def _log_access(self, name: str, source: aws.s3.Bucket, settings: ArtifactStoreSettings) -> None:
         """A log bucket that only S3's logging service may write to, for ``source`` only, and the logging itself."""
         account = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
-        log_prefix = f"{str(settings.name_prefix).rstrip('-')[:28]}-logs-"
+        log_prefix = f"{settings.name_prefix.rstrip('-')[:28]}-logs-"
 
         def log_bucket_policy(log_bucket_arn: str) -> pulumi.Output[str]:
             return pulumi.Output.all(source.arn, account).apply(

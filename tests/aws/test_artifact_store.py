@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 from unittest.mock import ANY
 
+import pulumi
 import pytest
 
 from components.aws.artifact_store import ArtifactStore, validate_artifact_store_args
+from components.platform import MlopsPlatform
 from components.validation import ArgumentError
+from infra.config import load_stack_config
 from infra.harness import ProgramError, run_function
 
 KMS_KEY = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -122,6 +125,15 @@ def test_access_logs_expire_after_the_configured_days():
     assert {rule["id"]: rule.get("expiration") for rule in rules}["expire-logs"] == {"days": 90}
 
 
+def test_the_stack_config_reaches_the_access_logs():
+    config = {"mlops:cloud": "aws", "mlops:region": "eu-west-1",
+              "mlops:tags": json.dumps({"environment": "dev", "project": "mlops"}),
+              "mlops:artifacts": json.dumps({"access_logging": False})}
+    args = load_stack_config(config).args
+    plan = run_function(lambda: MlopsPlatform("mlops", args))
+    assert plan.all("aws:s3/bucketLogging:BucketLogging") == []
+
+
 def test_access_logging_is_an_explicit_opt_out():
     plan = store_preview(access_logging=False)
     assert [bucket.name for bucket in plan.all("aws:s3/bucket:Bucket")] == ["store-bucket"]
@@ -158,6 +170,9 @@ def _export(store: ArtifactStore) -> None:
         ({"name_prefix": "Models"}, r"artifact_store\.name_prefix: 'Models' is not allowed"),
         ({"name_prefix": "models-", "noncurrent_days": 0}, r"noncurrent_days: 0 is not allowed; use an integer from 1"),
         ({"name_prefix": "models-", "kms_key_arn": "my-key"}, r"kms_key_arn: 'my-key' is not allowed"),
+        ({"name_prefix": "models-", "kms_key_arn": "arn:aws:kms:eu-west-1:123456789012:alias/models"},
+         r"kms_key_arn: .* aliases cannot be granted"),
+        ({"name_prefix": pulumi.Output.from_input("models-")}, r"name_prefix: .* is not allowed; use a plain string"),
         ({"name_prefix": "models-", "public": True}, r"artifact_store\.public: unknown key"),
         ({"name_prefix": "models-", "access_logging": "yes"}, r"access_logging: 'yes' is not allowed; use true or false"),
         ({"name_prefix": "models-", "access_log_days": 0}, r"access_log_days: 0 is not allowed; use an integer from 1"),
