@@ -71,7 +71,9 @@ def train_and_log(tracking_dir: Path) -> dict[str, tuple[str, object]]:
     from sklearn.linear_model import LogisticRegression
 
     mlflow.set_tracking_uri(f"sqlite:///{tracking_dir / 'mlflow.db'}")
-    mlflow.set_experiment("serving-benchmark")
+    # The artifact root defaults to ./mlruns in the working directory; keep the models in the throw-away dir.
+    experiment = mlflow.create_experiment("serving-benchmark", artifact_location=(tracking_dir / "artifacts").as_uri())
+    mlflow.set_experiment(experiment_id=experiment)
     rng = np.random.default_rng(0)
     frame = pd.DataFrame(rng.normal(size=(5000, len(FEATURES))), columns=FEATURES)
     labels = (frame["f0"] + frame["f1"] - frame["f2"] > 0).astype(np.int64)
