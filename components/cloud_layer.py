@@ -7,8 +7,9 @@ Cluster, ArtifactStore, Database, WorkloadIdentity) and returns a :class:`CloudL
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -50,9 +51,12 @@ class EgressTarget:
     """In-cluster service: the labels of its pods."""
 
 
-IdentityFactory = Callable[[str, str, str], ServiceAccountIdentity]
-"""``(name, namespace, service_account) -> identity``: a workload identity bound to exactly that ServiceAccount,
-with access to the layer's artifact store only. ``name`` names the cloud resources it creates."""
+class IdentityFactory(Protocol):
+    """Makes a workload identity bound to exactly one ServiceAccount, with access to the layer's artifact store only.
+    ``name`` names the cloud resources it creates; ``read_only`` limits the access to reading (model servers)."""
+
+    def __call__(self, name: str, namespace: str, service_account: str, *,
+                 read_only: bool = False) -> ServiceAccountIdentity: ...
 
 
 @dataclass(frozen=True)

@@ -101,14 +101,14 @@ def build_aws_layer(name: str, settings: AwsLayerSettings, artifacts: ArtifactSt
                         opts=on_aws)
     store = ArtifactStore(f"{name}-artifacts", artifacts, opts=on_aws)
 
-    def workload_identity(identity_name: str, namespace: str, service_account: str, *, prefix: str = "",
+    def workload_identity(identity_name: str, namespace: str, service_account: str, *,
                           read_only: bool = False) -> ServiceAccountIdentity:
-        """An IRSA role for ``namespace/service_account`` on the artifact bucket (under ``prefix``, when given)."""
+        """An IRSA role for ``namespace/service_account`` on the artifact bucket (reads only, when ``read_only``)."""
         identity = WorkloadIdentity(
             identity_name,
             {"oidc_provider_arn": cluster.oidc_provider_arn, "oidc_issuer": cluster.oidc_issuer,
              "namespace": namespace, "service_account": service_account, "bucket_arn": store.arn,
-             "kms_key_arn": store.kms_key_arn, "prefix": prefix, "read_only": read_only},
+             "kms_key_arn": store.kms_key_arn, "read_only": read_only},
             opts=on_aws,
         )
         return ServiceAccountIdentity(annotations=identity.service_account_annotations,

@@ -116,8 +116,9 @@ class KubernetesLayer(pulumi.ComponentResource):
         urls: dict[str, pulumi.Output[str]] = {}
         for endpoint in settings.endpoints:
             endpoint_name = endpoint["name"]
+            # A model server only reads model files: its identity cannot write or delete anything in the store.
             endpoint_identity = cloud.workload_identity(f"{name}-{endpoint_name}", settings.models_namespace,
-                                                        endpoint_name)
+                                                        endpoint_name, read_only=True)
             endpoint_args: dict[str, Any] = {
                 **endpoint,
                 "namespace": settings.models_namespace,

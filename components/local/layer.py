@@ -119,7 +119,9 @@ class LocalLayer(pulumi.ComponentResource):
             "bucket": settings.bucket, "storage_size": settings.storage_size,
             "client_namespaces": client_namespaces}, opts=inside)
 
-        def no_identity(_name: str, _namespace: str, _service_account: str) -> ServiceAccountIdentity:
+        def no_identity(_name: str, _namespace: str, _service_account: str, *,
+                        read_only: bool = False) -> ServiceAccountIdentity:
+            """The local store has no workload identity; pods use the access keys of ``artifact_secret_env``."""
             return ServiceAccountIdentity(annotations=pulumi.Output.from_input({}),
                                           labels=pulumi.Output.from_input({}))
 
