@@ -47,12 +47,19 @@ REGION_PATTERNS: Mapping[str, tuple[str, str]] = {
     "local": (r"[a-z0-9][a-z0-9-]{0,62}", "a label such as local (the local target has no region; it only names it)"),
 }
 
-_ARGS = frozenset({"cloud", "region", "tags", "artifacts", *AWS_SECTIONS, *KUBERNETES_SECTIONS, "local"})
+NAME_PATTERN = r"[a-z][a-z0-9-]{0,22}[a-z0-9]"
+NAME_MEANING = "2 to 24 lowercase letters, digits and '-', starting with a letter and ending with a letter or digit"
+
+_ARGS = frozenset({"name", "cloud", "region", "tags", "artifacts", *AWS_SECTIONS, *KUBERNETES_SECTIONS, "local"})
 
 
 class MlopsPlatformArgs(TypedDict):
     """Everything a stack can set. Sections are validated by the component that owns them."""
 
+    name: str
+    """Base of the physical names (the cluster, ``<name>-mlflow`` database, ``<name>-artifacts-`` buckets): 2-24
+    lowercase letters, digits and '-', starting with a letter. Choose it once: renaming replaces stateful resources,
+    which is why it is its own setting and not derived from tags."""
     cloud: str
     """Which cloud layer to build: one of ``SUPPORTED_CLOUDS``."""
     region: str
@@ -66,7 +73,7 @@ class MlopsPlatformArgs(TypedDict):
     """The cloud's network (AWS: ``components.aws.network.NetworkArgs`` without ``region``/``cluster_name``)."""
     cluster: NotRequired[Mapping[str, Any]]
     """The Kubernetes cluster and its node pools (AWS: ``components.aws.cluster.ClusterArgs`` without the network
-    wiring; ``name`` defaults to ``<project>-<environment>``)."""
+    wiring; ``name`` defaults to the platform's ``name``)."""
     database: NotRequired[Mapping[str, Any]]
     """The PostgreSQL database for MLflow (AWS: ``components.aws.database.DatabaseArgs`` without the wiring)."""
     karpenter: NotRequired[Mapping[str, Any]]
@@ -122,16 +129,19 @@ def validate_platform_args(args: Mapping[str, Any], prefix: str = "") -> Platfor
         tags = CostTags.from_mapping(args.get("tags", {}), field=f"{prefix}tags")
     except TagError as error:
         raise ArgumentError(str(error)) from None
+    name = args.get("name")
+    if not isinstance(name, str) or not re.fullmatch(NAME_PATTERN, name):
+        raise ArgumentError(f"{prefix}name: {name!r} is not allowed; use {NAME_MEANING}")
     _reject_other_clouds_sections(args, cloud, prefix)
     cloud_layer: AwsSettings | LocalLayerSettings
     if cloud == "local":
         cloud_layer = validate_local_layer_args(args.get("local"), field=f"{prefix}local")
     else:
         artifacts_args = _section(args, "artifacts", prefix)
-        artifacts_args.setdefault("name_prefix", default_name_prefix(tags, "artifacts"))
+        artifacts_args.setdefault("name_prefix", f"{name}-artifacts-")
         cloud_layer = AwsSettings(
             artifacts=validate_artifact_store_args(artifacts_args, field=f"{prefix}artifacts"),
-            layer=validate_aws_layer_args(args, region=region, tags=tags, prefix=prefix),
+            layer=validate_aws_layer_args(args, region=region, tags=tags, name=name, prefix=prefix),
         )
     kubernetes = validate_kubernetes_layer_args(args.get("mlflow"), args.get("monitoring"), args.get("endpoints"),
                                                 prefix=prefix)
@@ -159,12 +169,6 @@ def _section(args: Mapping[str, Any], key: str, prefix: str) -> dict[str, Any]:
     if not isinstance(value, Mapping):
         raise ArgumentError(f"{prefix}{key}: {value!r} is not allowed; use a mapping of {key} settings")
     return dict(value)
-
-
-def default_name_prefix(tags: CostTags, role: str) -> str:
-    """A readable, legal name prefix from the project and environment tags, e.g. ``mlops-dev-artifacts-``."""
-    prefix = f"{tags.values['project']}-{tags.values['environment']}-{role}".replace("_", "-")
-    return prefix[:36].rstrip("-") + "-"
 
 
 class MlopsPlatform(pulumi.ComponentResource):

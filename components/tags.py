@@ -27,8 +27,9 @@ CANONICAL_TAG_KEYS: tuple[str, ...] = ("cost-center", "owner", "environment", "p
 configurable per organisation); `managed-by` defaults to `pulumi`."""
 
 REQUIRED_TAG_KEYS: tuple[str, ...] = ("environment", "project")
-"""The keys the platform itself reads (names and environment defaults derive from them), so a stack cannot build
-without them. Whether the others are present is governance, judged by the policy pack, not a build error."""
+"""The keys a stack cannot build without: they say which environment a stack is (production rules of the policy
+pack read it) and whose it is. Whether the others are present is governance, judged by the policy pack, not a build
+error. No physical name derives from a tag."""
 
 DEFAULT_TAGS: Mapping[str, str] = MappingProxyType({"managed-by": "pulumi"})
 
@@ -63,7 +64,7 @@ class CostTags:
         missing = [key for key in REQUIRED_TAG_KEYS if key not in merged]
         if missing:
             raise TagError(
-                f"{field}: missing required tag(s) {', '.join(missing)}; the platform derives names from "
+                f"{field}: missing required tag(s) {', '.join(missing)}; every stack sets "
                 f"{', '.join(REQUIRED_TAG_KEYS)} (and the policy pack expects {', '.join(CANONICAL_TAG_KEYS)})"
             )
         if len(merged) > MAX_TAGS:

@@ -36,9 +36,10 @@ class StackConfig:
     """The same, validated and with defaults filled."""
 
 
-def load_stack_config(config: Mapping[str, str]) -> StackConfig:
+def load_stack_config(config: Mapping[str, str], default_name: str | None = None) -> StackConfig:
     """Read a stack's flat Pulumi config (``{"mlops:cloud": "aws", "mlops:tags": "{...}"}``, values as the CLI
-    passes them: strings, objects JSON-encoded) and validate all of it."""
+    passes them: strings, objects JSON-encoded) and validate all of it. ``default_name`` is the platform's base name
+    when the stack does not set ``mlops:name`` (the program passes ``<project>-<stack>``)."""
     args: dict[str, Any] = {}
     for full_key, raw in sorted(config.items()):
         namespace, _, key = full_key.partition(":")
@@ -52,7 +53,9 @@ def load_stack_config(config: Mapping[str, str]) -> StackConfig:
         if key not in KNOWN_KEYS:
             raise ConfigError(f"{full_key}: unknown key; allowed are {', '.join(f'{NAMESPACE}:{k}' for k in KNOWN_KEYS)}")
         args[key] = _decoded(raw)
-    for required in ("cloud", "tags"):
+    if "name" not in args and default_name is not None:
+        args["name"] = default_name
+    for required in ("name", "cloud", "tags"):
         if required not in args:
             raise ConfigError(f"{NAMESPACE}:{required}: missing; every stack sets it (see README, 'Stack config')")
     try:

@@ -11,7 +11,8 @@ from infra.config import load_stack_config
 
 def run() -> None:
     """Build the platform from the current stack's config and export its outputs."""
-    stack_config = load_stack_config(pulumi.runtime.config.CONFIG.get())
+    default_name = f"{pulumi.get_project()}-{pulumi.get_stack()}".lower()
+    stack_config = load_stack_config(pulumi.runtime.config.CONFIG.get(), default_name=default_name)
     platform = MlopsPlatform("mlops", stack_config.args)
     pulumi.export("cloud", stack_config.settings.cloud)
     pulumi.export("region", stack_config.settings.region)

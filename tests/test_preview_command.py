@@ -41,7 +41,7 @@ def test_the_default_stack_previews_with_its_tree_counts_outputs_and_verdict(tmp
     assert "+ aws:s3/bucket:Bucket  mlops-artifacts-bucket [protected]" in out
     assert "      + aws:s3/bucket:Bucket" in out  # nested under the artifact store under the platform
     assert "Policies: passed" in out
-    assert "artifact_uri: \"s3://mlops-dev-artifacts-" in out
+    assert "artifact_uri: \"s3://mlops-aws-dev-artifacts-" in out  # names derive from <project>-<stack>
 
 
 def test_the_json_document_has_exactly_the_documented_shape(tmp_path):

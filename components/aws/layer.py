@@ -2,7 +2,8 @@
 
 ``validate_aws_layer_args`` checks the stack's ``network``, ``cluster``, ``database`` and ``karpenter`` sections
 with each component's own validator (so errors name the config key) and derives the names a stack does not set
-from the cost tags: the cluster ``<project>-<environment>``, the database ``<project>-<environment>-mlflow``.
+from the platform's base name (never from tags, so retagging renames nothing): the cluster ``<name>``, the database
+``<name>-mlflow``.
 ``build_aws_layer`` then creates Network -> Cluster (-> Karpenter when enabled) -> Database, plus the artifact
 store, and returns the contract the Kubernetes layer reads, with a workload-identity factory that binds IRSA roles
 to one ServiceAccount and the artifact bucket.
@@ -48,18 +49,18 @@ class AwsLayerSettings:
     private_cidrs: tuple[str, ...]
 
 
-def validate_aws_layer_args(sections: Mapping[str, Any], *, region: str, tags: CostTags,
+def validate_aws_layer_args(sections: Mapping[str, Any], *, region: str, tags: CostTags, name: str,
                             prefix: str = "") -> AwsLayerSettings:
-    """Check each section of ``sections`` (missing ones take defaults); errors name ``<prefix><section>.<key>``."""
+    """Check each section of ``sections`` (missing ones take defaults); errors name ``<prefix><section>.<key>``.
+    ``name`` is the platform's stable base name: the cluster is ``<name>``, the database ``<name>-mlflow``."""
     copies: dict[str, dict[str, Any]] = {}
     for section in SECTIONS:
         value = sections.get(section) or {}
         if not isinstance(value, Mapping):
             raise ArgumentError(f"{prefix}{section}: {value!r} is not allowed; use a mapping")
         copies[section] = dict(value)
-    base = f"{tags.values['project']}-{tags.values['environment']}".replace("_", "-")
-    copies["cluster"].setdefault("name", base)
-    copies["database"].setdefault("identifier", base.lower().strip("-")[:48] + "-mlflow")
+    copies["cluster"].setdefault("name", name)
+    copies["database"].setdefault("identifier", f"{name}-mlflow")
     network = validate_network_args({**copies["network"], "region": region}, f"{prefix}network", wiring=False)
     validate_cluster_args(copies["cluster"], f"{prefix}cluster", wiring=False)
     validate_database_args(copies["database"], f"{prefix}database", wiring=False)

@@ -129,7 +129,7 @@ def test_the_stack_config_reaches_the_access_logs():
     config = {"mlops:cloud": "aws", "mlops:region": "eu-west-1",
               "mlops:tags": json.dumps({"environment": "dev", "project": "mlops"}),
               "mlops:artifacts": json.dumps({"access_logging": False})}
-    args = load_stack_config(config).args
+    args = load_stack_config(config, default_name="mlops-dev").args
     plan = run_function(lambda: MlopsPlatform("mlops", args))
     assert plan.all("aws:s3/bucketLogging:BucketLogging") == []
 

@@ -65,7 +65,9 @@ def forcing_inputs(plan) -> dict[tuple[str, str], dict[str, object]]:
 @pytest.fixture(scope="module")
 def resized_and_retagged():
     config = stack_config("aws-prod")
-    tags = {**json.loads(config["mlops:tags"]), "cost-center": "research", "owner": "someone-else", "team": "vision"}
+    # Every tag changes, project and environment included: physical names derive from mlops:name, never from tags.
+    tags = {**json.loads(config["mlops:tags"]), "cost-center": "research", "owner": "someone-else", "team": "vision",
+            "project": "mlplatform", "environment": "production"}
     cluster = json.loads(config["mlops:cluster"])
     cluster["system_pool"] = {**cluster["system_pool"], "min_size": 3, "max_size": 6}
     cluster["cpu_pool"] = {**cluster["cpu_pool"], "min_size": 2, "max_size": 20, "desired_size": 5}
@@ -142,7 +144,7 @@ def contract():
     sections = {key.removeprefix("mlops:"): json.loads(value) for key, value in config.items()
                 if key.removeprefix("mlops:") in ("network", "cluster", "database", "karpenter")}
     tags = CostTags.from_mapping(json.loads(config["mlops:tags"]))
-    settings = validate_aws_layer_args(sections, region="eu-west-1", tags=tags)
+    settings = validate_aws_layer_args(sections, region="eu-west-1", tags=tags, name="mlops-dev")
     seen: dict[str, object] = {}
 
     def program():

@@ -9,7 +9,7 @@ import pytest
 from infra.config import ConfigError, load_stack_config
 
 TAGS = {"cost-center": "ml-platform", "owner": "ml-infra", "environment": "dev", "project": "mlops"}
-GOOD = {"mlops:cloud": "aws", "mlops:region": "eu-west-1", "mlops:tags": json.dumps(TAGS)}
+GOOD = {"mlops:name": "mlops-dev", "mlops:cloud": "aws", "mlops:region": "eu-west-1", "mlops:tags": json.dumps(TAGS)}
 
 
 def config(**changes: object) -> dict[str, str]:
@@ -33,6 +33,13 @@ def test_a_good_config_is_read_with_defaults_filled():
     assert loaded.settings.cloud_layer.artifacts.noncurrent_days == 30
 
 
+def test_the_program_supplies_the_base_name_when_the_stack_sets_none():
+    without_name = {key: value for key, value in GOOD.items() if key != "mlops:name"}
+    assert load_stack_config(without_name, default_name="mlops-aws-dev").settings.cloud_layer.artifacts.name_prefix == (
+        "mlops-aws-dev-artifacts-")
+    assert load_stack_config(GOOD, default_name="ignored").args["name"] == "mlops-dev"
+
+
 def test_objects_arrive_json_encoded_as_the_cli_passes_them():
     loaded = load_stack_config(config(mlops__artifacts={"noncurrent_days": 14}))
     assert loaded.settings.cloud_layer.artifacts.noncurrent_days == 14
@@ -46,6 +53,9 @@ def test_keys_of_other_programs_namespaces_are_left_alone():
     ("changes", "message"),
     [
         ({"mlops__cloud": "gcp"}, r"^mlops:cloud: 'gcp' is not allowed; use one of aws"),
+        ({"mlops__name": None}, r"^mlops:name: missing"),
+        ({"mlops__name": "Mlops_Dev"}, r"^mlops:name: 'Mlops_Dev' is not allowed; use 2 to 24 lowercase letters"),
+        ({"mlops__name": "a" * 25}, r"^mlops:name: 'a{25}' is not allowed"),
         ({"mlops__cloud": "AWS"}, r"^mlops:cloud: 'AWS' is not allowed"),
         ({"mlops__cloud": None}, r"^mlops:cloud: missing"),
         ({"mlops__region": "eu-west"}, r"^mlops:region: 'eu-west' is not allowed; use an AWS region"),
@@ -60,7 +70,7 @@ def test_keys_of_other_programs_namespaces_are_left_alone():
          r"^mlops:tags: missing required tag\(s\) environment"),
         ({"mlops__tags": {**TAGS, "Cost_Center": "x"}}, r"^mlops:tags\.Cost_Center: key 'Cost_Center'"),
         ({"mlops__tags": {**TAGS, "environment": 3}}, r"^mlops:tags\.environment: 3 is not allowed"),
-        ({"mlops__clouds": "aws"}, r"^mlops:clouds: unknown key; allowed are mlops:cloud, "),
+        ({"mlops__clouds": "aws"}, r"^mlops:clouds: unknown key; allowed are mlops:name, mlops:cloud, "),
         ({"aws__region": "eu-west-1"}, r"^aws:region: provider config is not read; .* set mlops:region"),
         ({"kubernetes__context": "prod"}, r"^kubernetes:context: provider config is not read"),
         ({"mlops__artifacts": "fast"}, r"^mlops:artifacts: 'fast' is not allowed; use a mapping"),
