@@ -193,6 +193,8 @@ def validate_endpoint_args(args: Mapping[str, Any], field: str = "endpoint") -> 
     namespace = validate_namespace_name(args.get("namespace"), f"{field}.namespace")
     model_name = _label_value(args, "model_name", field)
     colours = {colour: _colour(args.get(colour), f"{field}.{colour}") for colour in COLOURS}
+    for colour, settings in colours.items():
+        _check_registry_identity(settings, model_name, f"{field}.{colour}")
     active = args.get("active")
     if active not in COLOURS:
         raise ArgumentError(f"{field}.active: {active!r} is not allowed; use blue or green")
@@ -270,6 +272,20 @@ def _colour(args: Any, field: str) -> ColourSettings:
                             f"(not :latest)")
     return ColourSettings(uri, _label_value(args, "model_version", field), image,
                           optional_int(args, "replicas", field, 1, 0, 100))
+
+
+def _check_registry_identity(colour: ColourSettings, model_name: str, field: str) -> None:
+    """A ``models:/`` URI names the model (and maybe the version) that the server labels its metrics with; the
+    alerts and dashboards select ``model_name``/``model_version``, so a mismatch would leave them watching nothing."""
+    match = re.fullmatch(r"models:/(?P<name>[^/@]+)(/(?P<version>\d+)|@.+|/latest)?", colour.model_uri)
+    if match is None:
+        return
+    if match["name"] != model_name:
+        raise ArgumentError(f"{field}.model_uri: {colour.model_uri!r} is not allowed with model_name {model_name!r}; "
+                            f"the registry model must be the endpoint's model_name, which its alerts select")
+    if match["version"] is not None and match["version"] != colour.model_version:
+        raise ArgumentError(f"{field}.model_version: {colour.model_version!r} is not allowed with model_uri "
+                            f"{colour.model_uri!r}; use {match['version']!r}, the version the URI names")
 
 
 def _label_value(args: Mapping[str, Any], key: str, field: str) -> str:

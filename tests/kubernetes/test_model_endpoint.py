@@ -82,7 +82,14 @@ def test_one_service_monitor_covers_both_colours():
         assert selector.items() <= labels.items()
 
 
-GOOD_COLOUR = {"model_uri": "models:/m/1", "model_version": "1", "image": "ghcr.io/example/serving:0.1.0"}
+GOOD_COLOUR = {"model_uri": "models:/churn-classifier/1", "model_version": "1", "image": "ghcr.io/example/serving:0.1.0"}
+
+
+def test_an_alias_or_a_run_uri_leaves_the_version_to_the_model_version_setting():
+    settings = validate_endpoint_args(endpoint_args(
+        blue={**GOOD_COLOUR, "model_uri": "models:/churn-classifier@champion", "model_version": "7"},
+        green={**GOOD_COLOUR, "model_uri": "runs:/0a1b2c/model", "model_version": "8"}), field="churn")
+    assert (settings.colours["blue"].model_version, settings.colours["green"].model_version) == ("7", "8")
 
 
 @pytest.mark.parametrize("overrides, message", [
@@ -104,6 +111,12 @@ GOOD_COLOUR = {"model_uri": "models:/m/1", "model_version": "1", "image": "ghcr.
     ({"compute": {"cpu_request": "4", "cpu_limit": "2"}}, "churn.compute.cpu_limit: '2' is not allowed; use at least"),
     ({"compute": {"gpus": 17}}, "churn.compute.gpus: 17 is not allowed; use an integer from 0 to 16"),
     ({"colour": "blue"}, "churn.colour: unknown key"),
+    ({"blue": {**GOOD_COLOUR, "model_uri": "models:/fraud/1"}},
+     "churn.blue.model_uri: 'models:/fraud/1' is not allowed with model_name 'churn-classifier'"),
+    ({"green": {**GOOD_COLOUR, "model_uri": "models:/churn-classifier@champion"}, "model_name": "churn"},
+     "churn.blue.model_uri: 'models:/churn-classifier/1' is not allowed with model_name 'churn'"),
+    ({"blue": {**GOOD_COLOUR, "model_version": "2"}},
+     "churn.blue.model_version: '2' is not allowed with model_uri 'models:/churn-classifier/1'; use '1'"),
 ])
 def test_bad_endpoint_arguments_are_rejected_with_a_clear_error(overrides, message):
     args = endpoint_args(**overrides)
