@@ -212,7 +212,8 @@ class Karpenter(pulumi.ComponentResource):
 
         node_role = aws.iam.Role(f"{name}-node", assume_role_policy=iam_documents.service_trust_policy("ec2.amazonaws.com"),
                                  opts=child)
-        for policy in ("AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryPullOnly"):
+        # No AmazonEKS_CNI_Policy: the VPC CNI has its own IRSA role, so nodes need not carry its ENI permissions.
+        for policy in ("AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryPullOnly"):
             aws.iam.RolePolicyAttachment(f"{name}-node-{policy}", role=node_role.name,
                                          policy_arn=partition.apply(lambda p, policy=policy: f"arn:{p}:iam::aws:policy/{policy}"),
                                          opts=child)

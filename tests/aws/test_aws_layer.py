@@ -210,3 +210,16 @@ def test_the_identity_annotation_names_its_role(contract):
     role = plan.one("aws:iam/role:Role", "layer-mlflow-role")
     assert seen["annotations"] == {"eks.amazonaws.com/role-arn": role.outputs["arn"]}
     assert seen["artifact_uri"].startswith("s3://mlops-dev-artifacts-")
+
+
+def test_node_roles_leave_network_permissions_to_the_vpc_cni_irsa_role(preview):
+    """Every node role, managed groups' and Karpenter's alike, has the same two managed policies and no CNI policy."""
+    attachments = [r for r in preview("aws-prod").all("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+                   if "-node-" in r.name]
+    by_role: dict[str, set[str]] = {}
+    for attachment in attachments:
+        by_role.setdefault(attachment.name.split("-node-")[0], set()).add(attachment.inputs["policyArn"].rsplit("/", 1)[1])
+    assert by_role == {
+        "mlops-cluster": {"AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryPullOnly"},
+        "mlops-karpenter": {"AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryPullOnly"},
+    }
