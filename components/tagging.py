@@ -13,7 +13,6 @@ Tags a resource sets itself win over the canonical ones, as with AWS provider de
 from __future__ import annotations
 
 import importlib
-import inspect
 import re
 from functools import lru_cache
 from typing import Any
@@ -61,7 +60,7 @@ def cost_tag_transform(tags: CostTags) -> pulumi.ResourceTransform:
 
 @lru_cache(maxsize=None)
 def is_azure_taggable(resource_type: str) -> bool:
-    """Whether an azure-native resource type takes ``tags``, read from the SDK class itself."""
+    """Whether an azure-native resource type takes ``tags``, read from the SDK's public ``<Resource>Args`` class."""
     match = _AZURE_TYPE.fullmatch(resource_type)
     if match is None:
         return False
@@ -70,10 +69,10 @@ def is_azure_taggable(resource_type: str) -> bool:
     modules.append(f"pulumi_azure_native.{match['module']}")
     for module_name in modules:
         try:
-            resource_class = getattr(importlib.import_module(module_name), match["cls"])
+            args_class = getattr(importlib.import_module(module_name), f"{match['cls']}Args")
         except (ImportError, AttributeError):
             continue
-        return "tags" in inspect.signature(resource_class._internal_init).parameters
+        return isinstance(vars(args_class).get("tags"), property)
     return False
 
 
