@@ -12,8 +12,11 @@ from __future__ import annotations
 import copy
 import json
 import os
+import select
 import subprocess
 import sys
+import tempfile
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +37,10 @@ LEVELS = {
 }
 LEVEL_VALUES = {name: value for value, name in LEVELS.items()}
 _START_TIMEOUT_SECONDS = 60
+_CALL_TIMEOUT_SECONDS = 60
+"""Deadline of one call: a rule that hangs fails the preview instead of stalling it."""
+_STACK_TIMEOUT_SECONDS = 900
+"""AnalyzeStack judges every resource at once; 10,000 take about a minute and a half on two cores."""
 _MAX_MESSAGE_BYTES = 400 * 1024 * 1024
 
 
@@ -77,18 +84,22 @@ class PolicyPackProcess:
         self.stub: analyzer_pb2_grpc.AnalyzerStub
 
     def __enter__(self) -> PolicyPackProcess:
+        # stderr goes to a file, not a pipe: a pack that logs a lot must never block on a pipe nobody reads.
+        self._stderr = tempfile.TemporaryFile()
         self._process = subprocess.Popen(
             [sys.executable, "-u", "-m", "pulumi.policy", "127.0.0.1:0", str(self.pack_dir)],
             cwd=self.pack_dir,
             env=self._env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stderr=self._stderr,
         )
-        port_line = self._process.stdout.readline().decode().strip() if self._process.stdout else ""
+        port_line = self._first_line(_START_TIMEOUT_SECONDS)
         if not port_line.isdigit():
             stderr = self._stop()
             raise RuntimeError(f"policy pack {self.pack_dir} did not start: {port_line} {stderr}".strip())
+        # After the port, anything the pack prints is drained so that it can never fill the pipe and stall.
+        threading.Thread(target=self._process.stdout.read, daemon=True).start()
         # A large stack's AnalyzeStack answer (one diagnostic per finding) passes gRPC's 4 MiB default; the CLI
         # accepts far larger plugin messages, so this driver does too.
         self._channel = grpc.insecure_channel(f"127.0.0.1:{port_line}", options=[
@@ -101,19 +112,28 @@ class PolicyPackProcess:
     def __exit__(self, *exc_info: object) -> None:
         self._stop()
 
+    def _first_line(self, timeout: float) -> str:
+        """The pack's first line of output (its port), or "" when it exits or stays silent for ``timeout`` s."""
+        stdout = self._process.stdout
+        ready, _, _ = select.select([stdout], [], [], timeout)
+        return stdout.readline().decode(errors="replace").strip() if ready else ""
+
     def _stop(self) -> str:
         if self._channel is not None:
             self._channel.close()
         if self._process is None:
             return ""
         self._process.kill()
-        _, stderr = self._process.communicate(timeout=10)
+        self._process.wait(timeout=10)
         self._process = None
-        return stderr.decode(errors="replace")[-2000:]
+        self._stderr.seek(0)
+        tail = self._stderr.read().decode(errors="replace")[-2000:]
+        self._stderr.close()
+        return tail
 
     def info(self) -> tuple[list[PolicyInfo], dict[str, Any]]:
         """The pack's policies, and its initial config."""
-        response = self.stub.GetAnalyzerInfo(empty_pb2.Empty())
+        response = self.stub.GetAnalyzerInfo(empty_pb2.Empty(), timeout=_CALL_TIMEOUT_SECONDS)
         policies = [
             PolicyInfo(
                 name=policy.name,
@@ -144,10 +164,11 @@ class PolicyPackProcess:
                 analyzer_pb2.PolicyConfig(enforcementLevel=LEVEL_VALUES[values["enforcementLevel"]],
                                           properties=properties)
             )
-        self.stub.Configure(request)
+        self.stub.Configure(request, timeout=_CALL_TIMEOUT_SECONDS)
 
     def configure_stack(self, project: str, stack: str) -> None:
-        self.stub.ConfigureStack(analyzer_pb2.AnalyzerStackConfigureRequest(project=project, stack=stack, dry_run=True))
+        self.stub.ConfigureStack(analyzer_pb2.AnalyzerStackConfigureRequest(project=project, stack=stack, dry_run=True),
+                                 timeout=_CALL_TIMEOUT_SECONDS)
 
     def analyze(self, preview: Preview) -> list[Violation]:
         """``Analyze`` every resource, then ``AnalyzeStack``; the violations and diagnostics, in that order."""
@@ -162,7 +183,8 @@ class PolicyPackProcess:
                 options=_options(resource),
                 provider=_provider(preview, resource),
             )
-            found.extend(_violations(self.stub.Analyze(request).diagnostics, resource.urn))
+            found.extend(_violations(self.stub.Analyze(request, timeout=_CALL_TIMEOUT_SECONDS).diagnostics,
+                                     resource.urn))
         stack_request = analyzer_pb2.AnalyzeStackRequest(
             resources=[
                 analyzer_pb2.AnalyzerResource(
@@ -182,7 +204,7 @@ class PolicyPackProcess:
                 for resource in resources
             ]
         )
-        found.extend(_violations(self.stub.AnalyzeStack(stack_request).diagnostics, ""))
+        found.extend(_violations(self.stub.AnalyzeStack(stack_request, timeout=_STACK_TIMEOUT_SECONDS).diagnostics, ""))
         return found
 
 
@@ -200,7 +222,7 @@ def remediate(pack: PolicyPackProcess, preview: Preview, resource: RecordedResou
         type=resource.type, properties=_struct(resource.inputs), urn=resource.urn, name=resource.name,
         options=_options(resource), provider=_provider(preview, resource),
     )
-    response = pack.stub.Remediate(request)
+    response = pack.stub.Remediate(request, timeout=_CALL_TIMEOUT_SECONDS)
     return [
         Remediation(policy=item.policyName, properties=json_format.MessageToDict(item.properties),
                     diagnostic=item.diagnostic)
