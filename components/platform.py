@@ -47,8 +47,9 @@ REGION_PATTERNS: Mapping[str, tuple[str, str]] = {
     "local": (r"[a-z0-9][a-z0-9-]{0,62}", "a label such as local (the local target has no region; it only names it)"),
 }
 
-NAME_PATTERN = r"[a-z][a-z0-9-]{0,22}[a-z0-9]"
-NAME_MEANING = "2 to 24 lowercase letters, digits and '-', starting with a letter and ending with a letter or digit"
+NAME_PATTERN = r"(?!.*--)[a-z][a-z0-9-]{0,22}[a-z0-9]"
+NAME_MEANING = ("2 to 24 lowercase letters, digits and single '-', starting with a letter and ending with a letter or "
+                "digit (it must make a legal EKS cluster, RDS identifier and S3 bucket name)")
 
 _ARGS = frozenset({"name", "cloud", "region", "tags", "artifacts", *AWS_SECTIONS, *KUBERNETES_SECTIONS, "local"})
 

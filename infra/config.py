@@ -52,7 +52,7 @@ def load_stack_config(config: Mapping[str, str], default_name: str | None = None
             continue  # another program's or plugin's namespace; not ours to judge
         if key not in KNOWN_KEYS:
             raise ConfigError(f"{full_key}: unknown key; allowed are {', '.join(f'{NAMESPACE}:{k}' for k in KNOWN_KEYS)}")
-        args[key] = _decoded(raw)
+        args[key] = _decoded(full_key, raw)
     if "name" not in args and default_name is not None:
         args["name"] = default_name
     for required in ("name", "cloud", "tags"):
@@ -65,7 +65,7 @@ def load_stack_config(config: Mapping[str, str], default_name: str | None = None
     return StackConfig(args=MlopsPlatformArgs(**args), settings=settings)
 
 
-def _decoded(raw: Any) -> Any:
+def _decoded(key: str, raw: Any) -> Any:
     """Config values arrive as strings; objects and arrays are JSON-encoded, scalars are not."""
     if not isinstance(raw, str):
         return raw
@@ -73,6 +73,7 @@ def _decoded(raw: Any) -> Any:
     if stripped.startswith(("{", "[")):
         try:
             return json.loads(stripped)
-        except json.JSONDecodeError:
-            return raw
+        except json.JSONDecodeError as error:
+            raise ConfigError(f"{key}: {raw!r} is not allowed; it looks like an object or a list but is not valid "
+                              f"JSON ({error.msg} at character {error.pos})") from None
     return raw

@@ -104,20 +104,11 @@ class Preview:
             raise LookupError(f"expected one {type_}{f' named {name}' if name else ''}, found {len(found)}: {names}")
         return found[0]
 
-    def by_urn(self, urn: str) -> RecordedResource:
-        for resource in self.resources:
-            if resource.urn == urn:
-                return resource
-        raise LookupError(f"no resource with urn {urn}")
-
     def provider_of(self, resource: RecordedResource) -> RecordedResource | None:
         """The explicit provider resource of ``resource``, or None for the default provider."""
         if not resource.provider:
             return None
         return self.providers.get(resource.provider.rsplit("::", 1)[0])
-
-    def children_of(self, urn: str) -> list[RecordedResource]:
-        return [resource for resource in self.resources if resource.parent == urn]
 
 
 @dataclass(frozen=True)

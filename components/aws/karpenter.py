@@ -5,7 +5,8 @@ is scoped to this cluster's tagged resources (Karpenter's reference policy, cond
 access entry; an SQS queue (SSE, TLS only) fed by EventBridge rules for spot interruptions, rebalance
 recommendations, scheduled health events and instance state changes, so nodes are drained before AWS takes them;
 one EC2NodeClass (AL2023, IMDSv2 with hop limit 1, encrypted gp3 root volume, cost-tagged instances) and three
-NodePools: ``on-demand``, ``spot`` and ``gpu`` (tainted ``nvidia.com/gpu=true:NoSchedule``), each with a CPU limit.
+NodePools: ``on-demand`` and ``spot`` (each limited to ``cpu_limit`` vCPUs) and ``gpu`` (tainted
+``nvidia.com/gpu=true:NoSchedule``, limited to ``gpu_limit`` GPUs).
 
 What it deliberately does not: replace the managed node groups (system pods stay on them) or pick workloads'
 pools (pods choose with ``karpenter.sh/capacity-type`` selectors or the GPU toleration).

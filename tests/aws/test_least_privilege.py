@@ -5,7 +5,7 @@ in moto, and exercised with that user's keys: it can read and write its own buck
 another bucket, another prefix, bucket deletion and policy changes.
 
 What moto cannot show: the trust side of IRSA (moto does not evaluate web-identity trust conditions), so the trust
-policy is asserted as JSON in test_workload_identity.py.
+policy is asserted as JSON in test_aws_components.py.
 """
 
 from __future__ import annotations
