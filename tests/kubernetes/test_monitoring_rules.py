@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 
@@ -91,7 +90,16 @@ def test_promtool_shows_each_alert_firing_and_staying_quiet(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_dashboard_is_json_the_grafana_sidecar_can_load():
+def test_dashboard_panels_query_this_endpoints_model_with_valid_promql():
     document = dashboard("models", "churn", "churn", THRESHOLDS)
-    assert json.loads(json.dumps(document))["panels"]
-    assert len({panel["id"] for panel in document["panels"]}) == len(document["panels"])
+    panels = document["panels"]
+    assert panels and len({panel["id"] for panel in panels}) == len(panels)
+    datasource = {variable["name"] for variable in document["templating"]["list"]}
+    for panel in panels:
+        assert panel["datasource"]["uid"].strip("${}") in datasource, panel["title"]
+        assert panel["targets"], panel["title"]
+        for target in panel["targets"]:
+            promql_parser.parse(target["expr"])  # raises on invalid PromQL
+            expr = target["expr"]
+            this_endpoint = 'model_name="churn"' in expr or 'pod=~"churn-(blue|green)-.*"' in expr
+            assert 'namespace="models"' in expr and this_endpoint, expr
