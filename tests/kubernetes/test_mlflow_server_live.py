@@ -101,8 +101,10 @@ def mlflow_server(tmp_path_factory):
                                        cwd=workdir, start_new_session=True)
             try:
                 wait_for_http(f"http://127.0.0.1:{port}/health", 120, process)
+                monitor = inputs(plan.one("kubernetes:monitoring.coreos.com/v1:ServiceMonitor"))
                 yield {"url": f"http://localhost:{port}", "env": env, "s3_url": s3_url, "server": server,
-                       "password": secrets["mlflow-config"]["MLFLOW_AUTH_ADMIN_PASSWORD"], "process": process}
+                       "password": secrets["mlflow-config"]["MLFLOW_AUTH_ADMIN_PASSWORD"], "process": process,
+                       "scrape": monitor["spec"]["endpoints"][0], "scrape_secret": secrets["mlflow-metrics-auth"]}
             except Exception:
                 log.flush()
                 print((workdir / "server.log").read_text()[-4000:])
@@ -127,10 +129,10 @@ def _swap_args(args: list[str], port: int) -> list[str]:
     return swapped
 
 
-def _get(url: str, password: str | None = None) -> tuple[int, bytes]:
+def _get(url: str, password: str | None = None, username: str = "admin") -> tuple[int, bytes]:
     request = urllib.request.Request(url)
     if password is not None:
-        token = base64.b64encode(f"admin:{password}".encode()).decode()
+        token = base64.b64encode(f"{username}:{password}".encode()).decode()
         request.add_header("Authorization", f"Basic {token}")
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
@@ -183,5 +185,8 @@ def test_logged_and_registered_model_comes_back_from_the_bucket(mlflow_server, m
 def test_rendered_probe_and_metrics_paths_answer(mlflow_server):
     server = mlflow_server["server"]
     assert _get(f"{mlflow_server['url']}{server['readinessProbe']['httpGet']['path']}")[0] == 200
-    status, body = _get(f"{mlflow_server['url']}/metrics", mlflow_server["password"])
+    scrape, credentials = mlflow_server["scrape"], mlflow_server["scrape_secret"]
+    # Scrape as Prometheus would: the ServiceMonitor's path, with the credentials of the secret it references.
+    assert scrape["basicAuth"]["password"]["name"] == "mlflow-metrics-auth"
+    status, body = _get(f"{mlflow_server['url']}{scrape['path']}", credentials["password"], credentials["username"])
     assert status == 200 and b"mlflow_http_request" in body
