@@ -12,6 +12,27 @@ class ArgumentError(ValueError):
     """A component argument is invalid. Raised before any resource is created."""
 
 
+DNS_LABEL = r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"
+"""A Kubernetes namespace or object name segment (RFC 1123 label)."""
+STORAGE_SIZE = r"[1-9]\d*(Mi|Gi|Ti)"
+"""A volume size such as ``10Gi``."""
+_IMAGE_NAME = r"[a-z0-9][a-z0-9._/-]*(:[0-9]+)?/?[a-z0-9._/-]*"
+_IMAGE_TAG = r":[A-Za-z0-9._-]+"
+_IMAGE_DIGEST = r"@sha256:[0-9a-f]{64}"
+
+
+def pinned_image(value: Any, field: str, *, tag_required: bool = False) -> str:
+    """A container image pinned by tag or digest (``tag_required``: by tag), never ``:latest``, so a deployment
+    always runs the image it was reviewed with."""
+    pattern = _IMAGE_NAME + (f"{_IMAGE_TAG}({_IMAGE_DIGEST})?" if tag_required
+                             else f"(({_IMAGE_TAG})({_IMAGE_DIGEST})?|{_IMAGE_DIGEST})")
+    if not isinstance(value, str) or not re.fullmatch(pattern, value) or value.split("@")[0].endswith(":latest"):
+        pinned = "by tag" if tag_required else "by tag or digest"
+        raise ArgumentError(f"{field}: {value!r} is not allowed; use an image pinned {pinned} "
+                            f"(registry/name:tag, not :latest)")
+    return value
+
+
 def field_path(field: str, key: str) -> str:
     """``field.key``, or ``field key`` joined without a dot when ``field`` is a config namespace (``mlops:``)."""
     return f"{field}{key}" if field.endswith(":") else f"{field}.{key}"

@@ -20,7 +20,6 @@ from typing import Any, NotRequired, TypedDict
 
 import pulumi
 import pulumi_aws as aws
-from pulumi import Input
 
 from components.aws import iam_documents
 from components.validation import ArgumentError, field_path, optional_int, reject_unknown_keys

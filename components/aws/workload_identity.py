@@ -21,12 +21,11 @@ import pulumi_aws as aws
 from pulumi import Input
 
 from components.aws import iam_documents
-from components.validation import ArgumentError, field_path, optional_bool, reject_unknown_keys
+from components.validation import DNS_LABEL, ArgumentError, field_path, optional_bool, reject_unknown_keys
 
 ROLE_ARN_ANNOTATION = "eks.amazonaws.com/role-arn"
 _ARGS = frozenset({"oidc_provider_arn", "oidc_issuer", "namespace", "service_account", "bucket_arn", "prefix",
                    "kms_key_arn", "read_only"})
-_DNS_LABEL = r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"
 _DNS_SUBDOMAIN = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
 _PREFIX = r"([A-Za-z0-9!_.'()-]+/)+"
 """Safe S3 key characters only: '*' and '?' would widen the IAM resource pattern beyond one prefix."""
@@ -76,7 +75,7 @@ def validate_workload_identity_args(args: Mapping[str, Any], field: str = "workl
         raise ArgumentError(f"{field_path(field, 'oidc_issuer')}: {issuer!r} is not allowed; use the cluster's "
                             f"https:// OIDC issuer URL")
     namespace = args.get("namespace")
-    if not isinstance(namespace, str) or not re.fullmatch(_DNS_LABEL, namespace):
+    if not isinstance(namespace, str) or not re.fullmatch(DNS_LABEL, namespace):
         raise ArgumentError(f"{field_path(field, 'namespace')}: {namespace!r} is not allowed; use a Kubernetes "
                             f"namespace name (lowercase letters, digits, '-', at most 63)")
     account = args.get("service_account")

@@ -44,7 +44,7 @@ from components.kubernetes.container_resources import (
 from components.kubernetes.namespace import IsolatedNamespace, validate_namespace_name
 from components.kubernetes.network_access import allow_policy, egress_rule, namespace_peer, tcp_ports
 from components.kubernetes.pod_security import container_security_context, pod_security_context, writable_volumes
-from components.validation import ArgumentError, optional_int, reject_unknown_keys
+from components.validation import ArgumentError, optional_int, pinned_image, reject_unknown_keys
 
 MLFLOW_PORT = 5000
 MLFLOW_UID = 10001
@@ -53,7 +53,6 @@ METRICS_PATH = "/metrics"
 METRICS_DIR = "/tmp/mlflow-metrics"
 AUTH_CONFIG_PATH = "/etc/mlflow/auth/basic_auth.ini"
 ADMIN_USERNAME = "admin"
-IMAGE_PATTERN = r"[a-z0-9][a-z0-9._/-]*(:[0-9]+)?/?[a-z0-9._/-]*:[A-Za-z0-9._-]+"
 DIGEST_PATTERN = r"sha256:[0-9a-f]{64}"
 UPLOAD_TIMEOUT_SECONDS = 600
 """Longest a single artifact upload or download may take through the route; large model files need minutes."""
@@ -140,10 +139,7 @@ def validate_mlflow_server_args(args: Mapping[str, Any], field: str = "mlflow") 
     """Check ``args`` and fill defaults; raises ``ArgumentError`` naming the field, the value and what is allowed."""
     reject_unknown_keys(args, _ARGS, field)
     namespace = validate_namespace_name(args.get("namespace"), f"{field}.namespace")
-    image = args.get("image")
-    if not isinstance(image, str) or not re.fullmatch(IMAGE_PATTERN, image) or image.endswith(":latest"):
-        raise ArgumentError(f"{field}.image: {image!r} is not allowed; use an image pinned by tag "
-                            f"(registry/name:tag, not :latest)")
+    image = pinned_image(args.get("image"), f"{field}.image", tag_required=True)
     digest = args.get("image_digest")
     if digest is not None:
         if not isinstance(digest, str) or not re.fullmatch(DIGEST_PATTERN, digest):

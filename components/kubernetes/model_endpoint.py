@@ -40,7 +40,7 @@ from components.kubernetes.model_monitoring import AlertThresholds, ModelMonitor
 from components.kubernetes.namespace import validate_namespace_name
 from components.kubernetes.network_access import allow_policy, egress_rule, namespace_peer, tcp_ports
 from components.kubernetes.pod_security import container_security_context, pod_security_context, writable_volumes
-from components.validation import ArgumentError, optional_bool, optional_int, reject_unknown_keys
+from components.validation import ArgumentError, optional_bool, optional_int, pinned_image, reject_unknown_keys
 
 # The serving image's contract (serving_image/settings.py); tests/kubernetes/test_serving_contract.py holds them equal.
 SERVING_COMMAND = ["python", "-m", "serving_image"]
@@ -66,7 +66,6 @@ SERVICE_ROLE_LABEL = "mlops.dev/service-role"
 GPU_NODE_SELECTOR = {"nvidia.com/gpu.present": "true"}
 _NAME = r"[a-z]([-a-z0-9]{0,38}[a-z0-9])?"
 _LABEL_VALUE = r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
-_IMAGE = r"[a-z0-9][a-z0-9._/-]*(:[0-9]+)?/?[a-z0-9._/-]*(:[A-Za-z0-9._-]+)?(@sha256:[0-9a-f]{64})?"
 _MODEL_URI = r"(models:/|runs:/|s3://|gs://|wasbs://|abfss://|/)\S+"
 DEFAULT_COMPUTE = ComputeSettings("500m", "1Gi", "2", "2Gi", 0)
 DEFAULT_READINESS = ProbeSettings(initial_delay_seconds=5, period_seconds=5, timeout_seconds=2, failure_threshold=3)
@@ -265,11 +264,7 @@ def _colour(args: Any, field: str) -> ColourSettings:
     if not isinstance(uri, str) or not re.fullmatch(_MODEL_URI, uri):
         raise ArgumentError(f"{field}.model_uri: {uri!r} is not allowed; use an MLflow model URI (models:/, runs:/, "
                             f"s3://, gs://, wasbs://)")
-    image = args.get("image")
-    if (not isinstance(image, str) or not re.fullmatch(_IMAGE, image) or image.endswith(":latest")
-            or (":" not in image.rsplit("/", 1)[-1] and "@" not in image)):
-        raise ArgumentError(f"{field}.image: {image!r} is not allowed; use an image pinned by tag or digest "
-                            f"(not :latest)")
+    image = pinned_image(args.get("image"), f"{field}.image")
     return ColourSettings(uri, _label_value(args, "model_version", field), image,
                           optional_int(args, "replicas", field, 1, 0, 100))
 

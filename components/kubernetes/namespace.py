@@ -14,9 +14,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.kubernetes.network_access import namespace_peer, tcp_ports
-from components.validation import ArgumentError
+from components.validation import DNS_LABEL, ArgumentError
 
-_DNS_LABEL = r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"
 DNS_NAMESPACE = "kube-system"
 DNS_POD_LABELS = {"k8s-app": "kube-dns"}
 """CoreDNS (and kube-dns) pods carry this label on EKS, GKE, AKS, kind and k3s alike."""
@@ -33,7 +32,7 @@ class IsolatedNamespaceArgs(TypedDict):
 
 
 def validate_namespace_name(name: object, field: str) -> str:
-    if not isinstance(name, str) or not re.fullmatch(_DNS_LABEL, name) or name in ("default", "kube-system"):
+    if not isinstance(name, str) or not re.fullmatch(DNS_LABEL, name) or name in ("default", "kube-system"):
         raise ArgumentError(f"{field}: {name!r} is not allowed; use a DNS label (lowercase letters, digits, '-', "
                             f"at most 63) other than default and kube-system")
     return name

@@ -27,14 +27,13 @@ from components.kubernetes.container_resources import ComputeSettings, validate_
 from components.kubernetes.model_monitoring import DASHBOARD_LABEL
 from components.kubernetes.namespace import IsolatedNamespace, validate_namespace_name
 from components.kubernetes.network_access import allow_policy, tcp_ports
-from components.validation import ArgumentError, optional_int, reject_unknown_keys
+from components.validation import STORAGE_SIZE, ArgumentError, optional_int, reject_unknown_keys
 
 CHART = "kube-prometheus-stack"
 CHART_VERSION = "88.5.3"
 """Pinned to the chart in ../shared/reference/kube-prometheus-stack; update both together."""
 CHART_REPOSITORY = "https://prometheus-community.github.io/helm-charts"
 GRAFANA_ADMIN_SECRET = "grafana-admin"
-_SIZE = r"[1-9]\d*(Mi|Gi|Ti)"
 _ARGS = frozenset({"namespace", "retention_days", "storage_size", "storage_class", "alertmanager_storage_size",
                    "grafana_storage_size", "prometheus_compute", "release_name"})
 DEFAULT_PROMETHEUS_COMPUTE = ComputeSettings("500m", "2Gi", "2", "4Gi", 0)
@@ -80,7 +79,7 @@ def validate_prometheus_stack_args(args: Mapping[str, Any] | None,
 
     def size(key: str, default: str) -> str:
         value = args.get(key, default)
-        if not isinstance(value, str) or not re.fullmatch(_SIZE, value):
+        if not isinstance(value, str) or not re.fullmatch(STORAGE_SIZE, value):
             raise ArgumentError(f"{field}.{key}: {value!r} is not allowed; use a volume size such as '50Gi'")
         return value
 

@@ -21,11 +21,10 @@ from components.kubernetes.namespace import IsolatedNamespace, validate_namespac
 from components.local import object_store, postgres
 from components.local.object_store import InClusterObjectStore
 from components.local.postgres import InClusterPostgres
-from components.validation import ArgumentError, reject_unknown_keys
+from components.validation import STORAGE_SIZE, ArgumentError, pinned_image, reject_unknown_keys
 
 _ARGS = frozenset({"context", "kubeconfig", "namespace", "postgres_image", "object_store_image",
                    "object_store_client_image", "bucket", "storage_size"})
-_PINNED_IMAGE = r"[a-z0-9][a-z0-9._/-]*(:[0-9]+)?/?[a-z0-9._/-]*:[A-Za-z0-9._-]+(@sha256:[0-9a-f]{64})?"
 DEFAULTS = {
     "namespace": "mlops-data",
     "postgres_image": "docker.io/library/postgres:17.6-bookworm",
@@ -76,12 +75,10 @@ def validate_local_layer_args(args: Mapping[str, Any] | None, field: str = "loca
                             f"context (kubectl config get-contexts)")
     values = {**DEFAULTS, **{k: v for k, v in args.items() if k in DEFAULTS}}
     for key in ("postgres_image", "object_store_image", "object_store_client_image"):
-        if not isinstance(values[key], str) or not re.fullmatch(_PINNED_IMAGE, values[key]) \
-                or values[key].endswith(":latest"):
-            raise ArgumentError(f"{field}.{key}: {values[key]!r} is not allowed; use an image pinned by tag")
+        pinned_image(values[key], f"{field}.{key}", tag_required=True)
     if not isinstance(values["bucket"], str) or not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", values["bucket"]):
         raise ArgumentError(f"{field}.bucket: {values['bucket']!r} is not allowed; use an S3 bucket name")
-    if not isinstance(values["storage_size"], str) or not re.fullmatch(r"[1-9]\d*(Mi|Gi|Ti)", values["storage_size"]):
+    if not isinstance(values["storage_size"], str) or not re.fullmatch(STORAGE_SIZE, values["storage_size"]):
         raise ArgumentError(f"{field}.storage_size: {values['storage_size']!r} is not allowed; use a size like '10Gi'")
     kubeconfig = args.get("kubeconfig")
     if kubeconfig is not None and (not isinstance(kubeconfig, str) or not kubeconfig):

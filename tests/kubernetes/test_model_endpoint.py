@@ -7,7 +7,7 @@ import pytest
 from components.kubernetes.model_endpoint import BlueGreenModelEndpoint, validate_endpoint_args
 from components.validation import ArgumentError
 from infra.harness import ProgramError
-from tests.kubernetes.rendering import container, endpoint_args, inputs, render
+from tests.kubernetes.rendering import endpoint_args, inputs, render
 
 
 def _render(**overrides):

@@ -3,8 +3,6 @@ declares, how it is configured, and the remediation of missing cost tags through
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 
 import pytest
 
