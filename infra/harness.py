@@ -228,11 +228,23 @@ def _run_isolated(program, project, stack, config, secret_keys) -> Preview:
     )
     set_all_config(dict(config), secret_keys or [])
     set_root_resource(None)
+    failed = False
+
+    def after_failure_quietly(event_loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        # Once the run has failed and been reported as a ProgramError, the futures it abandoned (the same error,
+        # again and again) are garbage-collected noise, as when the engine stops a failed program.
+        if not failed:
+            event_loop.default_exception_handler(context)
+
+    loop.set_exception_handler(after_failure_quietly)
     try:
         loop.run_until_complete(run_in_stack(program))
     except Exception as error:  # the program's own error, or one the monitor raised as the engine would
+        failed = True
         raise ProgramError(str(error) or type(error).__name__, list(monitor.records.values())) from error
     finally:
+        loop.run_until_complete(loop.shutdown_default_executor())
+        monitor.close_thread_loops()
         loop.close()
         asyncio.set_event_loop(None)
     return Preview(
@@ -258,7 +270,15 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
         self._resource_transform_tokens: dict[str, list[str]] = {}
         self._parents: dict[str, str] = {}
         self._seen_urns: set[str] = set()
+        self._thread_loops: set[asyncio.AbstractEventLoop] = set()
+        """Event loops the SDK made on executor threads to deserialize properties; closed when the run ends."""
         self._registering = threading.Lock()
+
+    def close_thread_loops(self) -> None:
+        for thread_loop in self._thread_loops:
+            if thread_loop is not self._loop and not thread_loop.is_closed():
+                thread_loop.close()
+        self._thread_loops.clear()
 
     def provider_inputs(self, reference: str) -> dict[str, Any]:
         """The plain inputs of the explicit provider behind ``reference`` (empty for a default provider)."""
@@ -279,6 +299,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                 raise ValueError(f"Duplicate resource URN '{urn}'; try giving it a unique name")
             self._seen_urns.add(urn)
         _ensure_event_loop()
+        self._thread_loops.add(asyncio.get_event_loop())
 
         properties, options = self._transformed(request)
         protect = options.protect if options.HasField("protect") else bool(request.protect)
