@@ -57,6 +57,7 @@ def print_report(preview: Preview, violations: list[Violation] | None, seconds: 
     out.write(f"\nResources: {len(preview.resources)} ({sum(1 for r in preview.resources if r.custom)} custom)\n")
     for type_, count in sorted(counts.items()):
         out.write(f"  {count:4d}  {type_}\n")
+    _print_cost_tags(preview, out)
     out.write("\nOutputs:\n")
     for key, value in sorted(preview.outputs.items()):
         out.write(f"  {key}: {json.dumps(value)}\n")
@@ -77,6 +78,38 @@ def print_report(preview: Preview, violations: list[Violation] | None, seconds: 
             if violation.urn:
                 out.write(f"      {violation.urn}\n")
     out.write(f"\nPreviewed in {seconds:.2f}s\n")
+
+
+_PROVIDER_DEFAULT_TAGS = {"pulumi:providers:aws": ("defaultTags", "default_tags"),
+                          "pulumi:providers:gcp": ("defaultLabels", "default_labels")}
+
+
+def _print_cost_tags(preview: Preview, out: TextIO) -> None:
+    """The tags each provider applies by default, and the labels Kubernetes objects carry (from the transform)."""
+    lines = []
+    for provider in preview.providers.values():
+        keys = _PROVIDER_DEFAULT_TAGS.get(provider.type)
+        raw = provider.inputs.get(keys[0]) if keys else None
+        if not raw:
+            continue
+        tags = json.loads(raw) if isinstance(raw, str) else raw
+        tags = tags.get("tags", tags) if provider.type == "pulumi:providers:aws" else tags
+        users = sum(1 for r in preview.resources if r.provider.rsplit("::", 1)[0] == provider.urn)
+        lines.append(f"  {provider.name} {keys[1]} (the cloud tags every taggable one of its {users} resources): "
+                     f"{_pairs(tags)}")
+    labelled = [r for r in preview.resources if r.type.startswith("kubernetes:") and
+                isinstance((r.inputs.get("metadata") or {}).get("labels"), dict)]
+    if labelled:
+        common = set(labelled[0].inputs["metadata"]["labels"].items())
+        for resource in labelled[1:]:
+            common &= set(resource.inputs["metadata"]["labels"].items())
+        lines.append(f"  kubernetes labels shared by all {len(labelled)} labelled objects: {_pairs(dict(common))}")
+    if lines:
+        out.write("\nCost tags:\n" + "\n".join(lines) + "\n")
+
+
+def _pairs(tags: dict[str, Any]) -> str:
+    return " ".join(f"{key}={value}" for key, value in sorted(tags.items()))
 
 
 def _print_tree(preview: Preview, out: TextIO) -> None:

@@ -41,6 +41,8 @@ def test_the_default_stack_previews_with_its_tree_counts_outputs_and_verdict(tmp
     assert "+ aws:s3/bucket:Bucket  mlops-artifacts-bucket [protected]" in out
     assert "      + aws:s3/bucket:Bucket" in out  # nested under the artifact store under the platform
     assert "Policies: passed" in out
+    [aws_tags] = [line for line in out.splitlines() if line.startswith("  mlops-aws default_tags")]
+    assert aws_tags.endswith("cost-center=ml-platform environment=dev managed-by=pulumi owner=ml-infra project=mlops")
     assert "artifact_uri: \"s3://mlops-aws-dev-artifacts-" in out  # names derive from <project>-<stack>
 
 
