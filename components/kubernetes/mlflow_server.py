@@ -8,20 +8,27 @@ schema; a Deployment running ``mlflow server`` with proxied artifacts (``--serve
 --artifacts-destination <bucket>``), MLflow's basic-auth app, Prometheus metrics on ``/metrics`` and probes on
 ``/health``, non-root with a read-only root filesystem; a Service, a PodDisruptionBudget, NetworkPolicies (ingress
 from the allowed namespaces and Prometheus; egress to the database and the artifact store) and a ServiceMonitor
-(which authenticates with the metrics credentials, because basic-auth protects ``/metrics`` too); optionally a
-Gateway API HTTPRoute on an HTTPS listener.
+(which authenticates with the metrics credentials: MLflow 3.17.2's basic-auth fails closed, so ``/metrics`` answers
+admins only); with ``readers``, a users Job (``<name>-users``) that, once the Deployment is ready, creates one
+least-privilege MLflow user per model endpoint; optionally a Gateway API HTTPRoute on an HTTPS listener.
+
+A reader gets READ on its registered model and READ on the experiments that hold the model versions it serves:
+``models:/`` URIs download through the artifact proxy, which MLflow authorizes by experiment, so the model grant
+alone cannot load a model. The served versions are part of the Job's spec, so changing them re-runs the Job.
 
 The image must contain MLflow 3.17.2 with its ``auth`` extra (Flask-WTF), the PostgreSQL driver (psycopg2), the storage client of every cloud
 (boto3, google-cloud-storage, azure-storage-blob) and prometheus-flask-exporter (for ``--expose-prometheus``), run
 as the numeric user ``MLFLOW_UID`` and need no writable path but ``/tmp``: the build target under
 ``serving_image/tracking/`` is such an image. Pin it by tag and, for production, by digest (``image_digest``).
 
-What it deliberately does not: create the database or the bucket (the cloud layer does), or grant model-level
-permissions inside MLflow (an admin does, through MLflow's permission API).
+What it deliberately does not: create the database or the bucket (the cloud layer does), or grant anything beyond
+the readers' READ (people and training pipelines get their permissions from an admin, through MLflow's permission
+API).
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -53,18 +60,98 @@ METRICS_PATH = "/metrics"
 METRICS_DIR = "/tmp/mlflow-metrics"
 AUTH_CONFIG_PATH = "/etc/mlflow/auth/basic_auth.ini"
 ADMIN_USERNAME = "admin"
+USERNAME_PATTERN = r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"
+"""Reader names double as Secret keys, so they keep to a DNS label."""
+USERS_COMPUTE = ComputeSettings("50m", "128Mi", "500m", "256Mi", 0)
 DIGEST_PATTERN = r"sha256:[0-9a-f]{64}"
 UPLOAD_TIMEOUT_SECONDS = 600
 """Longest a single artifact upload or download may take through the route; large model files need minutes."""
 DEFAULT_COMPUTE = ComputeSettings("500m", "1Gi", "2", "2Gi", 0)
 DEFAULT_PROBES = ProbeSettings(initial_delay_seconds=10, period_seconds=10, timeout_seconds=5, failure_threshold=6)
 SERVER_LABELS = {"app.kubernetes.io/name": "mlflow", "app.kubernetes.io/component": "tracking-server"}
+USERS_LABELS = {"app.kubernetes.io/name": "mlflow", "app.kubernetes.io/component": "users"}
 _ARGS = frozenset({
     "namespace", "image", "image_digest", "backend_store_uri", "artifact_uri", "artifact_pod_env",
     "artifact_secret_env", "service_account_annotations", "service_account_labels", "database_egress",
     "storage_egress", "replicas", "workers", "compute", "probes", "client_namespaces", "monitoring_namespace",
-    "route", "allowed_hosts",
+    "route", "allowed_hosts", "readers",
 })
+
+USERS_SCRIPT = """\
+import base64, json, os, urllib.error, urllib.parse, urllib.request
+
+base = os.environ["MLFLOW_TRACKING_URI"].rstrip("/")
+admin = os.environ["MLFLOW_TRACKING_USERNAME"] + ":" + os.environ["MLFLOW_TRACKING_PASSWORD"]
+headers = {"Authorization": "Basic " + base64.b64encode(admin.encode()).decode(),
+           "Content-Type": "application/json"}
+
+
+def call(method, path, body):
+    data = None if method == "GET" else json.dumps(body).encode()
+    query = "?" + urllib.parse.urlencode(body) if method == "GET" and body else ""
+    request = urllib.request.Request(base + path + query, data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as error:
+        text = error.read()
+        try:
+            return error.code, json.loads(text)
+        except ValueError:
+            return error.code, {"message": text.decode(errors="replace")}
+
+
+def ok(status, reply, what):
+    if status != 200:
+        raise SystemExit(f"{what}: HTTP {status} {reply}")
+
+
+for user in json.loads(os.environ["MLFLOW_USERS"]):
+    name, password = user["username"], os.environ[user["password_env"]]
+    status, reply = call("POST", "/api/2.0/mlflow/users/create", {"username": name, "password": password})
+    if reply.get("error_code") == "RESOURCE_ALREADY_EXISTS":
+        status, reply = call("PATCH", "/api/2.0/mlflow/users/update-password",
+                             {"username": name, "password": password})
+    ok(status, reply, f"user {name}")
+    grants = [("registered_model", user["model_name"])]
+    for version in user["model_versions"]:
+        status, reply = call("GET", "/api/2.0/mlflow/model-versions/get",
+                             {"name": user["model_name"], "version": version})
+        ok(status, reply, f"model version {user['model_name']}/{version}")
+        found = reply["model_version"]
+        if found.get("run_id"):
+            status, reply = call("GET", "/api/2.0/mlflow/runs/get", {"run_id": found["run_id"]})
+            ok(status, reply, f"run of {user['model_name']}/{version}")
+            grants.append(("experiment", reply["run"]["info"]["experiment_id"]))
+        else:
+            status, reply = call("GET", "/api/2.0/mlflow/logged-models/" + found["model_id"], {})
+            ok(status, reply, f"logged model of {user['model_name']}/{version}")
+            grants.append(("experiment", reply["model"]["info"]["experiment_id"]))
+    for resource_type, resource_id in dict.fromkeys(grants):
+        grant = {"username": name, "resource_type": resource_type, "resource_id": resource_id}
+        status, reply = call("POST", "/api/3.0/mlflow/users/permissions/grant", {**grant, "permission": "READ"})
+        if reply.get("error_code") == "RESOURCE_ALREADY_EXISTS":
+            # Converge an existing grant to READ (an admin may have widened it by hand).
+            ok(*call("POST", "/api/3.0/mlflow/users/permissions/revoke", grant), f"revoke {name}")
+            status, reply = call("POST", "/api/3.0/mlflow/users/permissions/grant", {**grant, "permission": "READ"})
+        ok(status, reply, f"READ on {resource_type} {resource_id} for {name}")
+    print(f"user {name} ready")
+"""
+"""Run by the users Job with the tracking image's Python: create each user or reset its password, then grant READ
+on its registered model and on the experiments of its served versions. Idempotent, so a re-run (new endpoint, rotated password) converges. Passwords come
+only from the environment (Secrets), never from the command line."""
+
+
+class MlflowReaderArgs(TypedDict):
+    """An MLflow user that may only read one registered model (a model endpoint loading ``models:/`` URIs)."""
+
+    username: str
+    """DNS-label user name (e.g. ``endpoint-churn``), not ``admin`` or ``metrics``."""
+    model_name: str
+    """The registered model it may READ."""
+    model_versions: list[str]
+    """The registry versions it serves (already registered when the Job runs); READ on the experiments that hold
+    them. Aliases are not resolved: an endpoint serving ``@alias`` or ``/latest`` gets the model grant only."""
 
 
 class MlflowRouteArgs(TypedDict):
@@ -117,6 +204,9 @@ class MlflowServerArgs(TypedDict):
     """Publish the server through a Gateway API HTTPRoute; absent: cluster-internal only."""
     allowed_hosts: NotRequired[list[str]]
     """Extra Host headers MLflow accepts (the Service's DNS names and the route's hostname always are)."""
+    readers: NotRequired[list[MlflowReaderArgs]]
+    """Users the component creates with READ on one registered model each; their generated passwords are in
+    ``reader_passwords``."""
 
 
 @dataclass(frozen=True)
@@ -133,6 +223,39 @@ class MlflowServerSettings:
     allowed_hosts: tuple[str, ...]
     database_egress: EgressTarget
     storage_egress: EgressTarget
+    readers: tuple[tuple[str, str, tuple[str, ...]], ...]
+    """``(username, model_name, model_versions)``."""
+
+
+def validate_readers(readers: Any, field: str) -> tuple[tuple[str, str, tuple[str, ...]], ...]:
+    if readers is None:
+        return ()
+    if not isinstance(readers, list):
+        raise ArgumentError(f"{field}: {readers!r} is not allowed; use a list of {{username, model_name, "
+                            f"model_versions}}")
+    seen: set[str] = set()
+    pairs = []
+    for index, reader in enumerate(readers):
+        where = f"{field}[{index}]"
+        if not isinstance(reader, Mapping):
+            raise ArgumentError(f"{where}: {reader!r} is not allowed; use a mapping with username and model_name")
+        reject_unknown_keys(reader, {"username", "model_name", "model_versions"}, where)
+        username = reader.get("username")
+        if (not isinstance(username, str) or not re.fullmatch(USERNAME_PATTERN, username)
+                or username == ADMIN_USERNAME or username in seen):
+            raise ArgumentError(f"{where}.username: {username!r} is not allowed; use a DNS label other than "
+                                f"{ADMIN_USERNAME} and the other readers' names")
+        model_name = reader.get("model_name")
+        if not isinstance(model_name, str) or not model_name.strip():
+            raise ArgumentError(f"{where}.model_name: {model_name!r} is not allowed; use a registered model name")
+        versions = reader.get("model_versions")
+        if (not isinstance(versions, list)
+                or not all(isinstance(v, str) and re.fullmatch(r"[1-9][0-9]*", v) for v in versions)):
+            raise ArgumentError(f"{where}.model_versions: {versions!r} is not allowed; use a list of version "
+                                f"numbers as strings")
+        seen.add(username)
+        pairs.append((username, model_name, tuple(dict.fromkeys(versions))))
+    return tuple(pairs)
 
 
 def validate_mlflow_server_args(args: Mapping[str, Any], field: str = "mlflow") -> MlflowServerSettings:
@@ -175,7 +298,16 @@ def validate_mlflow_server_args(args: Mapping[str, Any], field: str = "mlflow") 
         allowed_hosts=tuple(hosts),
         database_egress=args.get("database_egress") or EgressTarget(ports=(5432,)),
         storage_egress=args.get("storage_egress") or EgressTarget(ports=(443,)),
+        readers=validate_readers(args.get("readers"), f"{field}.readers"),
     )
+
+
+def users_spec(readers: tuple[tuple[str, str, tuple[str, ...]], ...]) -> list[dict[str, Any]]:
+    """What the users Job creates, as its ``MLFLOW_USERS`` env: names, models, versions and which env var holds
+    each password (the passwords themselves come from a Secret)."""
+    return [{"username": username, "model_name": model, "model_versions": list(versions),
+             "password_env": f"MLFLOW_READER_PASSWORD_{index}"}
+            for index, (username, model, versions) in enumerate(readers)]
 
 
 def server_command(settings: MlflowServerSettings, artifact_uri: str) -> tuple[list[str], list[str]]:
@@ -233,6 +365,8 @@ class MlflowServer(pulumi.ComponentResource):
     admin_username: pulumi.Output[str]
     admin_password: pulumi.Output[str]
     """Generated; a Pulumi secret."""
+    reader_passwords: dict[str, pulumi.Output[str]]
+    """Generated password (a Pulumi secret) of each reader, by username."""
 
     def __init__(self, name: str, args: MlflowServerArgs, opts: pulumi.ResourceOptions | None = None):
         settings = validate_mlflow_server_args(args, field=name)
@@ -265,6 +399,18 @@ class MlflowServer(pulumi.ComponentResource):
             string_data={"username": ADMIN_USERNAME, "password": admin_password.result},
             opts=inside,
         )
+        reader_passwords = {
+            username: pulumi.Output.secret(random.RandomPassword(
+                f"{name}-reader-{username}-password", length=32, special=False, opts=child).result)
+            for username, _, _ in settings.readers
+        }
+        readers_secret = k8s.core.v1.Secret(
+            f"{name}-reader-passwords",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name="mlflow-reader-passwords", namespace=ns),
+            type="Opaque",
+            string_data=reader_passwords,
+            opts=inside,
+        ) if reader_passwords else None
         env_from: list[k8s.core.v1.EnvFromSourceArgs] = []
         if args.get("artifact_secret_env") is not None:
             k8s.core.v1.Secret(
@@ -367,7 +513,7 @@ class MlflowServer(pulumi.ComponentResource):
             security_context=container_security_context(MLFLOW_UID),
             volume_mounts=mounts,
         )
-        k8s.apps.v1.Deployment(
+        server = k8s.apps.v1.Deployment(
             f"{name}-server",
             metadata=k8s.meta.v1.ObjectMetaArgs(name="mlflow", namespace=ns, labels=SERVER_LABELS),
             spec=k8s.apps.v1.DeploymentSpecArgs(
@@ -408,7 +554,59 @@ class MlflowServer(pulumi.ComponentResource):
                 max_unavailable=1, selector=k8s.meta.v1.LabelSelectorArgs(match_labels=SERVER_LABELS)),
             opts=inside,
         )
+        if readers_secret is not None:
+            users_env = [
+                k8s.core.v1.EnvVarArgs(name="MLFLOW_TRACKING_URI",
+                                       value=f"http://mlflow.{ns}.svc.cluster.local:{MLFLOW_PORT}"),
+                k8s.core.v1.EnvVarArgs(name="MLFLOW_TRACKING_USERNAME", value=ADMIN_USERNAME),
+                k8s.core.v1.EnvVarArgs(name="MLFLOW_TRACKING_PASSWORD", value_from=k8s.core.v1.EnvVarSourceArgs(
+                    secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name="mlflow-config",
+                                                                     key="MLFLOW_AUTH_ADMIN_PASSWORD"))),
+                k8s.core.v1.EnvVarArgs(name="MLFLOW_USERS", value=json.dumps(users_spec(settings.readers))),
+                *[k8s.core.v1.EnvVarArgs(name=user["password_env"], value_from=k8s.core.v1.EnvVarSourceArgs(
+                    secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name="mlflow-reader-passwords",
+                                                                     key=user["username"])))
+                  for user in users_spec(settings.readers)],
+            ]
+            k8s.batch.v1.Job(
+                f"{name}-users",
+                metadata=k8s.meta.v1.ObjectMetaArgs(namespace=ns, labels=USERS_LABELS),
+                spec=k8s.batch.v1.JobSpecArgs(
+                    backoff_limit=6,
+                    active_deadline_seconds=600,
+                    ttl_seconds_after_finished=86400,
+                    template=k8s.core.v1.PodTemplateSpecArgs(
+                        metadata=k8s.meta.v1.ObjectMetaArgs(labels=USERS_LABELS),
+                        spec=k8s.core.v1.PodSpecArgs(
+                            restart_policy="Never",
+                            service_account_name="mlflow",
+                            automount_service_account_token=False,
+                            security_context=pod_security,
+                            containers=[k8s.core.v1.ContainerArgs(
+                                name="users",
+                                image=settings.image,
+                                image_pull_policy="IfNotPresent",
+                                command=["python", "-c", USERS_SCRIPT],
+                                env=users_env,
+                                resources=resource_requirements(USERS_COMPUTE),
+                                security_context=container_security_context(MLFLOW_UID),
+                            )],
+                        ),
+                    ),
+                ),
+                opts=inside.merge(pulumi.ResourceOptions(depends_on=[
+                    server, config_secret, readers_secret])),
+            )
+            allow_policy(
+                f"{name}-allow-users", ns, USERS_LABELS, ingress=None,
+                egress=[k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+                    to=[namespace_peer(ns, SERVER_LABELS)], ports=tcp_ports([MLFLOW_PORT]))],
+                opts=inside,
+            )
+
         callers = [namespace_peer(n) for n in (*settings.client_namespaces, settings.monitoring_namespace)]
+        if readers_secret is not None:
+            callers.append(namespace_peer(ns, USERS_LABELS))
         if settings.route:
             callers.append(namespace_peer(settings.route["gateway_namespace"]))
         allow_policy(
@@ -465,5 +663,6 @@ class MlflowServer(pulumi.ComponentResource):
         self.tracking_uri = pulumi.Output.from_input(f"http://mlflow.{ns}.svc.cluster.local:{MLFLOW_PORT}")
         self.admin_username = pulumi.Output.from_input(ADMIN_USERNAME)
         self.admin_password = pulumi.Output.secret(admin_password.result)
+        self.reader_passwords = reader_passwords
         self.register_outputs({"namespace": self.namespace, "tracking_uri": self.tracking_uri,
                                "admin_username": self.admin_username, "admin_password": self.admin_password})

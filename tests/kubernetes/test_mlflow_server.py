@@ -25,7 +25,7 @@ def plan():
 
 
 def test_migration_job_precedes_the_server(plan):
-    job = plan.one("kubernetes:batch/v1:Job")
+    job = plan.one("kubernetes:batch/v1:Job", "mlflow-db-upgrade")
     server = plan.one("kubernetes:apps/v1:Deployment")
     assert job.urn in server.dependencies
     assert container(job)["args"] == ["db", "upgrade", "$(MLFLOW_BACKEND_STORE_URI)"]

@@ -1,5 +1,6 @@
 """The rendered MLflow container, run for real: the migration Job's command, then the server's exact command, args
-and env (cluster-only values swapped for local ones) against PostgreSQL and a moto S3 endpoint."""
+and env (cluster-only values swapped for local ones) against PostgreSQL and a moto S3 endpoint, then the users Job's
+script, to show what the metrics and endpoint users can and cannot do."""
 
 from __future__ import annotations
 
@@ -25,6 +26,10 @@ pytestmark = [pytest.mark.slow, pytest.mark.skipif(postgres_bin() is None, reaso
 CLUSTER_DB_HOST = "db.cluster.internal"
 CLUSTER_S3 = "http://minio.mlops-data.svc.cluster.local:9000"
 BUCKET = "mlflow-artifacts"
+CLUSTER_TRACKING_URI = f"http://mlflow.mlflow.svc.cluster.local:{MLFLOW_PORT}"
+READER = "endpoint-churn"
+READER_MODEL = "churn-classifier"
+OTHER_MODEL = "fraud-detector"
 VENV_BIN = Path(sys.executable).parent
 
 
@@ -34,6 +39,7 @@ def _rendered(database_uri: str):
         "backend_store_uri": pulumi.Output.secret(database_uri), "artifact_uri": f"s3://{BUCKET}",
         "artifact_pod_env": {"MLFLOW_S3_ENDPOINT_URL": CLUSTER_S3, "AWS_REGION": "us-east-1"},
         "artifact_secret_env": {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"},
+        "readers": [{"username": READER, "model_name": READER_MODEL, "model_versions": ["1"]}],
     }, opts=opts))
     secrets = {r.inputs["metadata"]["name"]: inputs(r)["stringData"] for r in plan.all("kubernetes:core/v1:Secret")}
     return plan, secrets
@@ -84,10 +90,10 @@ def mlflow_server(tmp_path_factory):
             port = free_port()
             swaps = {f"{CLUSTER_DB_HOST}:5432": f"127.0.0.1:{postgres.port}", CLUSTER_S3: s3_url,
                      AUTH_CONFIG_PATH: str(workdir / "basic_auth.ini"), METRICS_DIR: str(workdir / "metrics"),
-                     "/tmp": str(workdir)}
+                     "/tmp": str(workdir), CLUSTER_TRACKING_URI: f"http://localhost:{port}"}
             (workdir / "basic_auth.ini").write_text(_swap(secrets["mlflow-config"]["basic_auth.ini"], swaps))
 
-            job = container(plan.one("kubernetes:batch/v1:Job"))
+            job = container(plan.one("kubernetes:batch/v1:Job", "mlflow-db-upgrade"))
             job_env = _environment(job, secrets, swaps)
             subprocess.run([str(VENV_BIN / job["command"][0]), *_expand(job["args"], job_env)],
                            env={**os.environ, **job_env}, check=True, capture_output=True, timeout=300)
@@ -104,7 +110,9 @@ def mlflow_server(tmp_path_factory):
                 monitor = inputs(plan.one("kubernetes:monitoring.coreos.com/v1:ServiceMonitor"))
                 yield {"url": f"http://localhost:{port}", "env": env, "s3_url": s3_url, "server": server,
                        "password": secrets["mlflow-config"]["MLFLOW_AUTH_ADMIN_PASSWORD"], "process": process,
-                       "scrape": monitor["spec"]["endpoints"][0], "scrape_secret": secrets["mlflow-metrics-auth"]}
+                       "scrape": monitor["spec"]["endpoints"][0], "scrape_secret": secrets["mlflow-metrics-auth"],
+                       "users_job": container(plan.one("kubernetes:batch/v1:Job", "mlflow-users")),
+                       "secrets": secrets, "swaps": swaps}
             except Exception:
                 log.flush()
                 print((workdir / "server.log").read_text()[-4000:])
@@ -190,3 +198,119 @@ def test_rendered_probe_and_metrics_paths_answer(mlflow_server):
     assert scrape["basicAuth"]["password"]["name"] == "mlflow-metrics-auth"
     status, body = _get(f"{mlflow_server['url']}{scrape['path']}", credentials["password"], credentials["username"])
     assert status == 200 and b"mlflow_http_request" in body
+
+
+def _run_users_job(mlflow_server) -> subprocess.CompletedProcess:
+    """The users Job's container as the kubelet would run it: its command, with its env built from the Secrets."""
+    job = mlflow_server["users_job"]
+    env = _environment(job, mlflow_server["secrets"], mlflow_server["swaps"])
+    assert job["command"][:2] == ["python", "-c"]
+    return subprocess.run([str(VENV_BIN / job["command"][0]), *job["command"][1:]], env={**os.environ, **env},
+                          capture_output=True, text=True, timeout=120)
+
+
+def _reader_password(mlflow_server) -> str:
+    return mlflow_server["secrets"]["mlflow-reader-passwords"][READER]
+
+
+def _api(mlflow_server, method: str, path: str, body: dict | None, username: str, password: str) -> int:
+    import json
+
+    request = urllib.request.Request(f"{mlflow_server['url']}{path}", method=method,
+                                     data=json.dumps(body).encode() if body is not None else None,
+                                     headers={"Content-Type": "application/json"})
+    token = base64.b64encode(f"{username}:{password}".encode()).decode()
+    request.add_header("Authorization", f"Basic {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+@pytest.fixture(scope="session")
+def least_privilege_users(mlflow_server, tmp_path_factory):
+    """Two registered models and an unrelated experiment made by the admin (the endpoint's model with a loadable
+    version 1, as a deployment would find it), then the users Job run twice: a re-run must be harmless."""
+    import mlflow
+    import mlflow.pyfunc
+
+    class Tripler(mlflow.pyfunc.PythonModel):
+        def predict(self, context, model_input, params=None):
+            return model_input * 3
+
+    admin = {"MLFLOW_TRACKING_URI": mlflow_server["url"], "MLFLOW_TRACKING_USERNAME": "admin",
+             "MLFLOW_TRACKING_PASSWORD": mlflow_server["password"]}
+    saved = {key: os.environ.get(key) for key in admin}
+    os.environ.update(admin)
+    try:
+        client = mlflow.MlflowClient()
+        experiment = client.create_experiment("least-privilege")
+        with mlflow.start_run(experiment_id=experiment):
+            mlflow.pyfunc.log_model(name="model", python_model=Tripler(), registered_model_name=READER_MODEL,
+                                     pip_requirements=["mlflow"])
+        client.create_registered_model(OTHER_MODEL)
+        unrelated = client.create_experiment("unrelated")
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    return {"runs": [_run_users_job(mlflow_server), _run_users_job(mlflow_server)], "unrelated": unrelated}
+
+
+def test_users_job_succeeds_and_a_second_run_is_harmless(least_privilege_users):
+    for run in least_privilege_users["runs"]:
+        assert run.returncode == 0, run.stderr
+        assert f"user {READER} ready" in run.stdout
+
+
+def test_users_job_gets_no_password_on_its_command_line(mlflow_server):
+    command = " ".join(mlflow_server["users_job"]["command"])
+    for key, password in mlflow_server["secrets"]["mlflow-reader-passwords"].items():
+        assert password not in command, key
+    assert mlflow_server["password"] not in command
+
+
+def test_metrics_answer_admins_only_so_prometheus_cannot_use_a_lesser_user(mlflow_server, least_privilege_users):
+    # MLflow 3.17.2's basic-auth fails closed on routes without a permission rule, /metrics among them: this is why
+    # the ServiceMonitor still scrapes as the admin. If this starts answering 200, a metrics user can replace it.
+    status, _ = _get(f"{mlflow_server['url']}{mlflow_server['scrape']['path']}", _reader_password(mlflow_server),
+                     READER)
+    assert status == 403
+
+
+def test_endpoint_user_loads_its_own_model(mlflow_server, least_privilege_users, monkeypatch):
+    import mlflow.pyfunc
+    import pandas as pd
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server["url"])
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", READER)
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", _reader_password(mlflow_server))
+    model = mlflow.pyfunc.load_model(f"models:/{READER_MODEL}/1")
+    assert model.predict(pd.DataFrame({"x": [1, 2]}))["x"].tolist() == [3, 6]
+
+
+@pytest.mark.parametrize("method, path, body", [
+    ("GET", f"/api/2.0/mlflow/registered-models/get?name={OTHER_MODEL}", None),
+    ("PATCH", "/api/2.0/mlflow/registered-models/update", {"name": READER_MODEL, "description": "changed"}),
+    ("DELETE", "/api/2.0/mlflow/registered-models/delete", {"name": READER_MODEL}),
+    ("POST", "/api/2.0/mlflow/model-versions/transition-stage",
+     {"name": READER_MODEL, "version": "1", "stage": "Archived"}),
+    ("GET", "/api/2.0/mlflow/experiments/get?experiment_id={unrelated}", None),
+    ("POST", "/api/2.0/mlflow/runs/create", {"experiment_id": "{unrelated}"}),
+])
+def test_endpoint_user_is_denied_other_models_experiments_and_writes(mlflow_server, least_privilege_users, method,
+                                                                     path, body):
+    unrelated = least_privilege_users["unrelated"]
+    path = path.format(unrelated=unrelated)
+    body = {k: v.format(unrelated=unrelated) for k, v in body.items()} if body else None
+    status = _api(mlflow_server, method, path, body, READER, _reader_password(mlflow_server))
+    assert status == 403
+
+
+def test_endpoint_user_reads_its_own_model_over_rest(mlflow_server, least_privilege_users):
+    status = _api(mlflow_server, "GET", f"/api/2.0/mlflow/registered-models/get?name={READER_MODEL}", None,
+                  READER, _reader_password(mlflow_server))
+    assert status == 200
