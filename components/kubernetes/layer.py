@@ -5,11 +5,13 @@
 anything exists; ``KubernetesLayer`` then builds, with the cloud layer's Kubernetes provider: the Prometheus stack
 (first, so its CRDs exist before any ServiceMonitor or PrometheusRule), the MLflow server with a workload identity
 bound to its ServiceAccount, a default-deny ``models`` namespace, and one blue-green endpoint per configured entry,
-each with its own workload identity.
+each with its own workload identity and its own MLflow user (``endpoint-<name>``, READ on its registered model and
+the experiments of the versions it serves; never the MLflow admin's credentials).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +33,22 @@ _MLFLOW_KEYS = frozenset({"image", "image_digest", "replicas", "workers", "compu
 _ENDPOINT_WIRED = frozenset({"namespace", "service_account_annotations", "service_account_labels",
                              "artifact_pod_env", "artifact_secret_env", "storage_egress", "tracking",
                              "monitoring_namespace"})
+
+
+def endpoint_user(endpoint_name: str) -> str:
+    """The MLflow user of one model endpoint: READ on its registered model only."""
+    return f"endpoint-{endpoint_name}"
+
+
+def registry_versions(endpoint: Mapping[str, Any]) -> list[str]:
+    """The numbered registry versions the endpoint's colours load (``models:/<name>/<n>``): its MLflow user may
+    read the experiments that hold them, because model files download through MLflow's per-experiment proxy."""
+    versions = []
+    for colour in ("blue", "green"):
+        match = re.fullmatch(r"models:/[^/@]+/(\d+)", str((endpoint.get(colour) or {}).get("model_uri", "")))
+        if match:
+            versions.append(match.group(1))
+    return list(dict.fromkeys(versions))
 
 
 @dataclass(frozen=True)
@@ -106,6 +124,9 @@ class KubernetesLayer(pulumi.ComponentResource):
             "storage_egress": cloud.storage_egress,
             "client_namespaces": [settings.models_namespace],
             "monitoring_namespace": settings.monitoring_namespace,
+            # Each endpoint reads only its own registered model, with its own MLflow user (not the admin's).
+            "readers": [{"username": endpoint_user(e["name"]), "model_name": e["model_name"],
+                         "model_versions": registry_versions(e)} for e in settings.endpoints],
         }
         if cloud.artifact_secret_env is not None:
             mlflow_args["artifact_secret_env"] = cloud.artifact_secret_env
@@ -128,7 +149,8 @@ class KubernetesLayer(pulumi.ComponentResource):
                 "artifact_pod_env": cloud.artifact_pod_env,
                 "storage_egress": cloud.storage_egress,
                 "tracking": {"uri": mlflow.tracking_uri, "namespace": MLFLOW_NAMESPACE,
-                             "username": mlflow.admin_username, "password": mlflow.admin_password},
+                             "username": endpoint_user(endpoint_name),
+                             "password": mlflow.reader_passwords[endpoint_user(endpoint_name)]},
             }
             if cloud.artifact_secret_env is not None:
                 endpoint_args["artifact_secret_env"] = cloud.artifact_secret_env
