@@ -48,6 +48,7 @@ from components.kubernetes.container_resources import (
     validate_compute,
     validate_probes,
 )
+from components.kubernetes.gateway_route import http_route, validate_route_args
 from components.kubernetes.namespace import IsolatedNamespace, validate_namespace_name
 from components.kubernetes.network_access import allow_policy, egress_rule, namespace_peer, tcp_ports
 from components.kubernetes.pod_security import container_security_context, pod_security_context, writable_volumes
@@ -275,13 +276,7 @@ def validate_mlflow_server_args(args: Mapping[str, Any], field: str = "mlflow") 
                     for i, n in enumerate(args.get("client_namespaces") or []))
     monitoring = validate_namespace_name(args.get("monitoring_namespace", "monitoring"),
                                          f"{field}.monitoring_namespace")
-    route = args.get("route")
-    if route is not None:
-        reject_unknown_keys(route, {"hostname", "gateway_name", "gateway_namespace", "listener"}, f"{field}.route")
-        for key in ("hostname", "gateway_name", "gateway_namespace"):
-            if not isinstance(route.get(key), str) or not route[key]:
-                raise ArgumentError(f"{field}.route.{key}: {route.get(key)!r} is not allowed; use a name")
-        route = {"listener": "https", **route}
+    route = validate_route_args(args.get("route"), f"{field}.route")
     hosts = args.get("allowed_hosts") or []
     if not isinstance(hosts, list) or "*" in hosts or not all(isinstance(h, str) and h for h in hosts):
         raise ArgumentError(f"{field}.allowed_hosts: {hosts!r} is not allowed; use a list of host names (no '*')")
@@ -641,23 +636,10 @@ class MlflowServer(pulumi.ComponentResource):
             opts=inside,
         )
         if settings.route:
-            route = settings.route
-            k8s.apiextensions.CustomResource(
-                f"{name}-route",
-                api_version="gateway.networking.k8s.io/v1",
-                kind="HTTPRoute",
-                metadata=k8s.meta.v1.ObjectMetaArgs(name="mlflow", namespace=ns),
-                spec={
-                    "parentRefs": [{"name": route["gateway_name"], "namespace": route["gateway_namespace"],
-                                    "sectionName": route["listener"]}],
-                    "hostnames": [route["hostname"]],
-                    "rules": [{
-                        "backendRefs": [{"name": "mlflow", "port": MLFLOW_PORT}],
-                        "timeouts": {"request": f"{UPLOAD_TIMEOUT_SECONDS}s"},
-                    }],
-                },
-                opts=inside,
-            )
+            http_route(f"{name}-route", name="mlflow", namespace=ns, route=settings.route, rules=[{
+                "backendRefs": [{"name": "mlflow", "port": MLFLOW_PORT}],
+                "timeouts": {"request": f"{UPLOAD_TIMEOUT_SECONDS}s"},
+            }], opts=inside)
 
         self.namespace = namespace.name
         self.tracking_uri = pulumi.Output.from_input(f"http://mlflow.{ns}.svc.cluster.local:{MLFLOW_PORT}")

@@ -36,6 +36,7 @@ from components.kubernetes.container_resources import (
     validate_compute,
     validate_probes,
 )
+from components.kubernetes.gateway_route import http_route, validate_route_args
 from components.kubernetes.model_monitoring import AlertThresholds, ModelMonitoring
 from components.kubernetes.namespace import validate_namespace_name
 from components.kubernetes.network_access import allow_policy, egress_rule, namespace_peer, tcp_ports
@@ -202,13 +203,7 @@ def validate_endpoint_args(args: Mapping[str, Any], field: str = "endpoint") -> 
         raise ArgumentError(f"{field}.{active}.replicas: 0 is not allowed for the active colour; use 1 to 100")
     canary = optional_int(args, "canary_weight", field, 0, 0, 100)
     shadow = optional_bool(args, "shadow", field, False)
-    route = args.get("route")
-    if route is not None:
-        reject_unknown_keys(route, {"hostname", "gateway_name", "gateway_namespace", "listener"}, f"{field}.route")
-        for key in ("hostname", "gateway_name", "gateway_namespace"):
-            if not isinstance(route.get(key), str) or not route[key]:
-                raise ArgumentError(f"{field}.route.{key}: {route.get(key)!r} is not allowed; use a name")
-        route = {"listener": "https", **route}
+    route = validate_route_args(args.get("route"), f"{field}.route")
     if (canary or shadow) and route is None:
         what = f"canary_weight: {canary}" if canary else "shadow: True"
         raise ArgumentError(f"{field}.{what.split(':')[0]}: {what.split(': ')[1]} is not allowed without "
@@ -406,8 +401,8 @@ class BlueGreenModelEndpoint(pulumi.ComponentResource):
             },
             opts=child,
         )
-        if settings.route:
-            self._route(name, settings, child)
+        if settings.route is not None:
+            self._route(name, settings, settings.route, child)
         ingress_from = [namespace_peer(n) for n in settings.client_namespaces]
         if settings.route:
             ingress_from.append(namespace_peer(settings.route["gateway_namespace"]))
@@ -511,9 +506,8 @@ class BlueGreenModelEndpoint(pulumi.ComponentResource):
             opts=child,
         )
 
-    def _route(self, name: str, settings: EndpointSettings, child: pulumi.ResourceOptions) -> None:
-        route = settings.route
-        assert route is not None
+    def _route(self, name: str, settings: EndpointSettings, route: Mapping[str, str],
+               child: pulumi.ResourceOptions) -> None:
         endpoint = settings.name
         live = {"name": endpoint, "port": 80, "weight": 100 - settings.canary_weight}
         preview = {"name": f"{endpoint}-preview", "port": 80, "weight": settings.canary_weight}
@@ -525,16 +519,5 @@ class BlueGreenModelEndpoint(pulumi.ComponentResource):
         if settings.shadow:
             rule["filters"] = [{"type": "RequestMirror", "requestMirror": {
                 "backendRef": {"name": f"{endpoint}-preview", "port": 80}}}]
-        k8s.apiextensions.CustomResource(
-            f"{name}-route",
-            api_version="gateway.networking.k8s.io/v1",
-            kind="HTTPRoute",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=endpoint, namespace=settings.namespace),
-            spec={
-                "parentRefs": [{"name": route["gateway_name"], "namespace": route["gateway_namespace"],
-                                "sectionName": route["listener"]}],
-                "hostnames": [route["hostname"]],
-                "rules": [rule],
-            },
-            opts=child,
-        )
+        http_route(f"{name}-route", name=endpoint, namespace=settings.namespace, route=route, rules=[rule],
+                   opts=child)
