@@ -173,27 +173,15 @@ class PolicyPackProcess:
     def analyze(self, preview: Preview) -> list[Violation]:
         """``Analyze`` every resource, then ``AnalyzeStack``; the violations and diagnostics, in that order."""
         found: list[Violation] = []
-        resources = preview.resources
-        for resource in resources:
-            request = analyzer_pb2.AnalyzeRequest(
-                type=resource.type,
-                properties=_struct(resource.inputs),
-                urn=resource.urn,
-                name=resource.name,
-                options=_options(resource),
-                provider=_provider(preview, resource),
-            )
+        described = [(resource, _described(preview, resource)) for resource in preview.resources]
+        for resource, fields in described:
+            request = analyzer_pb2.AnalyzeRequest(**fields)
             found.extend(_violations(self.stub.Analyze(request, timeout=_CALL_TIMEOUT_SECONDS).diagnostics,
                                      resource.urn))
         stack_request = analyzer_pb2.AnalyzeStackRequest(
             resources=[
                 analyzer_pb2.AnalyzerResource(
-                    type=resource.type,
-                    properties=_struct(resource.inputs),
-                    urn=resource.urn,
-                    name=resource.name,
-                    options=_options(resource),
-                    provider=_provider(preview, resource),
+                    **fields,
                     parent=resource.parent,
                     dependencies=list(resource.dependencies),
                     propertyDependencies={
@@ -201,7 +189,7 @@ class PolicyPackProcess:
                         for key, urns in resource.property_dependencies.items()
                     },
                 )
-                for resource in resources
+                for resource, fields in described
             ]
         )
         found.extend(_violations(self.stub.AnalyzeStack(stack_request, timeout=_STACK_TIMEOUT_SECONDS).diagnostics, ""))
@@ -297,6 +285,18 @@ def run_policy_pack(preview: Preview, pack_dir: Path, config_file: Path | None =
         pack.configure(reconcile_config(policies, initial, file_config))
         pack.configure_stack(preview.project, preview.stack)
         return pack.analyze(preview)
+
+
+def _described(preview: Preview, resource: RecordedResource) -> dict[str, Any]:
+    """The fields ``Analyze`` and ``AnalyzeStack`` both send for a resource, encoded once."""
+    return {
+        "type": resource.type,
+        "properties": _struct(resource.inputs),
+        "urn": resource.urn,
+        "name": resource.name,
+        "options": _options(resource),
+        "provider": _provider(preview, resource),
+    }
 
 
 def _struct(values: Mapping[str, Any]) -> struct_pb2.Struct:
