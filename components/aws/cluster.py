@@ -31,6 +31,7 @@ import pulumi_kubernetes as k8s
 from pulumi import Input
 
 from components.aws import iam_documents
+from components.aws.log_encryption import logs_encryption_key
 from components.aws.network import LOG_RETENTION_DAYS
 from components.validation import ArgumentError, field_path, optional_bool, optional_int, reject_unknown_keys
 
@@ -305,21 +306,12 @@ class Cluster(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         stateful = child.merge(pulumi.ResourceOptions(protect=True))
         invoke = pulumi.InvokeOutputOptions(parent=self)
-        account = aws.get_caller_identity_output(opts=invoke).account_id
         partition = aws.get_partition_output(opts=invoke).partition
 
         secrets_key = aws.kms.Key(f"{name}-secrets-key", description=f"Envelope encryption of {settings.name} Secrets",
                                   enable_key_rotation=True, deletion_window_in_days=30, opts=stateful)
-        logs_key = aws.kms.Key(
-            f"{name}-logs-key",
-            description=f"Encrypts the control-plane logs of {settings.name}",
-            enable_key_rotation=True,
-            deletion_window_in_days=30,
-            policy=pulumi.Output.all(account, partition).apply(
-                lambda values: iam_documents.logs_key_policy(values[0], values[1], settings.region)
-            ),
-            opts=stateful,
-        )
+        logs_key = logs_encryption_key(f"{name}-logs-key", description=f"Encrypts the control-plane logs of "
+                                       f"{settings.name}", region=settings.region, parent=self)
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-logs",
             name=f"/aws/eks/{settings.name}/cluster",  # the name EKS writes to; created first to own its retention

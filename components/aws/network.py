@@ -22,6 +22,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.aws import iam_documents
+from components.aws.log_encryption import logs_encryption_key
 from components.validation import ArgumentError, field_path, optional_int, reject_unknown_keys
 
 NAT_STRATEGIES = ("none", "single", "one_per_az")
@@ -216,19 +217,8 @@ class Network(pulumi.ComponentResource):
                                "public_subnet_ids": self.public_subnet_ids})
 
     def _flow_logs(self, name: str, vpc: aws.ec2.Vpc, settings: NetworkSettings, child: pulumi.ResourceOptions) -> None:
-        invoke = pulumi.InvokeOutputOptions(parent=self)
-        account = aws.get_caller_identity_output(opts=invoke).account_id
-        partition = aws.get_partition_output(opts=invoke).partition
-        key = aws.kms.Key(
-            f"{name}-logs-key",
-            description=f"Encrypts the VPC flow logs of {name}",
-            enable_key_rotation=True,
-            deletion_window_in_days=30,
-            policy=pulumi.Output.all(account, partition).apply(
-                lambda values: iam_documents.logs_key_policy(values[0], values[1], settings.region)
-            ),
-            opts=child.merge(pulumi.ResourceOptions(protect=True)),
-        )
+        key = logs_encryption_key(f"{name}-logs-key", description=f"Encrypts the VPC flow logs of {name}",
+                                  region=settings.region, parent=self)
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-flow-logs",
             name_prefix=f"/aws/vpc/{name}-flow-logs-",
