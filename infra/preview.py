@@ -41,7 +41,7 @@ def preview_document(preview: Preview, violations: list[Violation]) -> dict[str,
                 "custom": r.custom,
                 "protect": r.protect,
                 "inputs": redacted(r.inputs),
-                "dependsOn": list(r.dependencies),
+                "dependsOn": sorted(r.dependencies),  # the SDK gathers them in no fixed order
             }
             for r in sorted(preview.resources, key=lambda r: r.urn)
         ],
