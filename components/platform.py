@@ -33,7 +33,7 @@ from components.kubernetes.layer import (
 from components.local.layer import LocalLayer, LocalLayerSettings, validate_local_layer_args
 from components.tagging import aws_default_tags, cost_tag_transform
 from components.tags import CostTags, TagError
-from components.validation import ArgumentError, reject_unknown_keys
+from components.validation import ArgumentError, config_section, reject_unknown_keys
 
 KUBERNETES_SECTIONS = ("mlflow", "monitoring", "endpoints")
 """Sections of the cloud-neutral Kubernetes layer, the same on every cloud."""
@@ -138,7 +138,7 @@ def validate_platform_args(args: Mapping[str, Any], prefix: str = "") -> Platfor
     if cloud == "local":
         cloud_layer = validate_local_layer_args(args.get("local"), field=f"{prefix}local")
     else:
-        artifacts_args = _section(args, "artifacts", prefix)
+        artifacts_args = config_section(args, "artifacts", prefix)
         artifacts_args.setdefault("name_prefix", f"{name}-artifacts-")
         cloud_layer = AwsSettings(
             artifacts=validate_artifact_store_args(artifacts_args, field=f"{prefix}artifacts"),
@@ -160,16 +160,6 @@ def _reject_other_clouds_sections(args: Mapping[str, Any], cloud: str, prefix: s
                 raise ArgumentError(
                     f"{prefix}{section}: not allowed with cloud {cloud!r}; it configures the {other} layer only"
                 )
-
-
-def _section(args: Mapping[str, Any], key: str, prefix: str) -> dict[str, Any]:
-    """A copy of one config section (a mapping; absent means empty)."""
-    value = args.get(key)
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise ArgumentError(f"{prefix}{key}: {value!r} is not allowed; use a mapping of {key} settings")
-    return dict(value)
 
 
 class MlopsPlatform(pulumi.ComponentResource):

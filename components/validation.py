@@ -38,6 +38,16 @@ def field_path(field: str, key: str) -> str:
     return f"{field}{key}" if field.endswith(":") else f"{field}.{key}"
 
 
+def config_section(args: Mapping[str, Any], key: str, prefix: str) -> dict[str, Any]:
+    """A copy of the mapping ``args[key]`` (absent means empty); errors name ``<prefix><key>``."""
+    value = args.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ArgumentError(f"{prefix}{key}: {value!r} is not allowed; use a mapping of {key} settings")
+    return dict(value)
+
+
 def reject_unknown_keys(args: Mapping[str, Any], allowed: set[str] | frozenset[str], field: str) -> None:
     """Raise for the first key of ``args`` that is not in ``allowed``."""
     if not isinstance(args, Mapping):

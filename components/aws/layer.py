@@ -29,7 +29,7 @@ from components.aws.network import Network, NetworkArgs, validate_network_args
 from components.aws.workload_identity import WorkloadIdentity
 from components.cloud_layer import CloudLayer, DatabaseEndpoint, EgressTarget, ServiceAccountIdentity
 from components.tags import CostTags
-from components.validation import ArgumentError
+from components.validation import config_section
 
 SECTIONS = ("network", "cluster", "database", "karpenter")
 """The stack config sections (``mlops:<section>``) this layer reads besides ``artifacts``."""
@@ -53,12 +53,7 @@ def validate_aws_layer_args(sections: Mapping[str, Any], *, region: str, tags: C
                             prefix: str = "") -> AwsLayerSettings:
     """Check each section of ``sections`` (missing ones take defaults); errors name ``<prefix><section>.<key>``.
     ``name`` is the platform's stable base name: the cluster is ``<name>``, the database ``<name>-mlflow``."""
-    copies: dict[str, dict[str, Any]] = {}
-    for section in SECTIONS:
-        value = sections.get(section) or {}
-        if not isinstance(value, Mapping):
-            raise ArgumentError(f"{prefix}{section}: {value!r} is not allowed; use a mapping")
-        copies[section] = dict(value)
+    copies = {section: config_section(sections, section, prefix) for section in SECTIONS}
     copies["cluster"].setdefault("name", name)
     copies["database"].setdefault("identifier", f"{name}-mlflow")
     network = validate_network_args({**copies["network"], "region": region}, f"{prefix}network", wiring=False)
