@@ -150,7 +150,7 @@ def test_the_offline_job_previews_head_and_base_and_publishes_the_diff():
 def test_the_test_workflow_runs_ci_run_on_pull_requests_and_pushes():
     tests = workflow("tests.yml")
     assert set(tests["on"]) == {"pull_request", "push"}
-    assert [s["run"] for s in tests["jobs"]["test"]["steps"] if "run" in s] == ["sudo bash .ci/run"]
+    assert [s["run"] for s in tests["jobs"]["test"]["steps"] if "run" in s][-1] == "bash .ci/run"
 
 
 def test_the_matrix_comes_from_the_in_repo_tool():
