@@ -102,6 +102,7 @@ def test_a_deployment_of_a_stack_never_runs_twice_at_once_and_is_never_cancelled
     jobs = workflow("deploy.yml")["jobs"]
     for name in ("deploy", "production"):
         assert jobs[name]["concurrency"] == {"group": "deploy-${{ matrix.stack }}", "cancel-in-progress": False}
+    assert workflow("deploy.yml")["concurrency"]["cancel-in-progress"] is False
     assert workflow("deploy.yml")["on"] == {"push": {"branches": ["main"]}}
 
 
