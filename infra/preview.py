@@ -3,14 +3,20 @@
 Runs the program under the offline harness with ``stacks/Pulumi.STACK.yaml``, prints the resource tree, the counts
 by type, the stack outputs and the policy verdict, and optionally writes all of it as JSON.
 
-Exit status: 0 when no mandatory policy is violated, 1 when one is, 2 when the program, its config or the policy
-config is bad (with a one-line message, not a traceback).
+With ``--compare BASE.json`` (the preview JSON of the same stack on the base branch) it also prints the plan diff
+(``infra.plan_diff``) and writes it as Markdown (``--diff-markdown``) and JSON (``--diff-json``).
+
+Exit status: 0 when no mandatory policy is violated, 1 when one is, 2 when the program, its config, the policy
+config or the base document is bad (with a one-line message, not a traceback), 3 when the plan diff deletes,
+replaces or irreversibly upgrades a stateful resource and neither ``--allow-stateful-changes`` nor
+``MLOPS_ALLOW_STATEFUL_CHANGES=1`` is given (a mandatory violation takes precedence: 1).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections import Counter
@@ -19,11 +25,15 @@ from typing import Any, TextIO
 
 from infra.analyzer import PolicyConfigError, Violation, run_policy_pack
 from infra.harness import Preview, ProgramError, preview_stack, redacted
+from infra.plan_diff import PlanDiffError, compare, render_json, render_markdown
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_POLICY_PACK = PROJECT_ROOT / "policies"
 
-EXIT_OK, EXIT_VIOLATIONS, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_OK, EXIT_VIOLATIONS, EXIT_BAD_INPUT, EXIT_STATEFUL_CHANGE = 0, 1, 2, 3
+OVERRIDE_ENV = "MLOPS_ALLOW_STATEFUL_CHANGES"
+"""Set to 1 (the pull-request workflow does when the pull request has the ``allow-stateful-change`` label) to let
+a plan diff delete or replace a stateful resource without failing."""
 
 
 def preview_document(preview: Preview, violations: list[Violation]) -> dict[str, Any]:
@@ -137,7 +147,21 @@ def main(argv: list[str] | None = None, out: TextIO = sys.stdout, err: TextIO = 
                         help="policy pack directory (default: this project's policies/)")
     parser.add_argument("--policy-config", type=Path, help="policy pack config file (JSON)")
     parser.add_argument("--no-policy", action="store_true", help="skip the policy pack")
+    parser.add_argument("--compare", type=Path, metavar="BASE.json",
+                        help="the preview JSON of this stack on the base branch: print the plan diff against it")
+    parser.add_argument("--diff-markdown", type=Path, metavar="PATH", help="with --compare: write the diff as Markdown")
+    parser.add_argument("--diff-json", type=Path, metavar="PATH", help="with --compare: write the diff as JSON")
+    parser.add_argument("--allow-stateful-changes", action="store_true",
+                        help=f"with --compare: do not fail on a stateful deletion or replacement (or {OVERRIDE_ENV}=1)")
     args = parser.parse_args(argv)
+    if (args.diff_markdown or args.diff_json or args.allow_stateful_changes) and not args.compare:
+        err.write("error: --diff-markdown, --diff-json and --allow-stateful-changes need --compare BASE.json\n")
+        return EXIT_BAD_INPUT
+    try:
+        base = _base_document(args.compare) if args.compare else None
+    except PlanDiffError as error:
+        err.write(f"error: {error}\n")
+        return EXIT_BAD_INPUT
 
     started = time.perf_counter()
     try:
@@ -149,13 +173,37 @@ def main(argv: list[str] | None = None, out: TextIO = sys.stdout, err: TextIO = 
     seconds = time.perf_counter() - started
 
     print_report(preview, violations, seconds, out)
+    document = preview_document(preview, violations or [])
     if args.json_path:
-        document = preview_document(preview, violations or [])
         args.json_path.write_text(json.dumps(document, indent=2, sort_keys=False) + "\n")
         out.write(f"Wrote {args.json_path}\n")
+    blocking = False
+    if base is not None:
+        override = args.allow_stateful_changes or os.environ.get(OVERRIDE_ENV, "") == "1"
+        try:
+            diff = compare(base, document, override=override)
+        except PlanDiffError as error:
+            err.write(f"error: {args.compare}: {error}\n")
+            return EXIT_BAD_INPUT
+        markdown = render_markdown(diff)
+        out.write("\n" + markdown)
+        for path, text in ((args.diff_markdown, markdown), (args.diff_json, render_json(diff))):
+            if path:
+                path.write_text(text)
+                out.write(f"Wrote {path}\n")
+        blocking = diff.blocking
     if any(v.level == "mandatory" for v in violations or []):
         return EXIT_VIOLATIONS
-    return EXIT_OK
+    return EXIT_STATEFUL_CHANGE if blocking else EXIT_OK
+
+
+def _base_document(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except OSError as error:
+        raise PlanDiffError(f"--compare {path}: cannot be read ({error.strerror})") from None
+    except json.JSONDecodeError as error:
+        raise PlanDiffError(f"--compare {path}: not valid JSON ({error.msg} at line {error.lineno})") from None
 
 
 def _one_line(error: Exception) -> str:

@@ -6,13 +6,19 @@ import pulumi
 import pulumi.runtime.config
 
 from components.platform import MlopsPlatform
+from infra.ci_identity import is_ci_identity_stack, run_ci_identity
 from infra.config import load_stack_config
 
 
 def run() -> None:
-    """Build the platform from the current stack's config and export its outputs."""
+    """Build the platform from the current stack's config and export its outputs; a stack with an
+    ``mlops:ci_identity`` section builds the CI's cloud identities instead (``infra.ci_identity``)."""
+    config = pulumi.runtime.config.CONFIG.get()
+    if is_ci_identity_stack(config):
+        run_ci_identity(config)
+        return
     default_name = f"{pulumi.get_project()}-{pulumi.get_stack()}".lower()
-    stack_config = load_stack_config(pulumi.runtime.config.CONFIG.get(), default_name=default_name)
+    stack_config = load_stack_config(config, default_name=default_name)
     platform = MlopsPlatform("mlops", stack_config.args)
     pulumi.export("cloud", stack_config.settings.cloud)
     pulumi.export("region", stack_config.settings.region)

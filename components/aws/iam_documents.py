@@ -115,3 +115,69 @@ def key_user_policy(key_arn: str) -> str:
             "Resource": key_arn,
         }
     )
+
+
+def github_actions_trust_policy(oidc_provider_arn: str, subjects: list[str]) -> str:
+    """Trust for GitHub Actions jobs of exactly the given token subjects (``repo:<owner>/<repo>:pull_request``,
+    ``...:ref:refs/heads/main``, ``...:environment:production``): STS accepts a token from the account's GitHub
+    OIDC provider only when its audience is STS and its subject is one of them, compared exactly (no wildcards)."""
+    return document(
+        {
+            "Effect": "Allow",
+            "Principal": {"Federated": oidc_provider_arn},
+            "Action": "sts:AssumeRoleWithWebIdentity",
+            "Condition": {
+                "StringEquals": {
+                    "token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
+                    "token.actions.githubusercontent.com:sub": sorted(subjects),
+                }
+            },
+        }
+    )
+
+
+def state_access_policy(bucket_arn: str, key_arn: str | None, *, write: bool) -> str:
+    """Use of a self-managed Pulumi state backend: list and read the state bucket, and (``write``) write it; the
+    preview identity writes only the backend's lock files. With a KMS secrets provider, decrypt (and encrypt)."""
+    statements: list[dict[str, Any]] = [
+        {"Sid": "ListState", "Effect": "Allow", "Action": ["s3:ListBucket", "s3:GetBucketLocation"],
+         "Resource": bucket_arn},
+        {"Sid": "ReadState", "Effect": "Allow", "Action": ["s3:GetObject", "s3:GetObjectVersion"],
+         "Resource": f"{bucket_arn}/*"},
+        {"Sid": "WriteState" if write else "WriteLocks", "Effect": "Allow",
+         "Action": ["s3:PutObject", "s3:DeleteObject"],
+         "Resource": f"{bucket_arn}/*" if write else f"{bucket_arn}/.pulumi/locks/*"},
+    ]
+    if key_arn:
+        actions = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"] if write else ["kms:Decrypt"]
+        statements.append({"Sid": "UseSecretsKey", "Effect": "Allow", "Action": actions, "Resource": key_arn})
+    return document(*statements)
+
+
+def platform_iam_policy(account_id: str, partition: str, name_prefix: str) -> str:
+    """The IAM a deploying identity needs for the platform and nothing wider: roles, policies and instance profiles
+    whose names start with the platform's prefix (every IAM name the components create does), passing those roles,
+    the EKS clusters' OIDC providers, and the service-linked roles AWS services create for themselves."""
+    base = f"arn:{partition}:iam::{account_id}"
+    return document(
+        {"Sid": "ManagePlatformRoles", "Effect": "Allow",
+         "Action": ["iam:CreateRole", "iam:DeleteRole", "iam:GetRole", "iam:UpdateRole", "iam:TagRole",
+                    "iam:UntagRole", "iam:UpdateAssumeRolePolicy", "iam:PutRolePolicy", "iam:GetRolePolicy",
+                    "iam:DeleteRolePolicy", "iam:ListRolePolicies", "iam:AttachRolePolicy", "iam:DetachRolePolicy",
+                    "iam:ListAttachedRolePolicies", "iam:ListInstanceProfilesForRole", "iam:PassRole",
+                    "iam:CreateInstanceProfile", "iam:DeleteInstanceProfile", "iam:GetInstanceProfile",
+                    "iam:AddRoleToInstanceProfile", "iam:RemoveRoleFromInstanceProfile", "iam:TagInstanceProfile"],
+         "Resource": [f"{base}:role/{name_prefix}*", f"{base}:instance-profile/{name_prefix}*"]},
+        {"Sid": "ManagePlatformPolicies", "Effect": "Allow",
+         "Action": ["iam:CreatePolicy", "iam:DeletePolicy", "iam:GetPolicy", "iam:GetPolicyVersion",
+                    "iam:CreatePolicyVersion", "iam:DeletePolicyVersion", "iam:ListPolicyVersions",
+                    "iam:TagPolicy", "iam:UntagPolicy"],
+         "Resource": f"{base}:policy/{name_prefix}*"},
+        {"Sid": "ManageClusterOidcProviders", "Effect": "Allow",
+         "Action": ["iam:CreateOpenIDConnectProvider", "iam:DeleteOpenIDConnectProvider",
+                    "iam:GetOpenIDConnectProvider", "iam:TagOpenIDConnectProvider",
+                    "iam:UpdateOpenIDConnectProviderThumbprint"],
+         "Resource": f"{base}:oidc-provider/oidc.eks.*"},
+        {"Sid": "ServiceLinkedRoles", "Effect": "Allow", "Action": "iam:CreateServiceLinkedRole",
+         "Resource": f"{base}:role/aws-service-role/*"},
+    )

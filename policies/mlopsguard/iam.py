@@ -1,5 +1,6 @@
 """IAM rules across the three clouds: no administrator wildcards, no GCP basic roles, no subscription Owner for
-workloads, no long-lived keys, and federated trust that names exactly one Kubernetes service account.
+workloads, no long-lived keys, and federated trust that names exactly one Kubernetes service account (or exact
+GitHub Actions subjects of one repository).
 """
 
 from __future__ import annotations
@@ -43,6 +44,12 @@ _PRIVILEGED_AZURE_ROLES = {
 _SUBSCRIPTION_SCOPE = re.compile(r"^/subscriptions/[^/]+/?$")
 _SERVICE_ACCOUNT_SUBJECT = re.compile(r"^system:serviceaccount:[a-z0-9]([-a-z0-9]*[a-z0-9])?:[a-z0-9]([-.a-z0-9]*[a-z0-9])?$")
 _GKE_MEMBER = re.compile(r"^serviceAccount:[^\[\]]+\.svc\.id\.goog\[[a-z0-9-]+/[a-z0-9.-]+\]$")
+GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
+_GITHUB_SUBJECT = re.compile(r"^repo:(?P<repository>[A-Za-z0-9-]+/[A-Za-z0-9._-]+):"
+                             r"(pull_request|ref:refs/heads/[A-Za-z0-9._/-]+|environment:[A-Za-z0-9._-]+)$")
+"""A GitHub Actions token subject of one repository and one event, branch or environment (no pattern)."""
+_GITHUB_PRINCIPAL = re.compile(r"^principal://iam\.googleapis\.com/projects/[^/]+/locations/global/"
+                               r"workloadIdentityPools/[^/]+/subject/(?P<subject>.+)$")
 
 
 def _listed(value: Any) -> list[Any]:
@@ -178,7 +185,14 @@ def _aws_trust(props: Any, _args: ResourceValidationArgs) -> Iterator[str]:
         if "sts:AssumeRoleWithWebIdentity" not in _listed(statement.get("Action")):
             continue
         condition = statement.get("Condition") or {}
-        subjects = [v for key, v in (condition.get("StringEquals") or {}).items() if key.endswith(":sub")]
+        equals = condition.get("StringEquals") or {}
+        github = equals.get(f"{GITHUB_ISSUER.removeprefix('https://')}:sub")
+        if github is not None:
+            yield from _github_subjects_problems(_listed(github))
+            if equals.get(f"{GITHUB_ISSUER.removeprefix('https://')}:aud") != "sts.amazonaws.com":
+                yield "GitHub Actions trust has no StringEquals condition on the token's aud (sts.amazonaws.com)"
+            continue
+        subjects = [v for key, v in equals.items() if key.endswith(":sub")]
         if not subjects:
             yield ("web-identity trust has no StringEquals condition on the token's sub: any service account of "
                    "the cluster (or of any cluster) can assume the role")
@@ -195,20 +209,39 @@ def _gcp_trust(props: Any, _args: ResourceValidationArgs) -> Iterator[str]:
     if members is UNKNOWN:
         return
     for member in items(members):
-        if isinstance(member, str) and not _GKE_MEMBER.match(member):
+        github = _GITHUB_PRINCIPAL.match(member) if isinstance(member, str) else None
+        if github:
+            yield from _github_subjects_problems([github["subject"]])
+        elif isinstance(member, str) and not _GKE_MEMBER.match(member):
             yield f"workload identity binding {member!r} is not one Kubernetes service account (pool[namespace/name])"
 
 
 def _azure_trust(props: Any, _args: ResourceValidationArgs) -> Iterator[str]:
     subject = get(props, "subject")
+    if get(props, "issuer") == GITHUB_ISSUER:
+        if isinstance(subject, str):
+            yield from _github_subjects_problems([subject])
+        return
     if isinstance(subject, str) and not _SERVICE_ACCOUNT_SUBJECT.match(subject):
         yield f"federated credential subject {subject!r} is not one system:serviceaccount:<namespace>:<name>"
+
+
+def _github_subjects_problems(subjects: list[Any]) -> Iterator[str]:
+    """GitHub Actions subjects must each name one repository's event, branch or environment exactly, all the same
+    repository."""
+    matches = [_GITHUB_SUBJECT.match(s) if isinstance(s, str) else None for s in subjects]
+    if not subjects or not all(matches):
+        yield (f"GitHub Actions trust must name exact subjects repo:<owner>/<repo>:pull_request|ref:refs/heads/<b>|"
+               f"environment:<e>, not {subjects}")
+    elif len({match["repository"] for match in matches if match}) > 1:
+        yield f"GitHub Actions trust names more than one repository: {subjects}"
 
 
 SCOPED_FEDERATION = resource_rule(
     name="iam-federation-scoped",
     description="Federated trust (IRSA, GKE Workload Identity, Entra federated credentials) names exactly one "
-                "Kubernetes namespace and service account, so another pod cannot borrow the identity.",
+                "Kubernetes namespace and service account, so another pod cannot borrow the identity; GitHub "
+                "Actions trust names exact subjects of one repository, so a fork or another repository cannot.",
     severity=Severity.HIGH,
     level=EnforcementLevel.MANDATORY,
     controls=[nist("AC-6"), nist("IA-5"), iso("A.5.15")],

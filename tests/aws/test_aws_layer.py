@@ -13,6 +13,7 @@ from components.aws.layer import build_aws_layer, validate_aws_layer_args
 from components.cloud_layer import CloudLayer
 from components.tags import CostTags
 from infra.harness import SECRET_MARKER, SECRET_SIG, ProjectFiles, read_stack_config, run_function, run_program
+from infra.stateful_resources import REPLACED_ON
 
 ROOT = Path(__file__).resolve().parents[2]
 EKS = "aws:eks/cluster:Cluster"
@@ -21,20 +22,8 @@ BUCKET = "aws:s3/bucket:Bucket"
 KMS = "aws:kms/key:Key"
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 
-REPLACE_FORCING = {
-    EKS: ("name", "roleArn", "vpcConfig.subnetIds", "vpcConfig.securityGroupIds", "encryptionConfig",
-          "kubernetesNetworkConfig", "accessConfig.bootstrapClusterCreatorAdminPermissions",
-          "bootstrapSelfManagedAddons", "outpostConfig"),
-    RDS: ("identifier", "identifierPrefix", "engine", "dbName", "username", "kmsKeyId", "storageEncrypted",
-          "availabilityZone", "characterSetName", "dbSubnetGroupName", "snapshotIdentifier", "timezone",
-          "customIamInstanceProfile"),
-    BUCKET: ("bucket", "bucketPrefix", "objectLockEnabled"),
-    KMS: ("customerMasterKeySpec", "keyUsage", "multiRegion", "customKeyStoreId", "xksKeyId"),
-}
-"""Inputs that force a new resource (ForceNew) in terraform-provider-aws, which pulumi-aws wraps: aws_eks_cluster,
-aws_db_instance, aws_s3_bucket and aws_kms_key. Written from knowledge of the provider schema (ForceNew: true in
-internal/service/{eks,rds,s3,kms}); no schema lookup was possible offline, so the list errs on the side of more keys
-(vpcConfig.subnetIds and dbSubnetGroupName are updatable in recent provider versions but kept here)."""
+REPLACE_FORCING = {type_: REPLACED_ON[type_] for type_ in (EKS, RDS, BUCKET, KMS)}
+"""The replace-forcing inputs of the stateful AWS types, from the one table the plan diff uses too."""
 
 
 def stack_config(stack: str) -> dict[str, str]:

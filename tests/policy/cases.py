@@ -238,6 +238,11 @@ SCOPED_TRUST = json.dumps({"Statement": [{
     "Effect": "Allow", "Action": "sts:AssumeRoleWithWebIdentity", "Principal": {"Federated": "arn:oidc"},
     "Condition": {"StringEquals": {"oidc.eks.amazonaws.com/id/X:sub": "system:serviceaccount:mlflow:mlflow",
                                    "oidc.eks.amazonaws.com/id/X:aud": "sts.amazonaws.com"}}}]})
+GITHUB_TRUST = json.dumps({"Statement": [{
+    "Effect": "Allow", "Action": "sts:AssumeRoleWithWebIdentity",
+    "Principal": {"Federated": "arn:aws:iam::1:oidc-provider/token.actions.githubusercontent.com"},
+    "Condition": {"StringEquals": {"token.actions.githubusercontent.com:sub": ["repo:acme/app:pull_request"],
+                                   "token.actions.githubusercontent.com:aud": "sts.amazonaws.com"}}}]})
 IAM_CASES = [
     Case("iam-no-wildcard-admin", [resource("aws:iam/policy:Policy", "p", {"policy": json.dumps({"Statement": [
         {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::art/*"}]})})],
@@ -266,6 +271,16 @@ IAM_CASES = [
     Case("iam-federation-scoped", [resource("gcp:serviceaccount/iAMMember:IAMMember", "wi", {
         "role": "roles/iam.workloadIdentityUser", "member": "serviceAccount:p.svc.id.goog[mlflow/mlflow]"})],
          0, ("member",), "principalSet://iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/*"),
+    Case("iam-federation-scoped", [resource("aws:iam/role:Role", "gh", {"assumeRolePolicy": GITHUB_TRUST})],
+         0, ("assumeRolePolicy",), GITHUB_TRUST.replace(":pull_request", ":*")),
+    Case("iam-federation-scoped", [resource("azure-native:managedidentity:FederatedIdentityCredential", "ghf", {
+        "issuer": "https://token.actions.githubusercontent.com", "subject": "repo:acme/app:environment:production"})],
+         0, ("subject",), "repo:acme/*:environment:production"),
+    Case("iam-federation-scoped", [resource("gcp:serviceaccount/iAMMember:IAMMember", "ghwi", {
+        "role": "roles/iam.workloadIdentityUser", "member": "principal://iam.googleapis.com/projects/1/locations/"
+                                                            "global/workloadIdentityPools/p/subject/repo:acme/app:pull_request"})],
+         0, ("member",), "principal://iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/subject/"
+                         "repo:acme/app:workflow_dispatch"),
 ]
 
 # --- Kubernetes workloads -----------------------------------------------------------------------------------------

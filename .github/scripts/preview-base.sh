@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Writes the offline preview JSON of $STACK on the base branch, checked out in $1, to $2: the base's own program,
+# stack file, policy pack and policy config, run with this checkout's virtualenv. A stack the base branch does not
+# have yet is written as an empty preview, so the plan diff lists all of its resources as added.
+set -euo pipefail
+base_dir=$1
+out=$2
+python="$PWD/.venv/bin/python"
+if [ ! -f "$base_dir/stacks/Pulumi.$STACK.yaml" ]; then
+    project=$(sed -n 's/^name: *//p' "$base_dir/Pulumi.yaml")
+    printf '{"project": "%s", "stack": "%s", "resources": [], "outputs": {}, "violations": []}\n' \
+        "$project" "$STACK" > "$out"
+    echo "stack $STACK is new in this pull request: the base preview is empty"
+    exit 0
+fi
+config=()
+if [ -f "$base_dir/$POLICY_CONFIG" ]; then config=(--policy-config "$POLICY_CONFIG"); fi
+status=0
+(cd "$base_dir" && "$python" -m infra.preview "$STACK" "${config[@]}" --json "$out") || status=$?
+# 1 is a mandatory violation on the base branch: still a preview to compare with.
+if [ "$status" -gt 1 ]; then
+    echo "::error::the base branch's offline preview of $STACK failed (exit status $status)"
+    exit "$status"
+fi
