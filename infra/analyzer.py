@@ -172,28 +172,49 @@ class PolicyPackProcess:
 
     def analyze(self, preview: Preview) -> list[Violation]:
         """``Analyze`` every resource, then ``AnalyzeStack``; the violations and diagnostics, in that order."""
+        requests = encode_requests(preview)
+        return self.analyze_resources(requests) + self.analyze_stack(requests)
+
+    def analyze_resources(self, requests: AnalyzerRequests) -> list[Violation]:
+        """``Analyze`` for each resource of already encoded requests."""
         found: list[Violation] = []
-        described = [(resource, _described(preview, resource)) for resource in preview.resources]
-        for resource, fields in described:
-            request = analyzer_pb2.AnalyzeRequest(**fields)
-            found.extend(_violations(self.stub.Analyze(request, timeout=_CALL_TIMEOUT_SECONDS).diagnostics,
-                                     resource.urn))
-        stack_request = analyzer_pb2.AnalyzeStackRequest(
-            resources=[
-                analyzer_pb2.AnalyzerResource(
-                    **fields,
-                    parent=resource.parent,
-                    dependencies=list(resource.dependencies),
-                    propertyDependencies={
-                        key: analyzer_pb2.AnalyzerPropertyDependencies(urns=list(urns))
-                        for key, urns in resource.property_dependencies.items()
-                    },
-                )
-                for resource, fields in described
-            ]
-        )
-        found.extend(_violations(self.stub.AnalyzeStack(stack_request, timeout=_STACK_TIMEOUT_SECONDS).diagnostics, ""))
+        for urn, request in requests.resources:
+            found.extend(_violations(self.stub.Analyze(request, timeout=_CALL_TIMEOUT_SECONDS).diagnostics, urn))
         return found
+
+    def analyze_stack(self, requests: AnalyzerRequests) -> list[Violation]:
+        """``AnalyzeStack`` once for the whole stack of already encoded requests."""
+        return _violations(self.stub.AnalyzeStack(requests.stack, timeout=_STACK_TIMEOUT_SECONDS).diagnostics, "")
+
+
+@dataclass(frozen=True)
+class AnalyzerRequests:
+    """What the engine sends the pack for one preview: an ``Analyze`` request per resource (with its URN) and one
+    ``AnalyzeStack`` request."""
+
+    resources: list[tuple[str, analyzer_pb2.AnalyzeRequest]]
+    stack: analyzer_pb2.AnalyzeStackRequest
+
+
+def encode_requests(preview: Preview) -> AnalyzerRequests:
+    """The analyzer requests for everything ``preview`` recorded, each resource encoded once for both."""
+    described = [(resource, _described(preview, resource)) for resource in preview.resources]
+    stack = analyzer_pb2.AnalyzeStackRequest(
+        resources=[
+            analyzer_pb2.AnalyzerResource(
+                **fields,
+                parent=resource.parent,
+                dependencies=list(resource.dependencies),
+                propertyDependencies={
+                    key: analyzer_pb2.AnalyzerPropertyDependencies(urns=list(urns))
+                    for key, urns in resource.property_dependencies.items()
+                },
+            )
+            for resource, fields in described
+        ]
+    )
+    return AnalyzerRequests([(resource.urn, analyzer_pb2.AnalyzeRequest(**fields)) for resource, fields in described],
+                            stack)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ same and compares both servicers' answers. It can go once pulumi-policy decodes 
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Callable
 from importlib.metadata import version
 from inspect import isawaitable
@@ -31,6 +32,7 @@ import pulumi_policy.policy as upstream
 from pulumi_policy.deserialize import deserialize_properties
 from pulumi_policy.proxy import UnknownValueError, unknown_checking_proxy
 
+from .rule import JUDGES
 from .stack_index import IndexedResources
 
 TESTED_VERSIONS = (">=1.21.0", "<1.22")
@@ -87,6 +89,10 @@ def decode_once_per_request() -> None:
     upstream._PolicyAnalyzerServicer = OnceDecodingServicer  # pylint: disable=protected-access
 
 
+_RUNTIME_ENVIRONMENT = ("PULUMI_PROJECT", "PULUMI_STACK", "PULUMI_DRY_RUN", "PULUMI_ORGANIZATION", "PULUMI_CONFIG")
+"""What pulumi-policy's ``_configure_runtime_settings`` reads (through ``pulumi.runtime.get_config_env``)."""
+
+
 def _props(message: Any) -> Any:
     """A request's properties decoded as pulumi-policy decodes them for a validation."""
     return unknown_checking_proxy(deserialize_properties(json_format.MessageToDict(message)))
@@ -101,6 +107,16 @@ class OnceDecodingServicer(_Parent):
     def _private(self, name: str) -> Any:
         return getattr(self, _MANGLED + name)
 
+    _configured_for: tuple[str | None, ...] | None = None
+
+    def _configure_runtime_settings(self) -> None:
+        """pulumi-policy configures the Pulumi runtime from the environment before every request; its inputs are
+        environment variables, so it is done again only when one of them changed."""
+        environment = tuple(os.environ.get(name) for name in _RUNTIME_ENVIRONMENT)
+        if environment != self._configured_for:
+            super()._configure_runtime_settings()
+            self._configured_for = environment
+
     def Analyze(self, request, _context):  # noqa: N802 (gRPC method name)
         self._configure_runtime_settings()
         response = proto.AnalyzeResponse()
@@ -114,6 +130,9 @@ class OnceDecodingServicer(_Parent):
                 response.not_applicable.append(proto.PolicyNotApplicable(
                     policy_name=policy.name, reason="Policy does not implement validate"))
                 continue
+            judges = getattr(policy, JUDGES, None)
+            if judges is not None and not judges(request.type):
+                continue  # the validation would return at once without a report (rule.judging)
             if level == upstream.EnforcementLevel.REMEDIATE:
                 level = upstream.EnforcementLevel.MANDATORY  # a violation left after remediation blocks
             if decoded is None:
