@@ -45,7 +45,7 @@ RELIED_ON: dict[str, tuple[str, ...]] = {
         _PARENT, "_NotApplicableError", "PolicyResource", "ResourceValidationArgs", "StackValidationArgs",
         "ResourceValidationPolicy", "StackValidationPolicy", "EnforcementLevel", "PolicyPack"),
     "methods of the servicer": (
-        "Analyze", "AnalyzeStack", "_configure_runtime_settings", "_get_enforcement_level",
+        "Analyze", "AnalyzeStack", "Configure", "_configure_runtime_settings", "_get_enforcement_level",
         "_create_report_violation", "_get_resource_options", "_get_provider_resource", "_get_policy_config",
         "_map_enforcement_level"),
     "private fields the servicer's __init__ sets": (
@@ -117,24 +117,49 @@ class OnceDecodingServicer(_Parent):
             super()._configure_runtime_settings()
             self._configured_for = environment
 
+    _plans: dict[str, list[tuple[Any, Any]]] | None = None
+
+    def Configure(self, request, context):  # noqa: N802 (gRPC method name)
+        response = super().Configure(request, context)
+        self._plans = {}  # the levels changed
+        return response
+
+    def _plan(self, resource_type: str) -> list[tuple[Any, Any]]:
+        """What ``Analyze`` does for a resource type, policy by policy in pack order: ``(policy, level)`` to
+        validate, ``(policy, None)`` to report not applicable (a remediation-only policy); disabled policies, stack
+        policies and those that judge other types (rule.judging) left out. It depends on the configured levels
+        alone, so it is kept until the next ``Configure``."""
+        plans = self._plans if self._plans is not None else {}
+        plan = plans.get(resource_type)
+        if plan is None:
+            plan = []
+            for policy in self._private("policies"):
+                level = self._get_enforcement_level(policy)
+                if level == upstream.EnforcementLevel.DISABLED or not isinstance(
+                        policy, upstream.ResourceValidationPolicy):
+                    continue
+                if not policy.has_validation():
+                    plan.append((policy, None))
+                    continue
+                judges = getattr(policy, JUDGES, None)
+                if judges is not None and not judges(resource_type):
+                    continue  # the validation would return at once without a report
+                if level == upstream.EnforcementLevel.REMEDIATE:
+                    level = upstream.EnforcementLevel.MANDATORY  # a violation left after remediation blocks
+                plan.append((policy, level))
+            plans[resource_type] = plan
+            self._plans = plans
+        return plan
+
     def Analyze(self, request, _context):  # noqa: N802 (gRPC method name)
         self._configure_runtime_settings()
         response = proto.AnalyzeResponse()
         decoded: tuple[Any, Any, Any] | None = None
-        for policy in self._private("policies"):
-            level = self._get_enforcement_level(policy)
-            if level == upstream.EnforcementLevel.DISABLED or not isinstance(
-                    policy, upstream.ResourceValidationPolicy):
-                continue
-            if not policy.has_validation():
+        for policy, level in self._plan(request.type):
+            if level is None:
                 response.not_applicable.append(proto.PolicyNotApplicable(
                     policy_name=policy.name, reason="Policy does not implement validate"))
                 continue
-            judges = getattr(policy, JUDGES, None)
-            if judges is not None and not judges(request.type):
-                continue  # the validation would return at once without a report (rule.judging)
-            if level == upstream.EnforcementLevel.REMEDIATE:
-                level = upstream.EnforcementLevel.MANDATORY  # a violation left after remediation blocks
             if decoded is None:
                 decoded = (_props(request.properties), self._get_resource_options(request),
                            self._get_provider_resource(request))
