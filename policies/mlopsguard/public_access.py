@@ -234,10 +234,11 @@ def _gcs_entity(what: str) -> Check:
 
 def _gcs_acl(what: str) -> Check:
     def check(props: Any, _args: ResourceValidationArgs) -> Iterator[str]:
-        predefined = get(props, "predefinedAcl")
-        if predefined in _GCP_PUBLIC_PREDEFINED:
-            yield f"{what} applies the predefined ACL {predefined!r}"
-        for entry in (get(props, "defaultAcl"), *items(get(props, "roleEntities"))):
+        for prop in ("predefinedAcl", "defaultAcl"):  # defaultAcl names a predefined ACL for new objects
+            predefined = get(props, prop)
+            if predefined in _GCP_PUBLIC_PREDEFINED:
+                yield f"{what} applies the predefined ACL {predefined!r} ({prop})"
+        for entry in items(get(props, "roleEntities")):
             if isinstance(entry, str) and entry.rpartition(":")[2] in _GCP_PUBLIC_MEMBERS:
                 yield f"{what} gives {entry.partition(':')[0]} to {entry.rpartition(':')[2]}"
     return check

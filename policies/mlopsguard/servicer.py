@@ -51,7 +51,23 @@ RELIED_ON: dict[str, tuple[str, ...]] = {
     "private fields the servicer's __init__ sets": (
         "policies", "policy_pack_name", "policy_pack_version", "stack_tags"),
 }
-"""Everything of pulumi-policy's internals this module uses."""
+"""Everything of pulumi-policy's internals this module uses (besides ``deserialize_properties`` and
+``unknown_checking_proxy``, which it imports: an ImportError when they go)."""
+
+REPRODUCED: dict[str, tuple[str, ...]] = {
+    "Analyze": ("deserialize_properties(json_format.MessageToDict(request.properties))",
+                "unknown_checking_proxy(deserialized)", "self._get_resource_options(request)",
+                "self._get_provider_resource(request)", "Policy does not implement validate",
+                "enforcement_level = EnforcementLevel.MANDATORY", "during preview: {e.message}",
+                "reason=e.reason or \"\"", "ResourceValidationArgs(request.type, props, request.urn, request.name, "
+                "opts, provider, config,"),
+    "AnalyzeStack": ("deserialize_properties(json_format.MessageToDict(r.properties))",
+                     "unknown_checking_proxy(deserialized)", "PolicyResource(r.type, props, r.urn, r.name, opts, "
+                     "provider, None, [], {})", "StackValidationArgs(resources, config, self.__stack_tags)",
+                     "enforcement_level = EnforcementLevel.MANDATORY", "during preview: {e.message}"),
+}
+"""Code of the parent's ``Analyze`` and ``AnalyzeStack`` that the subclass reproduces outside the per-policy loop;
+``tests/policy/test_servicer.py`` fails when an upgrade changes any of it."""
 
 
 class IncompatiblePulumiPolicy(RuntimeError):

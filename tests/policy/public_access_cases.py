@@ -106,7 +106,7 @@ STORAGE_CASES = [
     _one(STORAGE, "gcp:storage/bucketACL:BucketACL", {"bucket": "b", "predefinedAcl": "private"},
          ("predefinedAcl",), "publicRead"),
     _one(STORAGE, "gcp:storage/bucketACL:BucketACL", {"bucket": "b", "defaultAcl": "projectPrivate"},
-         ("defaultAcl",), "READER:allAuthenticatedUsers"),
+         ("defaultAcl",), "publicRead"),
     _one(STORAGE, "gcp:storage/objectACL:ObjectACL", {"bucket": "b", "object": "o", "predefinedAcl": "private"},
          ("predefinedAcl",), "authenticatedRead"),
     _one(STORAGE, "gcp:storage/defaultObjectACL:DefaultObjectACL", {"bucket": "b", "roleEntities": [

@@ -16,7 +16,7 @@ from tests.policy.test_rules import CASES
 
 BASELINE_PACK = Path(__file__).with_name("unoptimised_pack")
 COPIES = 1
-MIX = 300
+MIX = 600
 
 
 def _renamed(resources: list[RecordedResource], suffix: str) -> list[RecordedResource]:

@@ -26,6 +26,7 @@ import pulumi_policy.policy as upstream  # noqa: E402
 from mlopsguard import PACK_NAME, all_policies  # noqa: E402
 from mlopsguard.servicer import (  # noqa: E402
     _RUNTIME_ENVIRONMENT,
+    REPRODUCED,
     TESTED_VERSIONS,
     OnceDecodingServicer,
     decode_once_per_request,
@@ -78,6 +79,12 @@ def test_the_runtime_configuration_reads_only_the_environment_the_servicer_watch
     assert read and read <= set(_RUNTIME_ENVIRONMENT)
     assert "get_config_env()" in source and '"PULUMI_CONFIG"' in inspect.getsource(
         sys.modules["pulumi.runtime.config"].get_config_env)
+
+
+@pytest.mark.parametrize("method", sorted(REPRODUCED))
+def test_the_code_the_servicer_reproduces_is_unchanged_upstream(method):
+    source = " ".join(inspect.getsource(getattr(UPSTREAM, method)).split())
+    assert [snippet for snippet in REPRODUCED[method] if " ".join(snippet.split()) not in source] == []
 
 
 def _interrupt(_seconds):
