@@ -6,7 +6,9 @@ Prints, in one run: the bare gRPC round trip (``GetPluginInfo``, which runs no r
 machine); for each size, resources per second of ``Analyze`` (one call per resource) and of ``AnalyzeStack`` (one
 call for the stack) separately, with ``AnalyzeStack``'s time per resource, so its growth with the stack is visible;
 and the figure for ``--total`` resources: ``Analyze`` for each plus one ``AnalyzeStack``, as a preview sends them.
-Requests are encoded before the clock starts (the engine, not the pack, encodes them).
+Requests are encoded before the clock starts (the engine, not the pack, encodes them). Beside wall-clock rates it
+prints the CPU time the pack's own process spent per resource, which other work on the machine does not inflate,
+and the load average, which says how much other work there was.
 
 The mix is what a platform stack holds: Kubernetes workloads, Services and ConfigMaps; S3 buckets each with a
 public access block, encryption and versioning linked by property dependency; RDS instances each with a parameter
@@ -18,8 +20,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from google.protobuf import empty_pb2
@@ -115,24 +119,39 @@ def synthetic_stack(count: int) -> Preview:
     return Preview(PROJECT, STACK, resources[:count], {})
 
 
-def _round_trip(pack: PolicyPackProcess) -> float:
+def _round_trip(pack: PolicyPackProcess) -> tuple[float, float]:
+    """The median seconds of a ``GetPluginInfo`` call, and the pack's CPU seconds per call."""
     times = []
+    cpu = pack.cpu_seconds()
     for _ in range(ROUND_TRIPS):
         started = time.perf_counter()
         pack.stub.GetPluginInfo(empty_pb2.Empty())
         times.append(time.perf_counter() - started)
-    return statistics.median(times)
+    return statistics.median(times), (pack.cpu_seconds() - cpu) / ROUND_TRIPS
 
 
-def _measure(pack: PolicyPackProcess, count: int) -> tuple[float, float, int]:
-    """Seconds of ``Analyze`` for every resource, seconds of one ``AnalyzeStack``, and the violations found."""
+@dataclass(frozen=True)
+class Measurement:
+    count: int
+    analyze: float
+    """Seconds of ``Analyze`` for every resource."""
+    stack: float
+    """Seconds of one ``AnalyzeStack``."""
+    analyze_cpu: float
+    """CPU seconds the pack's process spent in those ``Analyze`` calls."""
+    stack_cpu: float
+    violations: int
+
+
+def _measure(pack: PolicyPackProcess, count: int) -> Measurement:
     requests = encode_requests(synthetic_stack(count))
-    started = time.perf_counter()
+    cpu, started = pack.cpu_seconds(), time.perf_counter()
     found = pack.analyze_resources(requests)
-    analyze = time.perf_counter() - started
-    started = time.perf_counter()
+    analyze, analyze_cpu = time.perf_counter() - started, pack.cpu_seconds() - cpu
+    cpu, started = pack.cpu_seconds(), time.perf_counter()
     found += pack.analyze_stack(requests)
-    return analyze, time.perf_counter() - started, len(found)
+    return Measurement(count, analyze, time.perf_counter() - started, analyze_cpu, pack.cpu_seconds() - cpu,
+                       len(found))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -146,25 +165,29 @@ def main(argv: list[str] | None = None) -> None:
         pack.configure_stack(PROJECT, STACK)
         resource_policies = sum(1 for p in policies if p.kind == "resource")
         print(f"policies: {len(policies)} ({resource_policies} resource, {len(policies) - resource_policies} stack)")
-        round_trip = _round_trip(pack)
+        round_trip, round_trip_cpu = _round_trip(pack)
         print(f"bare gRPC round trip (GetPluginInfo, median of {ROUND_TRIPS}): {round_trip * 1e6:.0f} us "
-              f"-> at most {1 / round_trip:,.0f} calls/s")
+              f"-> at most {1 / round_trip:,.0f} calls/s; pack CPU {round_trip_cpu * 1e6:.0f} us per call")
         print(f"{'resources':>9} | {'Analyze/s':>9} | {'AnalyzeStack/s':>14} | {'AnalyzeStack us/resource':>24} | "
-              f"violations")
+              f"{'pack CPU us/resource (Analyze, AnalyzeStack)':>44} | violations")
         per_resource = {}
         for count in args.sizes:
-            analyze, stack, violations = _measure(pack, count)
-            per_resource[count] = stack / count
-            print(f"{count:>9} | {count / analyze:>9,.0f} | {count / stack:>14,.0f} | {stack / count * 1e6:>24,.0f} | "
-                  f"{violations}")
+            m = _measure(pack, count)
+            per_resource[count] = m.stack / count
+            print(f"{count:>9} | {count / m.analyze:>9,.0f} | {count / m.stack:>14,.0f} | "
+                  f"{m.stack / count * 1e6:>24,.0f} | "
+                  f"{f'{m.analyze_cpu / count * 1e6:,.0f}, {m.stack_cpu / count * 1e6:,.0f}':>44} | {m.violations}")
         if len(args.sizes) > 1:
             first, last = args.sizes[0], args.sizes[-1]
             print(f"AnalyzeStack time per resource at {last} / at {first}: "
                   f"{per_resource[last] / per_resource[first]:.2f}x")
-        analyze, stack, violations = _measure(pack, args.total)
-        print(f"{args.total} resources, Analyze x{args.total} + AnalyzeStack x1: {analyze + stack:.2f} s = "
-              f"{args.total / (analyze + stack):,.0f} resources/s (Analyze {analyze:.2f} s, AnalyzeStack "
-              f"{stack:.2f} s; {violations} violations); round trip in this run {round_trip * 1e6:.0f} us")
+        m = _measure(pack, args.total)
+        total = m.analyze + m.stack
+        print(f"{args.total} resources, Analyze x{args.total} + AnalyzeStack x1: {total:.2f} s = "
+              f"{args.total / total:,.0f} resources/s (Analyze {m.analyze:.2f} s, AnalyzeStack {m.stack:.2f} s; "
+              f"pack CPU {m.analyze_cpu + m.stack_cpu:.2f} s; {m.violations} violations); round trip in this run "
+              f"{round_trip * 1e6:.0f} us")
+    print(f"machine load average (1, 5, 15 min) at the end: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

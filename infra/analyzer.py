@@ -113,6 +113,11 @@ class PolicyPackProcess:
     def __exit__(self, *exc_info: object) -> None:
         self._stop()
 
+    def cpu_seconds(self) -> float:
+        """CPU time the pack's process has used so far (user and system), from ``/proc`` (Linux)."""
+        fields = Path(f"/proc/{self._process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def _first_line(self, timeout: float) -> str:
         """The pack's first line of output (its port), or "" when it exits or stays silent for ``timeout`` s."""
         stdout = self._process.stdout
