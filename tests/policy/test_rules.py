@@ -12,6 +12,7 @@ from tests.policy.public_access_cases import PUBLIC_ACCESS_CASES
 
 CASES = DOMAIN_CASES + PUBLIC_ACCESS_CASES
 
+
 def _ids(case: Case) -> str:
     return case.id
 
