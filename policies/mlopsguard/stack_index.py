@@ -1,4 +1,5 @@
-"""Lookups over a stack's resources that stack rules share: by type, by URN, by dependency and by reference.
+"""Lookups over a stack's resources that stack rules share: by type, and by reference (the URN of a recorded
+property dependency, or a name).
 
 A stack rule asks things like "the BucketPublicAccessBlock that refers to this bucket" once per bucket; answered
 by scanning the stack, ``AnalyzeStack`` grows with the square of the stack. :class:`StackIndex` answers each such
@@ -69,23 +70,6 @@ class StackIndex:
         for resource in self._resources:
             table[resource.resource_type].append(resource)
         return table
-
-    @cached_property
-    def by_urn(self) -> dict[str, Any]:
-        """Every resource by its URN."""
-        return {resource.urn: resource for resource in self._resources}
-
-    @cached_property
-    def _dependents(self) -> dict[str, list[Any]]:
-        table: dict[str, list[Any]] = defaultdict(list)
-        for resource in self._resources:
-            for dependency in resource.dependencies:
-                table[dependency.urn].append(resource)
-        return table
-
-    def dependents(self, target: Any) -> list[Any]:
-        """The resources that depend on ``target``, in stack order."""
-        return self._dependents.get(target.urn, [])
 
     def of_types(self, types: Iterable[str]) -> list[Any]:
         """The resources whose type is one of ``types``, in stack order."""
