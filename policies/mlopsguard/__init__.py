@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from pulumi_policy import Policy
 
-from . import clusters, cost, databases, iam, kubernetes_platform, mlops, storage, workloads
+from . import clusters, cost, databases, iam, kubernetes_platform, mlops, public_access, storage, workloads
 
 PACK_NAME = "mlops-platform"
 PACK_DESCRIPTION = "Compliance and cost rules for MLOps platforms on AWS, GCP, Azure and Kubernetes."
 
-_DOMAINS = (cost, storage, clusters, databases, iam, workloads, kubernetes_platform, mlops)
+_DOMAINS = (cost, storage, clusters, databases, iam, workloads, kubernetes_platform, mlops, public_access)
 
 
 def all_policies() -> list[Policy]:

@@ -12,7 +12,7 @@ from typing import Any
 
 from pulumi_policy import EnforcementLevel, PolicyConfigSchema, ResourceValidationArgs, Severity, StackValidationArgs
 
-from .resources import UNKNOWN, get, items, json_document, of_types, refers_to, undecided_links
+from .resources import UNKNOWN, get, items, json_document, of_types, referring, undecided_links
 from .rule import by_type, iso, nist, pci, resource_rule, stack_rule
 
 EKS = "aws:eks/cluster:Cluster"
@@ -203,8 +203,8 @@ AUDIT_LOGS = resource_rule(
 def eks_enforces_network_policy(args: StackValidationArgs, cluster: Any) -> bool | Any:
     """Whether an EKS cluster enforces NetworkPolicies: a vpc-cni add-on with enableNetworkPolicy, or a Calico or
     Cilium chart in the stack."""
-    for addon in of_types(args.resources, {EKS_ADDON}):
-        if get(addon.props, "addonName") != "vpc-cni" or not refers_to(addon, "clusterName", cluster):
+    for addon in referring(args.resources, {EKS_ADDON}, "clusterName", cluster):
+        if get(addon.props, "addonName") != "vpc-cni":
             continue
         values = json_document(get(addon.props, "configurationValues"))
         if values is UNKNOWN:

@@ -10,7 +10,7 @@ from typing import Any
 
 from pulumi_policy import EnforcementLevel, PolicyConfigSchema, ResourceValidationArgs, Severity, StackValidationArgs
 
-from .resources import PRODUCTION_SCHEMA_PROPERTIES, UNKNOWN, get, is_production, items, of_types, refers_to
+from .resources import PRODUCTION_SCHEMA_PROPERTIES, UNKNOWN, get, is_production, items, of_types, referred
 from .rule import by_type, iso, nist, pci, resource_rule, stack_rule
 
 RDS = "aws:rds/instance:Instance"
@@ -124,8 +124,7 @@ def rds_requires_tls(args: StackValidationArgs, database: Any) -> bool | Any:
     if not isinstance(engine, str) or "postgres" not in engine:
         return True  # MySQL and others: not judged here
     key = "dbClusterParameterGroupName" if database.resource_type == AURORA else "parameterGroupName"
-    groups = [g for g in of_types(args.resources, {RDS_PARAMETER_GROUP, RDS_CLUSTER_PARAMETER_GROUP})
-              if refers_to(database, key, g)]
+    groups = referred(args.resources, database, key, {RDS_PARAMETER_GROUP, RDS_CLUSTER_PARAMETER_GROUP})
     for group in groups:
         for parameter in items(get(group.props, "parameters")):
             if get(parameter, "name") == "rds.force_ssl":

@@ -18,6 +18,8 @@ from typing import Any, TypeVar
 
 from pulumi_policy.proxy import UnknownValueError
 
+from .stack_index import index_of
+
 T = TypeVar("T")
 
 
@@ -222,13 +224,38 @@ def refers_to(resource: Any, prop: str, target: Any) -> bool:
     return value in names
 
 
+# The stack lookups below answer from the request's shared index (``stack_index``) when the pack's servicer gave
+# the rules one, and by scanning ``resources`` otherwise; both give the same answer in the same order.
+
+def referring(resources: Sequence[Any], types: frozenset[str] | set[str], prop: str, target: Any) -> list[Any]:
+    """The stack resources of ``types`` whose ``prop`` refers to ``target`` (see :func:`refers_to`)."""
+    index = index_of(resources)
+    if index is not None:
+        return index.referring(types, prop, target)
+    return [r for r in of_types(resources, types) if refers_to(r, prop, target)]
+
+
+def referred(resources: Sequence[Any], source: Any, prop: str, types: frozenset[str] | set[str]) -> list[Any]:
+    """The stack resources of ``types`` that ``source``'s ``prop`` refers to (see :func:`refers_to`)."""
+    index = index_of(resources)
+    if index is not None:
+        return index.referred(source, prop, types)
+    return [r for r in of_types(resources, types) if refers_to(source, prop, r)]
+
+
 def undecided_links(resources: Sequence[Any], types: frozenset[str] | set[str], prop: str) -> bool:
     """Whether some resource of ``types`` points somewhere unknown through ``prop`` (no recorded dependency, value
     unknown): then "nothing refers to X" cannot be concluded during preview."""
+    index = index_of(resources)
+    if index is not None:
+        return index.undecided(types, prop)
     return any(not resource.property_dependencies.get(prop) and get(resource.props, prop) is UNKNOWN
                for resource in resources if resource.resource_type in types)
 
 
 def of_types(resources: Sequence[Any], types: frozenset[str] | set[str]) -> list[Any]:
     """The stack resources whose type is one of ``types``."""
+    index = index_of(resources)
+    if index is not None:
+        return index.of_types(types)
     return [resource for resource in resources if resource.resource_type in types]

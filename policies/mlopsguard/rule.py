@@ -61,8 +61,9 @@ def resource_rule(
     applies_to: Sequence[str] = (),
 ) -> ResourceValidationPolicy:
     """A resource policy with its framework controls recorded, and the resource types it judges (``applies_to``,
-    type tokens or ``<package>:*`` for a whole cloud) so a report can tell "passed" from "nothing to judge"."""
-    return ResourceValidationPolicy(
+    type tokens or ``<package>:*`` for a whole cloud) so a report can tell "passed" from "nothing to judge".
+    A ``validate`` that carries a :data:`JUDGES` predicate passes it on to the policy (see :func:`judging`)."""
+    policy = ResourceValidationPolicy(
         name=name,
         description=description,
         enforcement_level=level,
@@ -74,6 +75,24 @@ def resource_rule(
         tags=_tags(controls, applies_to),
         remediation_steps=remediation_steps,
     )
+    setattr(policy, JUDGES, getattr(validate, JUDGES, None))
+    return policy
+
+
+JUDGES = "judges"
+"""Attribute of a resource validation (and of its policy): a predicate on the resource type that is false for every
+type the validation reports nothing on, so the pack's servicer can skip it without decoding or calling it."""
+
+
+def judging(judges: Callable[[str], bool]):
+    """Mark a resource validation as judging only the resource types ``judges`` accepts. The validation must
+    return at once, reporting nothing, for any other type: the servicer then skips it for them."""
+
+    def mark(validate):
+        setattr(validate, JUDGES, judges)
+        return validate
+
+    return mark
 
 
 def stack_rule(
@@ -154,6 +173,7 @@ def by_type(checks: Mapping[str, Check]) -> Callable[[ResourceValidationArgs, Ca
     """A resource validation that runs the check registered for the resource's type (a dict lookup, so the pack
     stays cheap on the many resources no rule of a domain cares about) and reports each problem."""
 
+    @judging(checks.__contains__)
     def validate(args: ResourceValidationArgs, report_violation: Callable[..., None]) -> None:
         check = checks.get(args.resource_type)
         if check is None:

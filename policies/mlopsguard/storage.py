@@ -12,7 +12,7 @@ from typing import Any
 
 from pulumi_policy import EnforcementLevel, PolicyConfigSchema, Severity, StackValidationArgs
 
-from .resources import UNKNOWN, get, items, json_document, of_types, refers_to, undecided_links
+from .resources import UNKNOWN, get, items, json_document, of_types, referring, undecided_links
 from .rule import CIS_AWS, CIS_GCP, cis, iso, nist, pci, stack_rule
 
 S3_BUCKET = "aws:s3/bucket:Bucket"
@@ -37,19 +37,15 @@ AZURE_MANAGEMENT_POLICY = "azure-native:storage:ManagementPolicy"
 AZURE_DIAGNOSTICS = "azure-native:insights:DiagnosticSetting"
 
 _STORAGE = [S3_BUCKET, S3_BUCKET_V2, GCS_BUCKET, AZURE_ACCOUNT]
+_STORAGE_CLOUDS = {S3_BUCKET: "s3", S3_BUCKET_V2: "s3", GCS_BUCKET: "gcs", AZURE_ACCOUNT: "azure"}
 
 Report = Callable[..., None]
 
 
 def _buckets(args: StackValidationArgs) -> Iterator[tuple[Any, str]]:
     """Every storage resource with its cloud: ``s3``, ``gcs`` or ``azure``."""
-    for resource in args.resources:
-        if resource.resource_type in S3_BUCKETS:
-            yield resource, "s3"
-        elif resource.resource_type == GCS_BUCKET:
-            yield resource, "gcs"
-        elif resource.resource_type == AZURE_ACCOUNT:
-            yield resource, "azure"
+    for resource in of_types(args.resources, _STORAGE_CLOUDS.keys()):
+        yield resource, _STORAGE_CLOUDS[resource.resource_type]
 
 
 class Undecided(Exception):
@@ -60,7 +56,7 @@ def _settings(args: StackValidationArgs, bucket: Any, types: frozenset[str] | se
               prop: str = "bucket") -> list[Any]:
     """The setting resources of ``types`` that refer to ``bucket`` through ``prop``; raises :class:`Undecided`
     when there are none but one of them points somewhere unknown."""
-    found = [r for r in of_types(args.resources, types) if refers_to(r, prop, bucket)]
+    found = referring(args.resources, types, prop, bucket)
     if not found and undecided_links(args.resources, types, prop):
         raise Undecided
     return found
@@ -268,7 +264,7 @@ VERSIONING = stack_rule(
 def _validate_access_logging_one(args: StackValidationArgs, bucket: Any, cloud: str, report: Report) -> None:
     if cloud == "s3":
         # A log bucket's own access is not logged into itself (that would loop); it is the target of another's.
-        is_log_bucket = any(refers_to(r, "targetBucket", bucket) for r in of_types(args.resources, S3_LOGGING))
+        is_log_bucket = bool(referring(args.resources, S3_LOGGING, "targetBucket", bucket))
         if not _settings(args, bucket, S3_LOGGING) and not is_log_bucket:
             report("S3 bucket has no server access logging (BucketLogging)", bucket.urn)
     elif cloud == "gcs":

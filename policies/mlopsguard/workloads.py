@@ -16,7 +16,7 @@ from typing import Any
 from pulumi_policy import EnforcementLevel, PolicyConfigSchema, ResourceValidationArgs, Severity
 
 from .resources import PRODUCTION_SCHEMA_PROPERTIES, UNKNOWN, get, is_production, items, string_map
-from .rule import CIS_K8S, cis, iso, nist, pci, resource_rule
+from .rule import CIS_K8S, cis, iso, judging, nist, pci, resource_rule
 
 _KUBERNETES_TYPE = re.compile(r"^kubernetes:(?P<group>[^:]+)/(?P<version>[^:/]+):(?P<kind>\w+)$")
 TEMPLATE_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "ReplicationController",
@@ -52,15 +52,19 @@ def containers(pod: Any) -> list[Any]:
     return [c for key in ("initContainers", "containers") for c in items(get(pod, key)) if c is not UNKNOWN]
 
 
+def is_workload_type(resource_type: str) -> bool:
+    """Whether a resource type is a Kubernetes kind that runs pods."""
+    return resource_type.startswith("kubernetes:") and kind_of(resource_type) in WORKLOAD_KINDS
+
+
 def _workload_rule(check):
     """A validation that runs ``check(pod_spec, pod_metadata, args)`` on every workload's pod template."""
 
+    @judging(is_workload_type)
     def validate(args: ResourceValidationArgs, report_violation) -> None:
-        if not args.resource_type.startswith("kubernetes:"):
+        if not is_workload_type(args.resource_type):
             return
         kind = kind_of(args.resource_type)
-        if kind not in WORKLOAD_KINDS:
-            return
         pod, metadata = pod_template(kind, args.props)
         if pod is None or pod is UNKNOWN:
             return

@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from tests.policy.cases import CASES, Case
+from tests.policy.cases import CASES as DOMAIN_CASES
+from tests.policy.cases import Case
 from tests.policy.conftest import REMOVE, UNKNOWN, patched, secret
+from tests.policy.public_access_cases import PUBLIC_ACCESS_CASES
+
+CASES = DOMAIN_CASES + PUBLIC_ACCESS_CASES
 
 
 def _ids(case: Case) -> str:
