@@ -98,6 +98,13 @@ class IdentityFactory(Protocol):
                  read_only: bool = False) -> ServiceAccountIdentity: ...
 
 
+class DigestLookup(Protocol):
+    """Reads the digest (``sha256:...``) of ``<registry>/<repository>:<tag>`` from the cloud's own registry at
+    deploy time; fails the deployment when the tag was never pushed."""
+
+    def __call__(self, registry: str, repository: str, tag: str) -> pulumi.Output[str]: ...
+
+
 @dataclass(frozen=True)
 class CloudLayer:
     """The outputs every cloud layer provides."""
@@ -127,6 +134,9 @@ class CloudLayer:
     """The cluster's OIDC issuer URL, ``https://...`` (added for issue 3; None without workload identity)."""
     artifact_name: pulumi.Output[str] | None = None
     """The bucket / container name of the artifact store (added for issue 3)."""
+    image_digest: DigestLookup | None = None
+    """Reads image digests from the cloud's registry (``mlops:images.digests: registry``); None when the layer has
+    no registry to ask."""
     gpu: GpuCapacity | None = None
     """The cluster's GPU capacity; None when it has none (GPU endpoints are then refused). When set, the Kubernetes
     layer installs the NVIDIA device plugin (unless the cloud manages it) and the DCGM exporter on the GPU nodes."""

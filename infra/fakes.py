@@ -288,8 +288,20 @@ RESOURCE_FAKES.update({
     "aws:cloudwatch/eventRule:EventRule": _named_by_provider,
 })
 
+def _ecr_image(args: dict[str, Any]) -> dict[str, Any]:
+    """A pushed image: its digest is a hash of the repository and tag, as stable as a real immutable tag's."""
+    repository, tag = str(args.get("repositoryName")), str(args.get("imageTag"))
+    digest = "sha256:" + hashlib.sha256(f"ecr-image::{repository}:{tag}".encode()).hexdigest()
+    registry = str(args.get("registryId") or ACCOUNT_ID)
+    return {"id": digest, "imageDigest": digest, "imageTag": tag, "imageTags": [tag], "registryId": registry,
+            "repositoryName": repository, "imagePushedAt": 1764547200, "imageSizeInBytes": 734003200,
+            "imageUri": f"{registry}.dkr.ecr.{DEFAULT_REGION}.amazonaws.com/{repository}@{digest}",
+            "mostRecent": False}
+
+
 INVOKE_FAKES.update({
     "aws:secretsmanager/getSecretVersion:getSecretVersion": _secret_version,
+    "aws:ecr/getImage:getImage": _ecr_image,
 })
 INVOKE_FAKES.update({
     "aws:iam/getSessionContext:getSessionContext": lambda args: {

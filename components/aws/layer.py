@@ -14,6 +14,7 @@ default tags) or anything inside the cluster except Karpenter.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -29,9 +30,10 @@ from components.aws.network import Network, NetworkArgs, validate_network_args
 from components.aws.workload_identity import WorkloadIdentity
 from components.cloud_layer import CloudLayer, DatabaseEndpoint, EgressTarget, GpuCapacity, ServiceAccountIdentity
 from components.tags import CostTags
-from components.validation import config_section
+from components.validation import ArgumentError, config_section
 
 SECTIONS = ("network", "cluster", "database", "karpenter")
+ECR_REGISTRY = r"(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com"
 """The stack config sections (``mlops:<section>``) this layer reads besides ``artifacts``."""
 
 
@@ -76,6 +78,14 @@ def validate_aws_layer_args(sections: Mapping[str, Any], *, region: str, tags: C
     )
 
 
+def validate_registry_lookup(registry: str, region: str, field: str) -> None:
+    """Digests are read from the stack's own ECR registry: ``<account>.dkr.ecr.<region>.amazonaws.com``."""
+    match = re.fullmatch(ECR_REGISTRY, registry)
+    if match is None or match["region"] != region:
+        raise ArgumentError(f"{field}: {registry!r} is not allowed with digests: registry; use the ECR registry of "
+                            f"the stack's region, <account>.dkr.ecr.{region}.amazonaws.com")
+
+
 def build_aws_layer(name: str, settings: AwsLayerSettings, artifacts: ArtifactStoreArgs, *,
                     parent: pulumi.Resource, aws_provider: aws.Provider) -> CloudLayer:
     """Create the AWS blocks beneath ``parent`` with ``aws_provider`` and return the cloud-layer contract."""
@@ -114,6 +124,16 @@ def build_aws_layer(name: str, settings: AwsLayerSettings, artifacts: ArtifactSt
         return ServiceAccountIdentity(annotations=identity.service_account_annotations,
                                       labels=identity.service_account_labels)
 
+    def image_digest(registry: str, repository: str, tag: str) -> pulumi.Output[str]:
+        """The digest ECR reports for ``repository:tag``; a tag that was never pushed fails the deployment."""
+        match = re.fullmatch(ECR_REGISTRY, registry)
+        if match is None:
+            raise ArgumentError(f"images.registry: {registry!r} is not allowed with digests: registry; use an ECR "
+                                f"registry, <account>.dkr.ecr.<region>.amazonaws.com")
+        return aws.ecr.get_image_output(
+            repository_name=repository, image_tag=tag, registry_id=match["account"],
+            opts=pulumi.InvokeOutputOptions(parent=parent, provider=aws_provider)).image_digest
+
     return CloudLayer(
         cluster_name=cluster.name,
         kubernetes_provider=cluster.provider,
@@ -128,4 +148,5 @@ def build_aws_layer(name: str, settings: AwsLayerSettings, artifacts: ArtifactSt
         oidc_issuer=cluster.oidc_issuer,
         artifact_name=store.name,
         gpu=settings.gpu,
+        image_digest=image_digest,
     )

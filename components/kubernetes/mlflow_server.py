@@ -172,8 +172,9 @@ class MlflowServerArgs(TypedDict):
     """Namespace the component creates for the server (default-deny)."""
     image: str
     """Tracking-server image, pinned by tag (``registry/name:tag``; see the module docstring for what it needs)."""
-    image_digest: NotRequired[str]
-    """``sha256:...`` digest of ``image``; appended as ``@sha256:...`` so the tag cannot move under a deployment."""
+    image_digest: NotRequired[Input[str]]
+    """``sha256:...`` digest of ``image``; appended as ``@sha256:...`` so the tag cannot move under a deployment.
+    May be an output (a registry lookup at deploy time); a plain string is checked here."""
     backend_store_uri: Input[str]
     """PostgreSQL URI of the backend store (a Pulumi secret); goes only into a Kubernetes Secret."""
     artifact_uri: Input[str]
@@ -265,7 +266,7 @@ def validate_mlflow_server_args(args: Mapping[str, Any], field: str = "mlflow") 
     namespace = validate_namespace_name(args.get("namespace"), f"{field}.namespace")
     image = pinned_image(args.get("image"), f"{field}.image", tag_required=True)
     digest = args.get("image_digest")
-    if digest is not None:
+    if isinstance(digest, str) or (digest is not None and not isinstance(digest, pulumi.Output)):
         if not isinstance(digest, str) or not re.fullmatch(DIGEST_PATTERN, digest):
             raise ArgumentError(f"{field}.image_digest: {digest!r} is not allowed; use sha256: and 64 hex digits")
         image = f"{image}@{digest}"
@@ -369,6 +370,9 @@ class MlflowServer(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         ns = settings.namespace
 
+        digest = args.get("image_digest")
+        image: Input[str] = settings.image if not isinstance(digest, pulumi.Output) else \
+            digest.apply(lambda resolved: f"{settings.image}@{resolved}")
         namespace = IsolatedNamespace(f"{name}-namespace", {"name": ns}, opts=child)
         inside = child.merge(pulumi.ResourceOptions(depends_on=[namespace]))
 
@@ -472,7 +476,7 @@ class MlflowServer(pulumi.ComponentResource):
                         volumes=[volumes[0]],
                         containers=[k8s.core.v1.ContainerArgs(
                             name="db-upgrade",
-                            image=settings.image,
+                            image=image,
                             image_pull_policy="IfNotPresent",
                             command=["mlflow"],
                             args=["db", "upgrade", "$(MLFLOW_BACKEND_STORE_URI)"],
@@ -493,7 +497,7 @@ class MlflowServer(pulumi.ComponentResource):
         probe = http_probe(HEALTH_PATH, "http", settings.probes)
         container = k8s.core.v1.ContainerArgs(
             name="mlflow",
-            image=settings.image,
+            image=image,
             image_pull_policy="IfNotPresent",
             command=command_and_args.apply(lambda pair: pair[0]),
             args=command_and_args.apply(lambda pair: pair[1]),
@@ -579,7 +583,7 @@ class MlflowServer(pulumi.ComponentResource):
                             security_context=pod_security,
                             containers=[k8s.core.v1.ContainerArgs(
                                 name="users",
-                                image=settings.image,
+                                image=image,
                                 image_pull_policy="IfNotPresent",
                                 command=["python", "-c", USERS_SCRIPT],
                                 env=users_env,

@@ -128,7 +128,8 @@ def test_access_logs_expire_after_the_configured_days():
 def test_the_stack_config_reaches_the_access_logs():
     config = {"mlops:cloud": "aws", "mlops:region": "eu-west-1",
               "mlops:tags": json.dumps({"environment": "dev", "project": "mlops"}),
-              "mlops:artifacts": json.dumps({"access_logging": False})}
+              "mlops:artifacts": json.dumps({"access_logging": False}),
+              "mlops:images": json.dumps({"registry": "123456789012.dkr.ecr.eu-west-1.amazonaws.com"})}
     args = load_stack_config(config, default_name="mlops-dev").args
     plan = run_function(lambda: MlopsPlatform("mlops", args))
     assert plan.all("aws:s3/bucketLogging:BucketLogging") == []
