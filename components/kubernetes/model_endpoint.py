@@ -443,7 +443,8 @@ class BlueGreenModelEndpoint(pulumi.ComponentResource):
         allow_policy(f"{name}-allow", ns, selector, ingress=ingress, egress=egress, opts=child)
         ModelMonitoring(f"{name}-monitoring", {
             "namespace": ns, "endpoint": endpoint, "model_name": settings.model_name,
-            "thresholds": settings.thresholds}, opts=child)
+            "thresholds": settings.thresholds,
+            "gpu": any(colour.gpus for colour in settings.colours.values())}, opts=child)
 
         self.live_service = pulumi.Output.from_input(endpoint)
         self.preview_service = pulumi.Output.from_input(f"{endpoint}-preview")
