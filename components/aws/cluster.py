@@ -37,15 +37,19 @@ from components.cloud_layer import NodeTaint
 from components.validation import ArgumentError, field_path, optional_bool, optional_int, reject_unknown_keys
 
 ADDON_VERSIONS: Mapping[str, Mapping[str, str]] = {
-    "1.32": {"vpc-cni": "v1.19.6-eksbuild.7", "coredns": "v1.11.4-eksbuild.14", "kube-proxy": "v1.32.6-eksbuild.2",
-             "aws-ebs-csi-driver": "v1.45.0-eksbuild.2"},
-    "1.33": {"vpc-cni": "v1.19.6-eksbuild.7", "coredns": "v1.12.2-eksbuild.4", "kube-proxy": "v1.33.0-eksbuild.2",
-             "aws-ebs-csi-driver": "v1.45.0-eksbuild.2"},
+    "1.35": {"vpc-cni": "v1.22.4-eksbuild.3", "coredns": "v1.13.2-eksbuild.1", "kube-proxy": "v1.35.0-eksbuild.2",
+             "aws-ebs-csi-driver": "v1.63.1-eksbuild.1"},
+    "1.36": {"vpc-cni": "v1.22.4-eksbuild.3", "coredns": "v1.14.3-eksbuild.16", "kube-proxy": "v1.36.0-eksbuild.21",
+             "aws-ebs-csi-driver": "v1.63.1-eksbuild.1"},
 }
-"""The pinned core add-on versions per supported Kubernetes version (from ``aws eks describe-addon-versions``).
-Bump them together with the version; ``addon_versions`` overrides one."""
+"""The one table of supported Kubernetes versions and the core add-on versions pinned for each: the versions in
+EKS standard support on 2026-12-01 (1.35 until 2027-03-27, 1.36 until mid-2027; 1.34 ends 2026-12-02 and 1.33
+ended 2026-07-29, after which extended support costs extra). Add-on versions as ``aws eks describe-addon-versions
+--kubernetes-version <v>`` lists them (checked against published EKS 1.35/1.36 configurations). Add a row with a new
+version, drop the oldest when its standard support ends; ``addon_versions`` overrides one add-on."""
 SUPPORTED_VERSIONS = tuple(ADDON_VERSIONS)
-DEFAULT_VERSION = "1.33"
+DEFAULT_VERSION = max(SUPPORTED_VERSIONS, key=lambda v: tuple(map(int, v.split("."))))
+"""The newest supported version."""
 CONTROL_PLANE_LOGS = ("api", "audit", "authenticator")
 CAPACITY_TYPES = {"on_demand": "ON_DEMAND", "spot": "SPOT"}
 GPU_NODE_LABELS: Mapping[str, str] = {"nvidia.com/gpu.present": "true"}

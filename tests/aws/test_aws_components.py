@@ -95,7 +95,7 @@ def test_cluster_is_private_encrypted_audited_api_authenticated_and_protected():
     plan = cluster()
     eks = plan.one("aws:eks/cluster:Cluster")
     assert eks.protect and eks.inputs["deletionProtection"] is True
-    assert eks.inputs["version"] == "1.33"
+    assert eks.inputs["version"] == "1.36"  # the newest version in standard support
     assert eks.inputs["vpcConfig"]["endpointPrivateAccess"] is True
     assert eks.inputs["vpcConfig"]["endpointPublicAccess"] is False
     assert "publicAccessCidrs" not in eks.inputs["vpcConfig"]
@@ -147,7 +147,8 @@ def test_the_gpu_pool_is_optional_and_tainted():
 @pytest.mark.parametrize(("args", "message"), [
     ({"name": "-bad"}, r"^cluster\.name: '-bad' is not allowed"),
     ({"subnet_ids": None}, r"^cluster\.subnet_ids: missing"),
-    ({"kubernetes_version": 1.33}, r"^cluster\.kubernetes_version: 1\.33 is not allowed; use one of 1\.32, 1\.33"),
+    ({"kubernetes_version": 1.36}, r"^cluster\.kubernetes_version: 1\.36 is not allowed; use one of 1\.35, 1\.36"),
+    ({"kubernetes_version": "1.33"}, r"^cluster\.kubernetes_version: '1\.33' is not allowed; use one of 1\.35, 1\.36"),
     ({"kubernetes_version": "1.25"}, r"^cluster\.kubernetes_version: '1\.25' is not allowed"),
     ({"admin_principal_arns": ["admin"]}, r"^cluster\.admin_principal_arns: \['admin'\] is not allowed"),
     ({"public_endpoint": True}, r"^cluster\.public_access_cidrs: None is not allowed with public_endpoint: true"),
@@ -267,9 +268,11 @@ def test_bad_identity_arguments_fail_before_any_resource(args, message):
 
 def test_karpenter_installs_a_pinned_chart_and_node_pools_after_it():
     plan = run_function(lambda: Karpenter("k", KARPENTER))
-    release = plan.one("kubernetes:helm.sh/v3:Release")
+    release = plan.one("kubernetes:helm.sh/v3:Release", "k-controller")
+    crds = plan.one("kubernetes:helm.sh/v3:Release", "k-crds")
     assert release.inputs["chart"] == "oci://public.ecr.aws/karpenter/karpenter"
-    assert release.inputs["version"] == "1.6.0"
+    assert release.inputs["version"] == crds.inputs["version"] == "1.14.1"
+    assert crds.urn in release.dependencies
     controller_role = plan.one("aws:iam/role:Role", "k-controller").outputs["arn"]
     assert release.inputs["values"]["serviceAccount"]["annotations"] == {"eks.amazonaws.com/role-arn": controller_role}
     for pool in plan.all("kubernetes:karpenter.sh/v1:NodePool") + plan.all("kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"):
