@@ -278,8 +278,12 @@ RESOURCE_FAKES.update({
     "aws:ec2/launchTemplate:LaunchTemplate": _launch_template,
     "aws:cloudwatch/logGroup:LogGroup": _log_group,
     "aws:eks/cluster:Cluster": _eks_cluster,
-    "aws:eks/nodeGroup:NodeGroup": lambda name, inputs, tail: {"nodeGroupName": inputs.get("nodeGroupName")
-                                                               or f"{name}-{tail}"},
+    "aws:eks/nodeGroup:NodeGroup": lambda name, inputs, tail: {
+        "nodeGroupName": f"{inputs.get('nodeGroupNamePrefix') or name + '-'}{tail}",
+        # EKS runs each managed node group as an Auto Scaling group named eks-<group>-<uuid>
+        "resources": [{"autoscalingGroups": [{"name": f"eks-{inputs.get('nodeGroupNamePrefix') or name + '-'}{tail}-"
+                                                      f"{suffix('asg', name, 8)}"}],
+                       "remoteAccessSecurityGroupId": ""}]},
     "aws:iam/openIdConnectProvider:OpenIdConnectProvider": _oidc_provider,
     "aws:rds/instance:Instance": _rds_instance,
     "aws:rds/subnetGroup:SubnetGroup": _named_by_provider,

@@ -115,7 +115,8 @@ def test_core_addons_are_pinned_and_the_cni_enforces_network_policies():
 
 
 def test_launch_templates_require_imdsv2_and_encrypt_gp3_root_volumes():
-    for template in cluster(instance_tags={"cost-center": "ml"}).all("aws:ec2/launchTemplate:LaunchTemplate"):
+    for template in cluster(instance_tags={"cost-center": "ml"}, node_tags="launch_template").all(
+            "aws:ec2/launchTemplate:LaunchTemplate"):
         assert template.inputs["metadataOptions"] == {"httpEndpoint": "enabled", "httpTokens": "required",
                                                       "httpPutResponseHopLimit": 1}
         ebs = template.inputs["blockDeviceMappings"][0]["ebs"]
@@ -211,7 +212,9 @@ def test_multi_az_is_a_named_opt_out():
 @pytest.mark.parametrize(("args", "message"), [
     ({"identifier": "ML_DB"}, r"^database\.identifier: 'ML_DB' is not allowed"),
     ({"client_security_group_id": None}, r"^database\.client_security_group_id: missing"),
-    ({"engine_version": "12.1"}, r"^database\.engine_version: '12\.1' is not allowed; use one of 16\.9, 17\.5"),
+    ({"engine_version": "12.1"}, r"^database\.engine_version: '12\.1' is not allowed; use one of 16, 17 \(quoted"),
+    ({"engine_version": "17.5"}, r"^database\.engine_version: '17\.5' is not allowed; use one of 16, 17 \(quoted, as a "
+                                 r"string\) \(the major version only"),
     ({"instance_class": "t3.micro"}, r"^database\.instance_class: 't3\.micro' is not allowed"),
     ({"allocated_storage_gib": 5}, r"^database\.allocated_storage_gib: 5 is not allowed"),
     ({"allocated_storage_gib": 200, "max_allocated_storage_gib": 100},

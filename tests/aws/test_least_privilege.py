@@ -107,7 +107,8 @@ def test_the_stacks_mlflow_identity_uses_its_bucket_but_cannot_delete_it_or_chan
     policies = [r.inputs["policy"] for r in plan.all(ROLE_POLICY) if '"s3:' in r.inputs["policy"]]
     assert policies, "the stack renders no workload identity with S3 access"
     assert all(f"arn:aws:s3:::{bucket}" in policy and '"*"' not in policy for policy in policies)
-    session = session_with_policy(bucket, policies[0])  # the first (MLflow's), as the Kubernetes layer requested it
+    mlflow_policy = plan.one(ROLE_POLICY, "mlops-kubernetes-mlflow-artifacts").inputs["policy"]
+    session = session_with_policy(bucket, mlflow_policy)
     s3, iam = session.client("s3"), session.client("iam")
 
     s3.put_object(Bucket=bucket, Key="1/abc/artifacts/model.pkl", Body=b"weights")
