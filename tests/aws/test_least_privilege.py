@@ -172,4 +172,3 @@ def test_an_identity_uses_its_stores_key_through_s3_and_no_other_key():
     # policy (the test above); here the identity writes and reads through S3 with the store's key.
     assert denied(s3.put_object, Bucket=OTHER_BUCKET, Key="1/run/model.pkl", Body=b"x",
                   ServerSideEncryption="aws:kms", SSEKMSKeyId=other_key)
-    assert denied(own_kms.put_key_policy, KeyId=store_key, PolicyName="default", Policy="{}")
