@@ -149,20 +149,28 @@ def _milliseconds(text: str) -> float:
     return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4}[unit]
 
 
-def serve_and_load(kind: str, model_uri: str, workers: int, seconds: int, bodies: dict[int, Path],
-                   expected: dict[int, list], work: Path) -> ServerRun:
-    port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+def server_process(kind: str, model_uri: str, workers: int, port: int, work: Path) -> tuple[list[str], dict[str, str], str]:
+    """The command, environment and readiness path of one server. The interpreter's own ``bin`` comes first on
+    ``PATH``: ``mlflow models serve`` starts its web server as a console script (uvicorn) found there, so the
+    benchmark works when run as ``.venv/bin/python benchmarks/serving_benchmark.py`` without an activated venv."""
+    interpreter_bin = str(Path(sys.executable).parent)
+    path = os.pathsep.join([interpreter_bin, *(p for p in os.environ.get("PATH", "").split(os.pathsep)
+                                               if p and p != interpreter_bin)])
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "PATH": path}
     if kind == "serving_image":
-        command = [sys.executable, "-m", "serving_image"]
         env.update({"MODEL_URI": model_uri, "PORT": str(port), "HOST": "127.0.0.1", "WORKERS": str(workers),
                     "RUNTIME_DIR": str(work / f"runtime-{port}"), "MODEL_DOWNLOAD_DIR": str(work / "downloads"),
                     "DRAIN_DELAY_SECONDS": "0"})
-        ready_path = "/ready"
-    else:
-        command = [sys.executable, "-m", "mlflow", "models", "serve", "-m", model_uri, "--env-manager", "local",
-                   "-h", "127.0.0.1", "-p", str(port), "-w", str(workers)]
-        ready_path = "/health"
+        return [sys.executable, "-m", "serving_image"], env, "/ready"
+    command = [sys.executable, "-m", "mlflow", "models", "serve", "-m", model_uri, "--env-manager", "local",
+               "-h", "127.0.0.1", "-p", str(port), "-w", str(workers)]
+    return command, env, "/health"
+
+
+def serve_and_load(kind: str, model_uri: str, workers: int, seconds: int, bodies: dict[int, Path],
+                   expected: dict[int, list], work: Path) -> ServerRun:
+    port = free_port()
+    command, env, ready_path = server_process(kind, model_uri, workers, port, work)
     script = work / "post.lua"
     script.write_text(WRK_SCRIPT)
     with open(work / f"{kind}-{port}.log", "wb") as log:

@@ -22,7 +22,7 @@ from components.aws.artifact_store import (
     validate_artifact_store_args,
 )
 from components.aws.layer import SECTIONS as AWS_SECTIONS
-from components.aws.layer import AwsLayerSettings, build_aws_layer, validate_aws_layer_args
+from components.aws.layer import AwsLayerSettings, build_aws_layer, validate_aws_layer_args, validate_registry_lookup
 from components.cloud_layer import CloudLayer
 from components.kubernetes.layer import (
     MLFLOW_NAMESPACE,
@@ -35,7 +35,7 @@ from components.tagging import aws_default_tags, cost_tag_transform
 from components.tags import CostTags, TagError
 from components.validation import ArgumentError, config_section, reject_unknown_keys
 
-KUBERNETES_SECTIONS = ("mlflow", "monitoring", "endpoints")
+KUBERNETES_SECTIONS = ("images", "mlflow", "monitoring", "endpoints")
 """Sections of the cloud-neutral Kubernetes layer, the same on every cloud."""
 
 SUPPORTED_CLOUDS = ("aws", "local")
@@ -82,9 +82,12 @@ class MlopsPlatformArgs(TypedDict):
     local: NotRequired[Mapping[str, Any]]
     """The ``local`` target only: ``context`` (an existing kubeconfig context) and the in-cluster data services
     (see ``components.local.layer.LocalLayerArgs``)."""
+    images: NotRequired[Mapping[str, Any]]
+    """The platform's own images: ``registry``, ``tracking_tag``, ``serving_tag``, ``tracking_digest``,
+    ``serving_digest``, ``digests`` (see ``components.images``); required."""
     mlflow: NotRequired[Mapping[str, Any]]
-    """The MLflow server: ``image`` (pinned), ``image_digest``, ``replicas``, ``workers``, ``compute``, ``probes``,
-    ``route``, ``allowed_hosts`` (see ``components.kubernetes.mlflow_server``)."""
+    """The MLflow server: ``replicas``, ``workers``, ``compute``, ``probes``, ``route``, ``allowed_hosts`` (see
+    ``components.kubernetes.mlflow_server``); its image comes from ``images``."""
     monitoring: NotRequired[Mapping[str, Any]]
     """The Prometheus stack (see ``components.kubernetes.prometheus_stack.PrometheusStackArgs``)."""
     endpoints: NotRequired[list[Mapping[str, Any]]]
@@ -144,8 +147,15 @@ def validate_platform_args(args: Mapping[str, Any], prefix: str = "") -> Platfor
             artifacts=validate_artifact_store_args(artifacts_args, field=f"{prefix}artifacts"),
             layer=validate_aws_layer_args(args, region=region, tags=tags, name=name, prefix=prefix),
         )
+    gpu = cloud_layer.layer.gpu if isinstance(cloud_layer, AwsSettings) else None
     kubernetes = validate_kubernetes_layer_args(args.get("mlflow"), args.get("monitoring"), args.get("endpoints"),
-                                                prefix=prefix)
+                                                args.get("images"), prefix=prefix, gpu=gpu)
+    if kubernetes.images.digests_from_registry:
+        if cloud == "aws":
+            validate_registry_lookup(kubernetes.images.registry, region, f"{prefix}images.registry")
+        else:
+            raise ArgumentError(f"{prefix}images.digests: 'registry' is not allowed with cloud {cloud!r}; it has no "
+                                f"registry to read digests from, so write tracking_digest and serving_digest instead")
     return PlatformSettings(cloud=cloud, region=region, tags=tags, cloud_layer=cloud_layer, kubernetes=kubernetes)
 
 

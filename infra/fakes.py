@@ -278,8 +278,12 @@ RESOURCE_FAKES.update({
     "aws:ec2/launchTemplate:LaunchTemplate": _launch_template,
     "aws:cloudwatch/logGroup:LogGroup": _log_group,
     "aws:eks/cluster:Cluster": _eks_cluster,
-    "aws:eks/nodeGroup:NodeGroup": lambda name, inputs, tail: {"nodeGroupName": inputs.get("nodeGroupName")
-                                                               or f"{name}-{tail}"},
+    "aws:eks/nodeGroup:NodeGroup": lambda name, inputs, tail: {
+        "nodeGroupName": f"{inputs.get('nodeGroupNamePrefix') or name + '-'}{tail}",
+        # EKS runs each managed node group as an Auto Scaling group named eks-<group>-<uuid>
+        "resources": [{"autoscalingGroups": [{"name": f"eks-{inputs.get('nodeGroupNamePrefix') or name + '-'}{tail}-"
+                                                      f"{suffix('asg', name, 8)}"}],
+                       "remoteAccessSecurityGroupId": ""}]},
     "aws:iam/openIdConnectProvider:OpenIdConnectProvider": _oidc_provider,
     "aws:rds/instance:Instance": _rds_instance,
     "aws:rds/subnetGroup:SubnetGroup": _named_by_provider,
@@ -288,8 +292,20 @@ RESOURCE_FAKES.update({
     "aws:cloudwatch/eventRule:EventRule": _named_by_provider,
 })
 
+def _ecr_image(args: dict[str, Any]) -> dict[str, Any]:
+    """A pushed image: its digest is a hash of the repository and tag, as stable as a real immutable tag's."""
+    repository, tag = str(args.get("repositoryName")), str(args.get("imageTag"))
+    digest = "sha256:" + hashlib.sha256(f"ecr-image::{repository}:{tag}".encode()).hexdigest()
+    registry = str(args.get("registryId") or ACCOUNT_ID)
+    return {"id": digest, "imageDigest": digest, "imageTag": tag, "imageTags": [tag], "registryId": registry,
+            "repositoryName": repository, "imagePushedAt": 1764547200, "imageSizeInBytes": 734003200,
+            "imageUri": f"{registry}.dkr.ecr.{DEFAULT_REGION}.amazonaws.com/{repository}@{digest}",
+            "mostRecent": False}
+
+
 INVOKE_FAKES.update({
     "aws:secretsmanager/getSecretVersion:getSecretVersion": _secret_version,
+    "aws:ecr/getImage:getImage": _ecr_image,
 })
 INVOKE_FAKES.update({
     "aws:iam/getSessionContext:getSessionContext": lambda args: {

@@ -180,6 +180,8 @@ class ServingApp:
             failure = prediction_failed(error)
             status, headers, body = 500, [_JSON], failure.body()
         headers.append((b"content-length", str(len(body)).encode()))
+        if status == 413:
+            headers.append((b"connection", b"close"))  # the rest of the body may be unread: never reuse the connection
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
         seconds = time.perf_counter() - started
@@ -263,9 +265,20 @@ def _header(scope: dict[str, Any], name: bytes) -> str | None:
     return None
 
 
+DISCARD_BYTES = 64 * 2**20
+"""How much of a too-large body the server reads and throws away before it answers 413. A client that writes its
+whole body before reading (Python's urllib, most SDKs) gets a connection reset instead of the answer when the
+server closes a socket with unread data in it; draining what is left lets it read the 413. Bounded, so an
+oversized body costs at most this much reading; beyond it the server answers at once and closes."""
+DISCARD_SECONDS = 10.0
+"""The longest the server keeps draining a too-large body (a slow client cannot hold a worker)."""
+
+
 async def _read_body(scope: dict[str, Any], receive: Any, limit: int) -> bytes:
     declared = _header(scope, b"content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
+        if int(declared) <= limit + DISCARD_BYTES:
+            await _discard_body(receive, int(declared))
         raise request_too_large(limit)
     chunks = []
     size = 0
@@ -276,10 +289,31 @@ async def _read_body(scope: dict[str, Any], receive: Any, limit: int) -> bytes:
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
+            if message.get("more_body", False):
+                await _discard_body(receive, DISCARD_BYTES)
             raise request_too_large(limit)
         chunks.append(chunk)
         if not message.get("more_body", False):
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+async def _discard_body(receive: Any, budget: int) -> None:
+    """Read and drop the rest of the request body: at most ``budget`` bytes, for at most ``DISCARD_SECONDS``."""
+
+    async def drain() -> None:
+        left = budget
+        while left > 0:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            left -= len(message.get("body", b""))
+            if not message.get("more_body", False):
+                return
+
+    try:
+        await asyncio.wait_for(drain(), DISCARD_SECONDS)
+    except TimeoutError:
+        pass  # answered anyway; the server closes the connection
 
 
 def create_app() -> ServingApp:

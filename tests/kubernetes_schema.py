@@ -23,7 +23,7 @@ import yaml
 
 from infra.harness import RecordedResource, plain_form
 
-KUBERNETES_VERSION = "1.34.0"
+KUBERNETES_VERSION = "1.35.0"
 """The Kubernetes minor the schema checks use; keep it at the oldest version the clusters may run."""
 
 

@@ -1,7 +1,8 @@
 """An S3 bucket for MLflow artifacts and model files: private, encrypted, versioned, TLS-only, protected.
 
 What it gives: the bucket with all four public-access blocks, bucket-owner-enforced object ownership (ACLs off),
-default encryption (SSE-S3, or SSE-KMS with a bucket key when ``kms_key_arn`` is given), versioning, a bucket
+default encryption with SSE-KMS and a bucket key (a rotating, protected key of the store's own, whose policy lets
+the account's principals use it through S3 only, or the ``kms_key_arn`` given), versioning, a bucket
 policy that denies any request without TLS 1.2+, and lifecycle rules that expire replaced object versions and abort
 incomplete multipart uploads. Server access logs go to a second bucket hardened the same way, which only the S3
 logging service of this account may write to, for this bucket only; it uses SSE-S3, the only default encryption S3
@@ -23,6 +24,7 @@ import pulumi
 import pulumi_aws as aws
 from pulumi import Input
 
+from components.aws import iam_documents
 from components.validation import optional_bool, optional_int, optional_text, reject_unknown_keys, required_text
 
 _ARGS = frozenset({"name_prefix", "kms_key_arn", "noncurrent_days", "incomplete_upload_days", "access_logging",
@@ -39,7 +41,7 @@ class ArtifactStoreArgs(TypedDict):
     """Prefix of the bucket name (3-37 characters: lowercase letters, digits, '-'); AWS adds a unique suffix. A plain
     string, because the log bucket's name derives from it."""
     kms_key_arn: NotRequired[Input[str]]
-    """Customer-managed KMS key ARN (not an alias); when absent, S3-managed keys (SSE-S3) encrypt the objects."""
+    """Customer-managed KMS key ARN (not an alias) to use instead of the store's own key."""
     noncurrent_days: NotRequired[int]
     """Days a replaced or deleted object version is kept (1-3650, default 30)."""
     incomplete_upload_days: NotRequired[int]
@@ -87,8 +89,8 @@ class ArtifactStore(pulumi.ComponentResource):
     arn: pulumi.Output[str]
     uri: pulumi.Output[str]
     """``s3://<bucket>``: the MLflow artifact destination."""
-    kms_key_arn: pulumi.Output[str | None]
-    """The key that encrypts the objects, or None for SSE-S3; workload identities need kms use on it."""
+    kms_key_arn: pulumi.Output[str]
+    """The key that encrypts the objects; workload identities need kms use on it (``WorkloadIdentity`` grants it)."""
     pod_env: pulumi.Output[dict[str, str]]
     """Environment a pod needs, besides its workload identity, to reach the bucket."""
 
@@ -96,8 +98,9 @@ class ArtifactStore(pulumi.ComponentResource):
         settings = validate_artifact_store_args(args)
         super().__init__("mlops:aws:ArtifactStore", name, None, opts)
 
+        key_arn = settings.kms_key_arn if settings.kms_key_arn is not None else self._own_key(name).arn
         bucket = _hardened_bucket(
-            name, self, settings.name_prefix, _encryption_rule(settings.kms_key_arn),
+            name, self, settings.name_prefix, _encryption_rule(key_arn),
             _lifecycle_rules(settings.noncurrent_days, settings.incomplete_upload_days), tls_only_policy,
         )
         if settings.access_logging:
@@ -106,11 +109,28 @@ class ArtifactStore(pulumi.ComponentResource):
         self.name = bucket.bucket
         self.arn = bucket.arn
         self.uri = bucket.bucket.apply(lambda bucket_name: f"s3://{bucket_name}")
-        self.kms_key_arn = pulumi.Output.from_input(settings.kms_key_arn)
+        self.kms_key_arn = pulumi.Output.from_input(key_arn)
         self.pod_env = bucket.region.apply(lambda region: {"AWS_REGION": region, "AWS_DEFAULT_REGION": region})
         self.register_outputs(
             {"name": self.name, "arn": self.arn, "uri": self.uri, "kms_key_arn": self.kms_key_arn,
              "pod_env": self.pod_env}
+        )
+
+    def _own_key(self, name: str) -> aws.kms.Key:
+        """The store's own key: administered through IAM, used by the account's principals through S3 only (their
+        IAM policies, such as a workload identity's, decide which of them may)."""
+        invoke = pulumi.InvokeOutputOptions(parent=self)
+        account = aws.get_caller_identity_output(opts=invoke).account_id
+        partition = aws.get_partition_output(opts=invoke).partition
+        region = aws.get_region_output(opts=invoke).region
+        return aws.kms.Key(
+            f"{name}-key",
+            description="Encrypts the MLflow artifacts and model files",
+            enable_key_rotation=True,
+            deletion_window_in_days=30,
+            policy=pulumi.Output.all(account, partition, region).apply(
+                lambda values: iam_documents.service_key_policy(values[0], values[1], [f"s3.{values[2]}.amazonaws.com"])),
+            opts=pulumi.ResourceOptions(parent=self, protect=True),
         )
 
     def _log_access(self, name: str, source: aws.s3.Bucket, settings: ArtifactStoreSettings) -> None:

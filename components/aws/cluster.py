@@ -12,8 +12,10 @@ authenticates with ``aws eks get-token`` and a ``pulumi_kubernetes.Provider`` bu
 What it deliberately does not: install anything inside the cluster besides the EKS add-ons (Karpenter is
 ``components.aws.karpenter``; everything else is the Kubernetes layer), or open the API to the internet by default.
 
-Launch templates carry ``instance_tags`` in their tag specifications: the provider's default tags reach the launch
-template itself but not the instances and volumes EKS launches from it, and those are where the cost is.
+The provider's default tags reach the node groups and launch templates but not the instances EKS launches, which
+is where the cost is: ``node_tags`` chooses how ``instance_tags`` get there (Auto Scaling group tags propagated at
+launch by default, so a retag rolls no node; or the launch templates' tag specifications, which also tag volumes but
+replace every node on a retag).
 """
 
 from __future__ import annotations
@@ -33,21 +35,37 @@ from pulumi import Input
 from components.aws import iam_documents
 from components.aws.log_encryption import logs_encryption_key
 from components.aws.network import LOG_RETENTION_DAYS
+from components.cloud_layer import NodeTaint
 from components.validation import ArgumentError, field_path, optional_bool, optional_int, reject_unknown_keys
 
 ADDON_VERSIONS: Mapping[str, Mapping[str, str]] = {
-    "1.32": {"vpc-cni": "v1.19.6-eksbuild.7", "coredns": "v1.11.4-eksbuild.14", "kube-proxy": "v1.32.6-eksbuild.2",
-             "aws-ebs-csi-driver": "v1.45.0-eksbuild.2"},
-    "1.33": {"vpc-cni": "v1.19.6-eksbuild.7", "coredns": "v1.12.2-eksbuild.4", "kube-proxy": "v1.33.0-eksbuild.2",
-             "aws-ebs-csi-driver": "v1.45.0-eksbuild.2"},
+    "1.35": {"vpc-cni": "v1.22.4-eksbuild.3", "coredns": "v1.13.2-eksbuild.1", "kube-proxy": "v1.35.0-eksbuild.2",
+             "aws-ebs-csi-driver": "v1.63.1-eksbuild.1"},
+    "1.36": {"vpc-cni": "v1.22.4-eksbuild.3", "coredns": "v1.14.3-eksbuild.16", "kube-proxy": "v1.36.0-eksbuild.21",
+             "aws-ebs-csi-driver": "v1.63.1-eksbuild.1"},
 }
-"""The pinned core add-on versions per supported Kubernetes version (from ``aws eks describe-addon-versions``).
-Bump them together with the version; ``addon_versions`` overrides one."""
+"""The one table of supported Kubernetes versions and the core add-on versions pinned for each: the versions in
+EKS standard support on 2026-12-01 (1.35 until 2027-03-27, 1.36 until mid-2027; 1.34 ends 2026-12-02 and 1.33
+ended 2026-07-29, after which extended support costs extra). Add-on versions as ``aws eks describe-addon-versions
+--kubernetes-version <v>`` lists them (checked against published EKS 1.35/1.36 configurations). Add a row with a new
+version, drop the oldest when its standard support ends; ``addon_versions`` overrides one add-on."""
 SUPPORTED_VERSIONS = tuple(ADDON_VERSIONS)
-DEFAULT_VERSION = "1.33"
-CONTROL_PLANE_LOGS = ("api", "audit", "authenticator")
+DEFAULT_VERSION = max(SUPPORTED_VERSIONS, key=lambda v: tuple(map(int, v.split("."))))
+"""The newest supported version."""
+CONTROL_PLANE_LOGS = ("api", "audit", "authenticator", "controllerManager", "scheduler")
+"""Every control-plane log type EKS offers."""
+DEFAULT_CONTROL_PLANE_LOGS = ("api", "audit", "authenticator")
+"""Who called the API, and how they authenticated; ``control_plane_logs`` adds the controller manager and the
+scheduler (production enables all: they explain evictions and unschedulable pods, at the cost of log volume)."""
+NODE_TAGS = ("autoscaling_group", "launch_template")
 CAPACITY_TYPES = {"on_demand": "ON_DEMAND", "spot": "SPOT"}
-GPU_TAINT = {"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}
+GPU_NODE_LABELS: Mapping[str, str] = {"nvidia.com/gpu.present": "true"}
+"""Labels every GPU node carries, from the managed GPU node group or Karpenter's GPU NodePool alike (the label NVIDIA's
+GPU feature discovery would set): what GPU pods and the GPU daemons select on."""
+GPU_TAINT = NodeTaint(key="nvidia.com/gpu", value="true", effect="NoSchedule")
+"""The taint of every GPU node, so only pods that ask for a GPU land on one."""
+_EKS_TAINT_EFFECTS = {"NoSchedule": "NO_SCHEDULE", "PreferNoSchedule": "PREFER_NO_SCHEDULE",
+                      "NoExecute": "NO_EXECUTE"}
 POOL_LABEL = "mlops.io/pool"
 _ARN = r"arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]+"
 _INSTANCE_TYPE = r"[a-z][a-z0-9-]*\.[a-z0-9]+"
@@ -62,7 +80,8 @@ _POOL_DEFAULTS: Mapping[str, Mapping[str, Any]] = {
                  "capacity_type": "on_demand"},
 }
 _CONFIG_KEYS = frozenset({"name", "kubernetes_version", "admin_principal_arns", "public_endpoint",
-                          "public_access_cidrs", "log_retention_days", "addon_versions", *_POOL_DEFAULTS})
+                          "public_access_cidrs", "log_retention_days", "addon_versions", "control_plane_logs",
+                          "node_tags", *_POOL_DEFAULTS})
 _WIRING_KEYS = frozenset({"region", "vpc_id", "subnet_ids", "instance_tags"})
 
 
@@ -104,6 +123,14 @@ class ClusterArgs(TypedDict):
     """Allow-list for the public endpoint; required with ``public_endpoint``, and 0.0.0.0/0 is refused."""
     log_retention_days: NotRequired[int]
     """Days control-plane logs are kept (default 90)."""
+    control_plane_logs: NotRequired[list[str]]
+    """Control-plane log types, from ``CONTROL_PLANE_LOGS`` (default api, audit, authenticator)."""
+    node_tags: NotRequired[str]
+    """How the cost tags reach the nodes EKS launches. ``autoscaling_group`` (default): as tags of each node group's
+    Auto Scaling group, propagated to instances at launch, so a tag change rolls no node (running nodes keep their
+    old tags until they are replaced; root volumes are not tagged). ``launch_template``: in the launch template's
+    tag specifications, so instances, volumes and network interfaces are tagged from boot, but a tag change is a
+    new template version and EKS replaces every node of every pool."""
     addon_versions: NotRequired[Mapping[str, str]]
     """Overrides of the pinned add-on versions, by add-on name."""
     system_pool: NotRequired[NodePoolArgs]
@@ -134,6 +161,8 @@ class ClusterSettings:
     public_endpoint: bool
     public_access_cidrs: tuple[str, ...]
     log_retention_days: int
+    control_plane_logs: tuple[str, ...]
+    node_tags: str
     addon_versions: Mapping[str, str]
     pools: tuple[NodePoolSettings, ...]
     vpc_id: Any = None
@@ -175,6 +204,16 @@ def validate_cluster_args(args: Mapping[str, Any], field: str = "cluster", *, wi
             f"{field_path(field, 'log_retention_days')}: {retention!r} is not allowed; use one of "
             f"{', '.join(map(str, LOG_RETENTION_DAYS))}"
         )
+    logs = args.get("control_plane_logs", list(DEFAULT_CONTROL_PLANE_LOGS))
+    if (not isinstance(logs, (list, tuple)) or not logs or len(set(logs)) != len(logs)
+            or not all(log in CONTROL_PLANE_LOGS for log in logs)):
+        raise ArgumentError(f"{field_path(field, 'control_plane_logs')}: {logs!r} is not allowed; use a non-empty "
+                            f"list of distinct log types from {', '.join(CONTROL_PLANE_LOGS)}")
+    node_tags = args.get("node_tags", NODE_TAGS[0])
+    if node_tags not in NODE_TAGS:
+        raise ArgumentError(f"{field_path(field, 'node_tags')}: {node_tags!r} is not allowed; use autoscaling_group "
+                            f"(a tag change rolls no node) or launch_template (volumes tagged too; a tag change "
+                            f"replaces every node)")
     overrides = args.get("addon_versions") or {}
     reject_unknown_keys(overrides, frozenset(ADDON_VERSIONS[version]), field_path(field, "addon_versions"))
     for addon, addon_version in overrides.items():
@@ -195,6 +234,8 @@ def validate_cluster_args(args: Mapping[str, Any], field: str = "cluster", *, wi
         public_endpoint=public,
         public_access_cidrs=cidrs,
         log_retention_days=retention,
+        control_plane_logs=tuple(logs),
+        node_tags=node_tags,
         addon_versions={**ADDON_VERSIONS[version], **overrides},
         pools=tuple(pools),
         vpc_id=args.get("vpc_id"),
@@ -308,8 +349,7 @@ class Cluster(pulumi.ComponentResource):
         invoke = pulumi.InvokeOutputOptions(parent=self)
         partition = aws.get_partition_output(opts=invoke).partition
 
-        secrets_key = aws.kms.Key(f"{name}-secrets-key", description=f"Envelope encryption of {settings.name} Secrets",
-                                  enable_key_rotation=True, deletion_window_in_days=30, opts=stateful)
+        account = aws.get_caller_identity_output(opts=invoke).account_id
         logs_key = logs_encryption_key(f"{name}-logs-key", description=f"Encrypts the control-plane logs of "
                                        f"{settings.name}", region=settings.region, parent=self)
         log_group = aws.cloudwatch.LogGroup(
@@ -323,6 +363,13 @@ class Cluster(pulumi.ComponentResource):
         role = aws.iam.Role(f"{name}-role",
                             assume_role_policy=iam_documents.service_trust_policy("eks.amazonaws.com", tag_session=True),
                             opts=child)
+        # Only the cluster role encrypts with it (EKS calls KMS as that role); administrators manage it through IAM.
+        secrets_key = aws.kms.Key(
+            f"{name}-secrets-key", description=f"Envelope encryption of {settings.name} Secrets",
+            enable_key_rotation=True, deletion_window_in_days=30,
+            policy=pulumi.Output.all(account, partition, role.arn).apply(
+                lambda values: iam_documents.service_key_policy(values[0], values[1], [], users=[values[2]])),
+            opts=stateful)
         role_policy = aws.iam.RolePolicyAttachment(
             f"{name}-role-cluster-policy", role=role.name,
             policy_arn=partition.apply(lambda p: f"arn:{p}:iam::aws:policy/AmazonEKSClusterPolicy"), opts=child)
@@ -340,7 +387,7 @@ class Cluster(pulumi.ComponentResource):
                 endpoint_public_access=settings.public_endpoint,
                 public_access_cidrs=list(settings.public_access_cidrs) or None,
             ),
-            enabled_cluster_log_types=list(CONTROL_PLANE_LOGS),
+            enabled_cluster_log_types=list(settings.control_plane_logs),
             encryption_config=aws.eks.ClusterEncryptionConfigArgs(
                 provider=aws.eks.ClusterEncryptionConfigProviderArgs(key_arn=secrets_key.arn),
                 resources=["secrets"],
@@ -450,10 +497,11 @@ class Cluster(pulumi.ComponentResource):
         volume = aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
             volume_size=pool.disk_size_gib, volume_type="gp3", encrypted="true", delete_on_termination="true"
         )
+        in_template = settings.instance_tags and settings.node_tags == "launch_template"
         tag_specifications = [
             aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags=dict(settings.instance_tags))
             for kind in ("instance", "volume", "network-interface")
-        ] if settings.instance_tags else None
+        ] if in_template else None
         template = aws.ec2.LaunchTemplate(
             f"{name}-{pool.role}",
             description=f"{pool.role} nodes of {settings.name}: IMDSv2 only, encrypted gp3 root volume",
@@ -466,7 +514,7 @@ class Cluster(pulumi.ComponentResource):
             opts=child,
         )
         gpu = pool.role == "gpu"
-        return aws.eks.NodeGroup(
+        group = aws.eks.NodeGroup(
             f"{name}-{pool.role}",
             cluster_name=cluster.name,
             node_group_name_prefix=f"{settings.name}-{pool.role}-",
@@ -480,8 +528,21 @@ class Cluster(pulumi.ComponentResource):
                 min_size=pool.min_size, max_size=pool.max_size, desired_size=pool.desired_size
             ),
             update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable_percentage=33),
-            labels={POOL_LABEL: pool.role, **({"nvidia.com/gpu.present": "true"} if gpu else {})},
-            taints=[aws.eks.NodeGroupTaintArgs(**GPU_TAINT)] if gpu else None,
+            labels={POOL_LABEL: pool.role, **(GPU_NODE_LABELS if gpu else {})},
+            taints=[aws.eks.NodeGroupTaintArgs(key=GPU_TAINT.key, value=GPU_TAINT.value,
+                                               effect=_EKS_TAINT_EFFECTS[GPU_TAINT.effect])] if gpu else None,
             opts=child.merge(pulumi.ResourceOptions(depends_on=after,
                                                     ignore_changes=["scalingConfig.desiredSize"])),
         )
+        if settings.instance_tags and settings.node_tags == "autoscaling_group":
+            # Tags of the group's Auto Scaling group, copied to each instance it launches: changing one updates the
+            # group's tag and no launch template, so no node is replaced.
+            group_name = group.resources.apply(lambda resources: resources[0].autoscaling_groups[0].name)
+            for key, value in sorted(settings.instance_tags.items()):
+                aws.autoscaling.Tag(
+                    f"{name}-{pool.role}-tag-{key}",
+                    autoscaling_group_name=group_name,
+                    tag=aws.autoscaling.TagTagArgs(key=key, value=value, propagate_at_launch=True),
+                    opts=child,
+                )
+        return group

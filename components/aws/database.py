@@ -31,9 +31,11 @@ from pulumi import Input
 from components.aws import iam_documents
 from components.validation import ArgumentError, field_path, optional_bool, optional_int, reject_unknown_keys
 
-ENGINE_VERSIONS = ("16.9", "17.5")
-"""PostgreSQL versions offered; the major version picks the parameter group family."""
-DEFAULT_ENGINE_VERSION = "17.5"
+ENGINE_VERSIONS = ("16", "17")
+"""PostgreSQL major versions offered (RDS standard support); the major picks the parameter group family. Only the
+major is pinned: RDS applies minor upgrades itself (``auto_minor_version_upgrade``) and reports the running minor as
+``engine_version_actual``, so a preview after AWS upgrades the instance shows no downgrade."""
+DEFAULT_ENGINE_VERSION = "17"
 PORT = 5432
 _CONFIG_KEYS = frozenset({"identifier", "engine_version", "instance_class", "allocated_storage_gib",
                           "max_allocated_storage_gib", "multi_az", "backup_retention_days", "database_name",
@@ -53,7 +55,8 @@ class DatabaseArgs(TypedDict):
     client_security_group_id: Input[str]
     """The one security group whose members may connect (the cluster's)."""
     engine_version: NotRequired[str]
-    """One of ``ENGINE_VERSIONS`` (default ``DEFAULT_ENGINE_VERSION``); minor upgrades are applied automatically."""
+    """A PostgreSQL major version, one of ``ENGINE_VERSIONS`` (default ``DEFAULT_ENGINE_VERSION``); AWS owns the minor
+    version and applies its upgrades in the maintenance window."""
     instance_class: NotRequired[str]
     """An RDS instance class (default db.t4g.medium)."""
     allocated_storage_gib: NotRequired[int]
@@ -104,8 +107,10 @@ def validate_database_args(args: Mapping[str, Any], field: str = "database", *, 
         )
     version = args.get("engine_version", DEFAULT_ENGINE_VERSION)
     if version not in ENGINE_VERSIONS:
+        hint = (" (the major version only: AWS applies minor upgrades, and a pinned minor would show as a downgrade "
+                "once it does)") if isinstance(version, str) and version.split(".")[0] in ENGINE_VERSIONS else ""
         raise ArgumentError(f"{field_path(field, 'engine_version')}: {version!r} is not allowed; use one of "
-                            f"{', '.join(ENGINE_VERSIONS)} (quoted, as a string)")
+                            f"{', '.join(ENGINE_VERSIONS)} (quoted, as a string){hint}")
     instance_class = args.get("instance_class", "db.t4g.medium")
     if not isinstance(instance_class, str) or not re.fullmatch(r"db\.[a-z0-9]+\.[a-z0-9]+", instance_class):
         raise ArgumentError(f"{field_path(field, 'instance_class')}: {instance_class!r} is not allowed; use an RDS "
@@ -167,9 +172,16 @@ class Database(pulumi.ComponentResource):
         invoke = pulumi.InvokeOutputOptions(parent=self)
         partition = aws.get_partition_output(opts=invoke).partition
 
+        account = aws.get_caller_identity_output(opts=invoke).account_id
+        region = aws.get_region_output(opts=invoke).region
         key = aws.kms.Key(f"{name}-key", description=f"Encrypts the {settings.identifier} database, its backups, "
                                                     f"Performance Insights and master secret",
-                          enable_key_rotation=True, deletion_window_in_days=30, opts=stateful)
+                          enable_key_rotation=True, deletion_window_in_days=30,
+                          policy=pulumi.Output.all(account, partition, region).apply(
+                              lambda values: iam_documents.service_key_policy(
+                                  values[0], values[1], [f"rds.{values[2]}.amazonaws.com",
+                                                         f"secretsmanager.{values[2]}.amazonaws.com"])),
+                          opts=stateful)
         subnets = aws.rds.SubnetGroup(f"{name}-subnets", subnet_ids=settings.subnet_ids,
                                       description=f"Private subnets of {settings.identifier}", opts=child)
         security_group = aws.ec2.SecurityGroup(

@@ -95,6 +95,44 @@ def logs_key_policy(account_id: str, partition: str, region: str) -> str:
     )
 
 
+KEY_ADMINISTRATION = ["kms:Create*", "kms:Describe*", "kms:Enable*", "kms:List*", "kms:Put*", "kms:Update*",
+                      "kms:Revoke*", "kms:Disable*", "kms:Get*", "kms:Delete*", "kms:TagResource",
+                      "kms:UntagResource", "kms:ScheduleKeyDeletion", "kms:CancelKeyDeletion", "kms:RotateKeyOnDemand"]
+"""What the account's administrators may do with a service key: manage it, not encrypt or decrypt with it."""
+
+
+def service_key_policy(account_id: str, partition: str, services: list[str],
+                       users: list[str] | None = None) -> str:
+    """Key policy of a KMS key that AWS services use on the account's behalf (RDS, Secrets Manager, EKS): the
+    account administers it through IAM (it can always change this policy, so it cannot lock itself out) but may
+    not use it directly; principals of this account may use it only through ``services`` (RDS encrypting its
+    storage, say); ``users`` (role ARNs, such as the EKS cluster role) may use it directly for envelope
+    encryption."""
+    use = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"]
+    account = f"arn:{partition}:iam::{account_id}:root"
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "AccountAdministersThroughIam",
+            "Effect": "Allow",
+            "Principal": {"AWS": account},
+            "Action": KEY_ADMINISTRATION,
+            "Resource": "*",
+        },
+        {
+            "Sid": "UseThroughTheServicesOnly",
+            "Effect": "Allow",
+            "Principal": {"AWS": account},
+            "Action": [*use, "kms:CreateGrant", "kms:ListGrants"],
+            "Resource": "*",
+            "Condition": {"StringEquals": {"kms:CallerAccount": account_id, "kms:ViaService": sorted(services)}},
+        },
+    ]
+    if users:
+        statements.append({"Sid": "NamedRolesEncryptDirectly", "Effect": "Allow", "Principal": {"AWS": sorted(users)},
+                           "Action": [*use, "kms:ListGrants"], "Resource": "*"})
+    return document(*statements)
+
+
 def log_writer_policy(log_group_arn: str) -> str:
     """Write access to one log group's streams (what VPC flow logs need)."""
     return document(

@@ -29,13 +29,22 @@ import pulumi_kubernetes as k8s
 from pulumi import Input
 
 from components.aws import iam_documents
+from components.aws.cluster import GPU_NODE_LABELS, GPU_TAINT, POOL_LABEL
 from components.validation import ArgumentError, field_path, optional_bool, optional_int, reject_unknown_keys
 
 CHART = "oci://public.ecr.aws/karpenter/karpenter"
-CHART_VERSION = "1.6.0"
+CRD_CHART = "oci://public.ecr.aws/karpenter/karpenter-crd"
+"""Karpenter's CRDs as their own chart: Helm installs a chart's bundled CRDs once and never upgrades them, so the
+controller chart skips its copy and this release upgrades the CRDs with every version bump."""
+CHART_VERSION = "1.14.1"
+"""Pinned to the release in ../shared/reference/karpenter (aws/karpenter-provider-aws v1.14.1, whose NodePool and
+EC2NodeClass CRDs the tests validate against); it supports the Kubernetes versions of
+``components.aws.cluster.ADDON_VERSIONS``. Update the folder and this pin together."""
 NAMESPACE = "kube-system"
 SERVICE_ACCOUNT = "karpenter"
 AMI_ALIAS = "al2023@latest"
+"""Follows each new EKS-optimised AL2023 release (nodes drift to it). Production pins a dated release instead
+(``ami_alias: al2023@vYYYYMMDD``, from awslabs/amazon-eks-ami releases) and bumps it after testing in dev."""
 INTERRUPTION_EVENTS: Mapping[str, dict[str, Any]] = {
     "scheduled-change": {"source": ["aws.health"], "detail-type": ["AWS Health Event"]},
     "spot-interruption": {"source": ["aws.ec2"], "detail-type": ["EC2 Spot Instance Interruption Warning"]},
@@ -237,12 +246,19 @@ class Karpenter(pulumi.ComponentResource):
             opts=child,
         )
 
+        crds = k8s.helm.v3.Release(
+            f"{name}-crds",
+            k8s.helm.v3.ReleaseArgs(chart=CRD_CHART, version=settings.chart_version, namespace=NAMESPACE,
+                                    atomic=True, cleanup_on_fail=True),
+            opts=child,
+        )
         release = k8s.helm.v3.Release(
             f"{name}-controller",
             k8s.helm.v3.ReleaseArgs(
                 chart=CHART,
                 version=settings.chart_version,
                 namespace=NAMESPACE,
+                skip_crds=True,
                 values={
                     "replicas": settings.replicas,
                     "serviceAccount": {"name": SERVICE_ACCOUNT,
@@ -255,7 +271,7 @@ class Karpenter(pulumi.ComponentResource):
                 atomic=True,
                 cleanup_on_fail=True,
             ),
-            opts=child.merge(pulumi.ResourceOptions(depends_on=[controller_permissions, node_access])),
+            opts=child.merge(pulumi.ResourceOptions(depends_on=[controller_permissions, node_access, crds])),
         )
         after_release = child.merge(pulumi.ResourceOptions(depends_on=[release]))
 
@@ -318,13 +334,13 @@ def _node_pool_spec(pool: str, settings: KarpenterSettings) -> dict[str, Any]:
     if not gpu:
         requirements.append({"key": "karpenter.k8s.aws/instance-generation", "operator": "Gt", "values": ["5"]})
     template: dict[str, Any] = {
-        "metadata": {"labels": {"mlops.io/pool": f"karpenter-{pool}"}},
+        "metadata": {"labels": {POOL_LABEL: f"karpenter-{pool}", **(GPU_NODE_LABELS if gpu else {})}},
         "spec": {"nodeClassRef": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": "default"},
                  "requirements": requirements,
                  "expireAfter": "720h"},
     }
     if gpu:
-        template["spec"]["taints"] = [{"key": "nvidia.com/gpu", "value": "true", "effect": "NoSchedule"}]
+        template["spec"]["taints"] = [{"key": GPU_TAINT.key, "value": GPU_TAINT.value, "effect": GPU_TAINT.effect}]
     limits = {"nvidia.com/gpu": settings.gpu_limit} if gpu else {"cpu": settings.cpu_limit}
     return {
         "template": template,

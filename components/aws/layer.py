@@ -14,6 +14,7 @@ default tags) or anything inside the cluster except Karpenter.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -22,16 +23,17 @@ import pulumi
 import pulumi_aws as aws
 
 from components.aws.artifact_store import ArtifactStore, ArtifactStoreArgs
-from components.aws.cluster import Cluster, ClusterArgs, validate_cluster_args
+from components.aws.cluster import GPU_NODE_LABELS, GPU_TAINT, Cluster, ClusterArgs, validate_cluster_args
 from components.aws.database import PORT, Database, DatabaseArgs, validate_database_args
 from components.aws.karpenter import Karpenter, KarpenterArgs, validate_karpenter_args
 from components.aws.network import Network, NetworkArgs, validate_network_args
 from components.aws.workload_identity import WorkloadIdentity
-from components.cloud_layer import CloudLayer, DatabaseEndpoint, EgressTarget, ServiceAccountIdentity
+from components.cloud_layer import CloudLayer, DatabaseEndpoint, EgressTarget, GpuCapacity, ServiceAccountIdentity
 from components.tags import CostTags
-from components.validation import config_section
+from components.validation import ArgumentError, config_section
 
 SECTIONS = ("network", "cluster", "database", "karpenter")
+ECR_REGISTRY = r"(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com"
 """The stack config sections (``mlops:<section>``) this layer reads besides ``artifacts``."""
 
 
@@ -47,6 +49,8 @@ class AwsLayerSettings:
     karpenter_enabled: bool
     instance_tags: Mapping[str, str]
     private_cidrs: tuple[str, ...]
+    gpu: GpuCapacity | None
+    """GPU nodes, from the managed GPU node group and/or Karpenter's GPU NodePool; None without either."""
 
 
 def validate_aws_layer_args(sections: Mapping[str, Any], *, region: str, tags: CostTags, name: str,
@@ -60,6 +64,7 @@ def validate_aws_layer_args(sections: Mapping[str, Any], *, region: str, tags: C
     validate_cluster_args(copies["cluster"], f"{prefix}cluster", wiring=False)
     validate_database_args(copies["database"], f"{prefix}database", wiring=False)
     karpenter = validate_karpenter_args(copies["karpenter"], f"{prefix}karpenter", wiring=False)
+    has_gpu_nodes = copies["cluster"].get("gpu_pool") is not None or (karpenter.enabled and karpenter.gpu_limit > 0)
     return AwsLayerSettings(
         region=region,
         network=copies["network"],
@@ -69,7 +74,16 @@ def validate_aws_layer_args(sections: Mapping[str, Any], *, region: str, tags: C
         karpenter_enabled=karpenter.enabled,
         instance_tags=tags.for_aws(),
         private_cidrs=network.private_cidrs,
+        gpu=GpuCapacity(node_labels=dict(GPU_NODE_LABELS), taints=(GPU_TAINT,)) if has_gpu_nodes else None,
     )
+
+
+def validate_registry_lookup(registry: str, region: str, field: str) -> None:
+    """Digests are read from the stack's own ECR registry: ``<account>.dkr.ecr.<region>.amazonaws.com``."""
+    match = re.fullmatch(ECR_REGISTRY, registry)
+    if match is None or match["region"] != region:
+        raise ArgumentError(f"{field}: {registry!r} is not allowed with digests: registry; use the ECR registry of "
+                            f"the stack's region, <account>.dkr.ecr.{region}.amazonaws.com")
 
 
 def build_aws_layer(name: str, settings: AwsLayerSettings, artifacts: ArtifactStoreArgs, *,
@@ -110,6 +124,16 @@ def build_aws_layer(name: str, settings: AwsLayerSettings, artifacts: ArtifactSt
         return ServiceAccountIdentity(annotations=identity.service_account_annotations,
                                       labels=identity.service_account_labels)
 
+    def image_digest(registry: str, repository: str, tag: str) -> pulumi.Output[str]:
+        """The digest ECR reports for ``repository:tag``; a tag that was never pushed fails the deployment."""
+        match = re.fullmatch(ECR_REGISTRY, registry)
+        if match is None:
+            raise ArgumentError(f"images.registry: {registry!r} is not allowed with digests: registry; use an ECR "
+                                f"registry, <account>.dkr.ecr.<region>.amazonaws.com")
+        return aws.ecr.get_image_output(
+            repository_name=repository, image_tag=tag, registry_id=match["account"],
+            opts=pulumi.InvokeOutputOptions(parent=parent, provider=aws_provider)).image_digest
+
     return CloudLayer(
         cluster_name=cluster.name,
         kubernetes_provider=cluster.provider,
@@ -123,4 +147,6 @@ def build_aws_layer(name: str, settings: AwsLayerSettings, artifacts: ArtifactSt
         kubeconfig=cluster.kubeconfig,
         oidc_issuer=cluster.oidc_issuer,
         artifact_name=store.name,
+        gpu=settings.gpu,
+        image_digest=image_digest,
     )

@@ -18,7 +18,10 @@ from typing import Any
 
 import pulumi
 
-from components.cloud_layer import CloudLayer
+from components.cloud_layer import CloudLayer, GpuCapacity
+from components.images import SERVING_REPOSITORY, TRACKING_REPOSITORY, ImageSettings, validate_images
+from components.kubernetes.gpu_node_daemons import GpuNodeDaemons
+from components.kubernetes.gpu_placement import gpu_nodes_args
 from components.kubernetes.mlflow_server import MlflowServer, validate_mlflow_server_args
 from components.kubernetes.model_endpoint import BlueGreenModelEndpoint, validate_endpoint_args
 from components.kubernetes.namespace import IsolatedNamespace, validate_namespace_name
@@ -26,13 +29,12 @@ from components.kubernetes.prometheus_stack import PrometheusStack, validate_pro
 from components.validation import ArgumentError, reject_unknown_keys
 
 MLFLOW_NAMESPACE = "mlflow"
-DEFAULT_MLFLOW_IMAGE = "ghcr.io/mlops-platform/mlflow-tracking:3.17.2"
-"""Built from ``serving_image/tracking/``; override ``mlflow.image`` (and pin ``mlflow.image_digest``)."""
-_MLFLOW_KEYS = frozenset({"image", "image_digest", "replicas", "workers", "compute", "probes", "route",
-                          "allowed_hosts"})
+_MLFLOW_KEYS = frozenset({"replicas", "workers", "compute", "probes", "route", "allowed_hosts"})
+"""The MLflow server's image comes from ``mlops:images``, the one place a stack names its images."""
+_COLOUR_IMAGE_KEYS = ("image", "image_digest")
 _ENDPOINT_WIRED = frozenset({"namespace", "service_account_annotations", "service_account_labels",
                              "artifact_pod_env", "artifact_secret_env", "storage_egress", "tracking",
-                             "monitoring_namespace"})
+                             "monitoring_namespace", "gpu_nodes"})
 
 
 def endpoint_user(endpoint_name: str) -> str:
@@ -58,17 +60,27 @@ class KubernetesLayerSettings:
     mlflow: Mapping[str, Any]
     models_namespace: str
     endpoints: tuple[Mapping[str, Any], ...]
+    images: ImageSettings
 
 
-def validate_kubernetes_layer_args(mlflow: Any, monitoring: Any, endpoints: Any, models_namespace: Any = "models",
-                                   prefix: str = "") -> KubernetesLayerSettings:
+def validate_kubernetes_layer_args(mlflow: Any, monitoring: Any, endpoints: Any, images: Any,
+                                   models_namespace: Any = "models", prefix: str = "",
+                                   gpu: GpuCapacity | None = None) -> KubernetesLayerSettings:
     """Validate the stack sections with each component's own validator (placeholders stand in for the values the
-    cloud layer supplies), so a bad endpoint fails before the cloud layer creates anything."""
+    cloud layer supplies), so a bad endpoint fails before the cloud layer creates anything. ``gpu`` is the GPU
+    capacity the cloud layer will report: an endpoint may request GPUs only when there is some."""
     monitoring = dict(monitoring or {})
     monitoring_settings = validate_prometheus_stack_args(monitoring, field=f"{prefix}monitoring")
+    image_settings = validate_images(images, f"{prefix}images")
     mlflow = dict(mlflow or {})
+    if set(_COLOUR_IMAGE_KEYS) & set(mlflow):
+        key = sorted(set(_COLOUR_IMAGE_KEYS) & set(mlflow))[0]
+        raise ArgumentError(f"{prefix}mlflow.{key}: not allowed in stack config; set {prefix}images (registry, "
+                            f"tracking_tag, tracking_digest), the one place the platform's images are named")
     reject_unknown_keys(mlflow, _MLFLOW_KEYS, f"{prefix}mlflow")
-    mlflow.setdefault("image", DEFAULT_MLFLOW_IMAGE)
+    mlflow["image"] = image_settings.tracking
+    if image_settings.tracking_digest:
+        mlflow["image_digest"] = image_settings.tracking_digest
     models = validate_namespace_name(models_namespace, f"{prefix}models_namespace")
     validate_mlflow_server_args(
         {**mlflow, "namespace": MLFLOW_NAMESPACE, "backend_store_uri": "placeholder", "artifact_uri": "placeholder",
@@ -79,6 +91,7 @@ def validate_kubernetes_layer_args(mlflow: Any, monitoring: Any, endpoints: Any,
     if not isinstance(endpoints, Sequence) or isinstance(endpoints, (str, bytes)):
         raise ArgumentError(f"{prefix}endpoints: {endpoints!r} is not allowed; use a list of endpoint settings")
     seen: set[str] = set()
+    checked: list[Mapping[str, Any]] = []
     for index, endpoint in enumerate(endpoints):
         field = f"{prefix}endpoints[{index}]"
         if not isinstance(endpoint, Mapping):
@@ -86,14 +99,27 @@ def validate_kubernetes_layer_args(mlflow: Any, monitoring: Any, endpoints: Any,
         wired = sorted(_ENDPOINT_WIRED & set(endpoint))
         if wired:
             raise ArgumentError(f"{field}.{wired[0]}: not allowed in stack config; the platform sets it")
-        validate_endpoint_args({**endpoint, "namespace": models,
-                                "monitoring_namespace": monitoring_settings.namespace}, field=field)
+        endpoint = dict(endpoint)
+        for colour in ("blue", "green"):
+            if isinstance(endpoint.get(colour), Mapping):
+                named = sorted(set(_COLOUR_IMAGE_KEYS) & set(endpoint[colour]))
+                if named:
+                    raise ArgumentError(f"{field}.{colour}.{named[0]}: not allowed in stack config; set "
+                                        f"{prefix}images (registry, serving_tag, serving_digest), the one place the "
+                                        f"platform's images are named")
+                endpoint[colour] = {**endpoint[colour], "image": image_settings.serving,
+                                    **({"image_digest": image_settings.serving_digest}
+                                       if image_settings.serving_digest else {})}
+        validate_endpoint_args({**endpoint, "namespace": models, "monitoring_namespace": monitoring_settings.namespace,
+                                **({"gpu_nodes": gpu_nodes_args(gpu)} if gpu else {})}, field=field)
         if endpoint["name"] in seen:
             raise ArgumentError(f"{field}.name: {endpoint['name']!r} is not allowed; it is already used by another "
                                 f"endpoint")
         seen.add(endpoint["name"])
+        checked.append(endpoint)
     return KubernetesLayerSettings(monitoring=monitoring, monitoring_namespace=monitoring_settings.namespace,
-                                   mlflow=mlflow, models_namespace=models, endpoints=tuple(endpoints))
+                                   mlflow=mlflow, models_namespace=models, endpoints=tuple(checked),
+                                   images=image_settings)
 
 
 class KubernetesLayer(pulumi.ComponentResource):
@@ -110,10 +136,26 @@ class KubernetesLayer(pulumi.ComponentResource):
         on_cluster = pulumi.ResourceOptions(parent=self, providers={"kubernetes": cloud.kubernetes_provider})
         monitoring = PrometheusStack(f"{name}-monitoring", settings.monitoring, opts=on_cluster)
         after_monitoring = on_cluster.merge(pulumi.ResourceOptions(depends_on=[monitoring]))
+        if cloud.gpu is not None:
+            # Without the device plugin no node advertises nvidia.com/gpu, and no GPU pod ever schedules.
+            GpuNodeDaemons(f"{name}-gpu", {"gpu_nodes": gpu_nodes_args(cloud.gpu),
+                                           "device_plugin": not cloud.gpu.managed_device_plugin,
+                                           "monitoring_namespace": settings.monitoring_namespace},
+                           opts=after_monitoring)
+
+        images = settings.images
+        if images.digests_from_registry and cloud.image_digest is None:
+            raise ArgumentError("images.digests: 'registry' is not allowed on this cloud layer; it has no registry "
+                                "to read digests from, so write tracking_digest and serving_digest instead")
+        registry_digests = {
+            repository: cloud.image_digest(images.registry, repository, tag)
+            for repository, tag in ((TRACKING_REPOSITORY, images.tracking_tag), (SERVING_REPOSITORY, images.serving_tag))
+        } if images.digests_from_registry and cloud.image_digest is not None else {}
 
         identity = cloud.workload_identity(f"{name}-mlflow", MLFLOW_NAMESPACE, "mlflow")
         mlflow_args: dict[str, Any] = {
             **settings.mlflow,
+            **({"image_digest": registry_digests[TRACKING_REPOSITORY]} if registry_digests else {}),
             "namespace": MLFLOW_NAMESPACE,
             "backend_store_uri": cloud.database.connection_uri,
             "artifact_uri": cloud.artifact_uri,
@@ -142,12 +184,15 @@ class KubernetesLayer(pulumi.ComponentResource):
                                                         endpoint_name, read_only=True)
             endpoint_args: dict[str, Any] = {
                 **endpoint,
+                **({colour: {**endpoint[colour], "image_digest": registry_digests[SERVING_REPOSITORY]}
+                    for colour in ("blue", "green")} if registry_digests else {}),
                 "namespace": settings.models_namespace,
                 "monitoring_namespace": settings.monitoring_namespace,
                 "service_account_annotations": endpoint_identity.annotations,
                 "service_account_labels": endpoint_identity.labels,
                 "artifact_pod_env": cloud.artifact_pod_env,
                 "storage_egress": cloud.storage_egress,
+                **({"gpu_nodes": gpu_nodes_args(cloud.gpu)} if cloud.gpu else {}),
                 "tracking": {"uri": mlflow.tracking_uri, "namespace": MLFLOW_NAMESPACE,
                              "username": endpoint_user(endpoint_name),
                              "password": mlflow.reader_passwords[endpoint_user(endpoint_name)]},

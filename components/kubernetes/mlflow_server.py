@@ -67,7 +67,14 @@ USERS_COMPUTE = ComputeSettings("50m", "128Mi", "500m", "256Mi", 0)
 DIGEST_PATTERN = r"sha256:[0-9a-f]{64}"
 UPLOAD_TIMEOUT_SECONDS = 600
 """Longest a single artifact upload or download may take through the route; large model files need minutes."""
-DEFAULT_COMPUTE = ComputeSettings("500m", "1Gi", "2", "2Gi", 0)
+DEFAULT_COMPUTE = ComputeSettings("500m", "2Gi", "2", "3Gi", 0)
+"""Sized from the live test's measurement of the rendered server (4 workers, job runner off, PostgreSQL backend):
+the process tree holds about 1.55 GiB resident idle and after a burst of requests, so 2Gi requested and 3Gi as the
+limit (about half again as headroom for uploads). Scale both with ``workers`` (about 390 MiB each)."""
+JOB_EXECUTION = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "MLFLOW_SERVER_JOB_ENABLE_PERIODIC_TASKS": "false"}
+"""The server's job runner is off on every replica: with it on, each replica starts several huey consumer processes
+before serving a request and holds the periodic tasks that must run on exactly one replica. A platform that wants
+MLflow's server jobs runs them on one dedicated replica with its own memory budget."""
 DEFAULT_PROBES = ProbeSettings(initial_delay_seconds=10, period_seconds=10, timeout_seconds=5, failure_threshold=6)
 SERVER_LABELS = {"app.kubernetes.io/name": "mlflow", "app.kubernetes.io/component": "tracking-server"}
 USERS_LABELS = {"app.kubernetes.io/name": "mlflow", "app.kubernetes.io/component": "users"}
@@ -172,8 +179,9 @@ class MlflowServerArgs(TypedDict):
     """Namespace the component creates for the server (default-deny)."""
     image: str
     """Tracking-server image, pinned by tag (``registry/name:tag``; see the module docstring for what it needs)."""
-    image_digest: NotRequired[str]
-    """``sha256:...`` digest of ``image``; appended as ``@sha256:...`` so the tag cannot move under a deployment."""
+    image_digest: NotRequired[Input[str]]
+    """``sha256:...`` digest of ``image``; appended as ``@sha256:...`` so the tag cannot move under a deployment.
+    May be an output (a registry lookup at deploy time); a plain string is checked here."""
     backend_store_uri: Input[str]
     """PostgreSQL URI of the backend store (a Pulumi secret); goes only into a Kubernetes Secret."""
     artifact_uri: Input[str]
@@ -194,7 +202,7 @@ class MlflowServerArgs(TypedDict):
     workers: NotRequired[int]
     """Worker processes per pod (1-32, default 4)."""
     compute: NotRequired[Mapping[str, Any]]
-    """``cpu_request``, ``memory_request``, ``cpu_limit``, ``memory_limit`` (default 500m/1Gi, 2/2Gi)."""
+    """``cpu_request``, ``memory_request``, ``cpu_limit``, ``memory_limit`` (default 500m/2Gi, 2/3Gi)."""
     probes: NotRequired[Mapping[str, Any]]
     """Probe timings: ``initial_delay_seconds``, ``period_seconds``, ``timeout_seconds``, ``failure_threshold``."""
     client_namespaces: NotRequired[list[str]]
@@ -265,7 +273,7 @@ def validate_mlflow_server_args(args: Mapping[str, Any], field: str = "mlflow") 
     namespace = validate_namespace_name(args.get("namespace"), f"{field}.namespace")
     image = pinned_image(args.get("image"), f"{field}.image", tag_required=True)
     digest = args.get("image_digest")
-    if digest is not None:
+    if isinstance(digest, str) or (digest is not None and not isinstance(digest, pulumi.Output)):
         if not isinstance(digest, str) or not re.fullmatch(DIGEST_PATTERN, digest):
             raise ArgumentError(f"{field}.image_digest: {digest!r} is not allowed; use sha256: and 64 hex digits")
         image = f"{image}@{digest}"
@@ -369,6 +377,9 @@ class MlflowServer(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         ns = settings.namespace
 
+        digest = args.get("image_digest")
+        image: Input[str] = settings.image if not isinstance(digest, pulumi.Output) else \
+            digest.apply(lambda resolved: f"{settings.image}@{resolved}")
         namespace = IsolatedNamespace(f"{name}-namespace", {"name": ns}, opts=child)
         inside = child.merge(pulumi.ResourceOptions(depends_on=[namespace]))
 
@@ -443,6 +454,10 @@ class MlflowServer(pulumi.ComponentResource):
             k8s.core.v1.EnvVarArgs(name="MLFLOW_AUTH_ADMIN_USERNAME", value=ADMIN_USERNAME),
             k8s.core.v1.EnvVarArgs(name="MLFLOW_AUTH_CONFIG_PATH", value=AUTH_CONFIG_PATH),
             k8s.core.v1.EnvVarArgs(name="HOME", value="/tmp"),
+            # MLflow 3's job runner (huey consumers for GenAI scorer jobs, plus periodic tasks that must run on one
+            # replica only) starts on every replica by default and multiplies the pod's memory; the platform runs
+            # no MLflow server jobs, so it is off (see JOB_EXECUTION).
+            *[k8s.core.v1.EnvVarArgs(name=key, value=value) for key, value in JOB_EXECUTION.items()],
         ])
         volumes, mounts = writable_volumes({"tmp": "/tmp"}, size_limit="8Gi")
         volumes.append(k8s.core.v1.VolumeArgs(name="auth-config", secret=k8s.core.v1.SecretVolumeSourceArgs(
@@ -472,7 +487,7 @@ class MlflowServer(pulumi.ComponentResource):
                         volumes=[volumes[0]],
                         containers=[k8s.core.v1.ContainerArgs(
                             name="db-upgrade",
-                            image=settings.image,
+                            image=image,
                             image_pull_policy="IfNotPresent",
                             command=["mlflow"],
                             args=["db", "upgrade", "$(MLFLOW_BACKEND_STORE_URI)"],
@@ -493,7 +508,7 @@ class MlflowServer(pulumi.ComponentResource):
         probe = http_probe(HEALTH_PATH, "http", settings.probes)
         container = k8s.core.v1.ContainerArgs(
             name="mlflow",
-            image=settings.image,
+            image=image,
             image_pull_policy="IfNotPresent",
             command=command_and_args.apply(lambda pair: pair[0]),
             args=command_and_args.apply(lambda pair: pair[1]),
@@ -579,7 +594,7 @@ class MlflowServer(pulumi.ComponentResource):
                             security_context=pod_security,
                             containers=[k8s.core.v1.ContainerArgs(
                                 name="users",
-                                image=settings.image,
+                                image=image,
                                 image_pull_policy="IfNotPresent",
                                 command=["python", "-c", USERS_SCRIPT],
                                 env=users_env,

@@ -17,6 +17,7 @@ drain (``DRAIN_DELAY_SECONDS`` + ``DRAIN_TIMEOUT_SECONDS``).
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -28,7 +29,6 @@ from pulumi import Input
 
 from components.cloud_layer import EgressTarget
 from components.kubernetes.container_resources import (
-    GPU_RESOURCE,
     ComputeSettings,
     ProbeSettings,
     http_probe,
@@ -37,6 +37,7 @@ from components.kubernetes.container_resources import (
     validate_probes,
 )
 from components.kubernetes.gateway_route import http_route, validate_route_args
+from components.kubernetes.gpu_placement import GpuNodesArgs, node_selector, toleration_args, validate_gpu_nodes
 from components.kubernetes.model_monitoring import AlertThresholds, ModelMonitoring
 from components.kubernetes.namespace import validate_namespace_name
 from components.kubernetes.network_access import allow_policy, egress_rule, namespace_peer, tcp_ports
@@ -64,7 +65,6 @@ COLOUR_LABEL = "mlops.dev/colour"
 MODEL_NAME_LABEL = "mlops.dev/model-name"
 MODEL_VERSION_LABEL = "mlops.dev/model-version"
 SERVICE_ROLE_LABEL = "mlops.dev/service-role"
-GPU_NODE_SELECTOR = {"nvidia.com/gpu.present": "true"}
 _NAME = r"[a-z]([-a-z0-9]{0,38}[a-z0-9])?"
 _LABEL_VALUE = r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
 _MODEL_URI = r"(models:/|runs:/|s3://|gs://|wasbs://|abfss://|/)\S+"
@@ -75,7 +75,7 @@ _ARGS = frozenset({
     "name", "namespace", "model_name", "blue", "green", "active", "canary_weight", "shadow", "route", "compute",
     "readiness_probe", "liveness_probe", "autoscaling", "workers", "drain_delay_seconds", "drain_timeout_seconds",
     "slo", "service_account_annotations", "service_account_labels", "artifact_pod_env", "artifact_secret_env",
-    "storage_egress", "tracking", "client_namespaces", "monitoring_namespace",
+    "storage_egress", "tracking", "client_namespaces", "monitoring_namespace", "gpu_nodes",
 })
 
 
@@ -88,8 +88,14 @@ class ColourArgs(TypedDict):
     """Version label (metrics, ``/version`` and the pod label)."""
     image: str
     """Serving image, pinned by tag or digest."""
+    image_digest: NotRequired[Input[str]]
+    """``sha256:...`` digest appended to ``image`` (``@sha256:...``); may be an output (a registry lookup at deploy
+    time). A plain string is checked here."""
     replicas: NotRequired[int]
     """Pods of this colour (0-100, default 1); 0 leaves the colour idle and costs nothing."""
+    gpus: NotRequired[int]
+    """GPUs per pod of this colour (0-16; default ``compute.gpus``), so a new model version can move to GPU nodes
+    behind a canary while the other colour stays on CPU."""
 
 
 class EndpointRouteArgs(TypedDict):
@@ -142,6 +148,8 @@ class BlueGreenModelEndpointArgs(TypedDict):
     client_namespaces: NotRequired[list[str]]
     """Namespaces whose pods may call the endpoint directly."""
     monitoring_namespace: NotRequired[str]
+    gpu_nodes: NotRequired[GpuNodesArgs]
+    """The GPU nodes' labels and taints (from the cloud layer); required when a colour requests GPUs."""
 
 
 @dataclass(frozen=True)
@@ -150,6 +158,9 @@ class ColourSettings:
     model_version: str
     image: str
     replicas: int
+    gpus: int
+    image_digest: Any = None
+    """A digest output to append to ``image`` at deploy time (a plain digest is already part of ``image``)."""
 
 
 @dataclass(frozen=True)
@@ -173,6 +184,7 @@ class EndpointSettings:
     thresholds: AlertThresholds
     client_namespaces: tuple[str, ...]
     monitoring_namespace: str
+    gpu_nodes: GpuNodesArgs | None
 
     @property
     def idle(self) -> str:
@@ -192,7 +204,15 @@ def validate_endpoint_args(args: Mapping[str, Any], field: str = "endpoint") -> 
                             f"starting with a letter")
     namespace = validate_namespace_name(args.get("namespace"), f"{field}.namespace")
     model_name = _label_value(args, "model_name", field)
-    colours = {colour: _colour(args.get(colour), f"{field}.{colour}") for colour in COLOURS}
+    compute = validate_compute(args.get("compute"), f"{field}.compute", DEFAULT_COMPUTE)
+    colours = {colour: _colour(args.get(colour), f"{field}.{colour}", compute.gpus) for colour in COLOURS}
+    gpu_nodes = None if args.get("gpu_nodes") is None else validate_gpu_nodes(args["gpu_nodes"], f"{field}.gpu_nodes")
+    for colour, settings in colours.items():
+        if settings.gpus and gpu_nodes is None:
+            where = f"{field}.{colour}.gpus" if (args.get(colour) or {}).get("gpus") is not None \
+                else f"{field}.compute.gpus"
+            raise ArgumentError(f"{where}: {settings.gpus} is not allowed; the cluster has no GPU nodes (give the "
+                                f"cloud layer a GPU pool), so use 0")
     for colour, settings in colours.items():
         _check_registry_identity(settings, model_name, f"{field}.{colour}")
     active = args.get("active")
@@ -230,7 +250,7 @@ def validate_endpoint_args(args: Mapping[str, Any], field: str = "endpoint") -> 
         canary_weight=canary,
         shadow=shadow,
         route=route,
-        compute=validate_compute(args.get("compute"), f"{field}.compute", DEFAULT_COMPUTE),
+        compute=compute,
         readiness=validate_probes(args.get("readiness_probe"), f"{field}.readiness_probe", DEFAULT_READINESS),
         liveness=validate_probes(args.get("liveness_probe"), f"{field}.liveness_probe", DEFAULT_LIVENESS),
         max_replicas=max_replicas,
@@ -248,20 +268,28 @@ def validate_endpoint_args(args: Mapping[str, Any], field: str = "endpoint") -> 
                                 for i, n in enumerate(args.get("client_namespaces") or [])),
         monitoring_namespace=validate_namespace_name(args.get("monitoring_namespace", "monitoring"),
                                                      f"{field}.monitoring_namespace"),
+        gpu_nodes=gpu_nodes,
     )
 
 
-def _colour(args: Any, field: str) -> ColourSettings:
+def _colour(args: Any, field: str, default_gpus: int) -> ColourSettings:
     if args is None:
         raise ArgumentError(f"{field}: missing; both colours need model_uri, model_version and image")
-    reject_unknown_keys(args, {"model_uri", "model_version", "image", "replicas"}, field)
+    reject_unknown_keys(args, {"model_uri", "model_version", "image", "image_digest", "replicas", "gpus"}, field)
     uri = args.get("model_uri")
     if not isinstance(uri, str) or not re.fullmatch(_MODEL_URI, uri):
         raise ArgumentError(f"{field}.model_uri: {uri!r} is not allowed; use an MLflow model URI (models:/, runs:/, "
                             f"s3://, gs://, wasbs://)")
     image = pinned_image(args.get("image"), f"{field}.image")
+    digest = args.get("image_digest")
+    if digest is not None and not isinstance(digest, pulumi.Output):
+        if not isinstance(digest, str) or not re.fullmatch(r"sha256:[0-9a-f]{64}", digest) or "@" in image:
+            raise ArgumentError(f"{field}.image_digest: {digest!r} is not allowed; use sha256: and 64 hex digits, "
+                                f"with an image that has no digest of its own")
+        image, digest = f"{image}@{digest}", None
     return ColourSettings(uri, _label_value(args, "model_version", field), image,
-                          optional_int(args, "replicas", field, 1, 0, 100))
+                          optional_int(args, "replicas", field, 1, 0, 100),
+                          optional_int(args, "gpus", field, default_gpus, 0, 16), digest)
 
 
 def _check_registry_identity(colour: ColourSettings, model_name: str, field: str) -> None:
@@ -415,7 +443,8 @@ class BlueGreenModelEndpoint(pulumi.ComponentResource):
         allow_policy(f"{name}-allow", ns, selector, ingress=ingress, egress=egress, opts=child)
         ModelMonitoring(f"{name}-monitoring", {
             "namespace": ns, "endpoint": endpoint, "model_name": settings.model_name,
-            "thresholds": settings.thresholds}, opts=child)
+            "thresholds": settings.thresholds,
+            "gpu": any(colour.gpus for colour in settings.colours.values())}, opts=child)
 
         self.live_service = pulumi.Output.from_input(endpoint)
         self.preview_service = pulumi.Output.from_input(f"{endpoint}-preview")
@@ -430,14 +459,15 @@ class BlueGreenModelEndpoint(pulumi.ComponentResource):
         labels = pod_labels(settings, colour)
         selector = {ENDPOINT_LABEL: endpoint, COLOUR_LABEL: colour}
         volumes, mounts = writable_volumes(WRITABLE_PATHS, size_limit="10Gi")
-        gpu = settings.compute.gpus > 0
+        gpu_nodes = settings.gpu_nodes if model.gpus else None  # validation ensures it is set when GPUs are asked
         env = extra_env.apply(lambda plain: [
             *serving_env(settings, colour),
             *[k8s.core.v1.EnvVarArgs(name=k, value=v) for k, v in sorted(plain.items())],
         ])
         container = k8s.core.v1.ContainerArgs(
             name="model-server",
-            image=model.image,
+            image=model.image if model.image_digest is None else
+            model.image_digest.apply(lambda resolved: f"{model.image}@{resolved}"),
             image_pull_policy="IfNotPresent",
             command=list(SERVING_COMMAND),
             env=env,
@@ -447,7 +477,7 @@ class BlueGreenModelEndpoint(pulumi.ComponentResource):
             liveness_probe=http_probe(HEALTH_PATH, "http", settings.liveness),
             lifecycle=k8s.core.v1.LifecycleArgs(pre_stop=k8s.core.v1.LifecycleHandlerArgs(
                 sleep=k8s.core.v1.SleepActionArgs(seconds=PRE_STOP_SECONDS))),
-            resources=resource_requirements(settings.compute),
+            resources=resource_requirements(dataclasses.replace(settings.compute, gpus=model.gpus)),
             security_context=container_security_context(SERVING_UID),
             volume_mounts=mounts,
         )
@@ -470,9 +500,8 @@ class BlueGreenModelEndpoint(pulumi.ComponentResource):
                         termination_grace_period_seconds=settings.grace_period_seconds,
                         volumes=volumes,
                         containers=[container],
-                        node_selector=GPU_NODE_SELECTOR if gpu else None,
-                        tolerations=[k8s.core.v1.TolerationArgs(key=GPU_RESOURCE, operator="Exists",
-                                                                effect="NoSchedule")] if gpu else None,
+                        node_selector=node_selector(gpu_nodes) if gpu_nodes else None,
+                        tolerations=toleration_args(gpu_nodes) if gpu_nodes else None,
                     ),
                 ),
             ),

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -47,6 +47,8 @@ class ModelMonitoringArgs(TypedDict):
     model_name: str
     """The ``model_name`` label the serving image puts on its metrics."""
     thresholds: AlertThresholds
+    gpu: NotRequired[bool]
+    """A colour runs on GPUs: the dashboard adds GPU utilisation and memory (DCGM exporter metrics)."""
 
 
 _SERVER_ERROR = ',status="server_error"'
@@ -97,8 +99,10 @@ def alert_rules(namespace: str, endpoint: str, model_name: str, thresholds: Aler
     ]
 
 
-def dashboard(namespace: str, endpoint: str, model_name: str, thresholds: AlertThresholds) -> dict[str, Any]:
-    """A Grafana dashboard (JSON model) of one endpoint: traffic by colour/version, errors, latency, drift."""
+def dashboard(namespace: str, endpoint: str, model_name: str, thresholds: AlertThresholds,
+              gpu: bool = False) -> dict[str, Any]:
+    """A Grafana dashboard (JSON model) of one endpoint: traffic by colour/version, errors, latency, drift, and with
+    ``gpu`` the GPU utilisation and memory of its pods (the DCGM exporter labels each GPU with the pod using it)."""
     selector = _selector(model_name, namespace)
     targets = [
         ("Predictions per second by version", f"sum by (model_version, status) (rate(ml_predictions_total{selector}[5m]))",
@@ -112,6 +116,12 @@ def dashboard(namespace: str, endpoint: str, model_name: str, thresholds: AlertT
         ("Container restarts (15m)", f'sum by (pod) (increase(kube_pod_container_status_restarts_total{{namespace="{namespace}",'
          f'pod=~"{endpoint}-(blue|green)-.*"}}[15m]))', "none"),
     ]
+    gpu_pods = f'{{namespace="{namespace}",pod=~"{endpoint}-(blue|green)-.*"}}'
+    if gpu:
+        targets += [
+            ("GPU utilisation by pod", f"avg by (pod) (DCGM_FI_DEV_GPU_UTIL{gpu_pods})", "percent"),
+            ("GPU memory used by pod", f"sum by (pod) (DCGM_FI_DEV_FB_USED{gpu_pods})", "decmbytes"),
+        ]
     panels = [
         {
             "id": index + 1,
@@ -162,7 +172,8 @@ class ModelMonitoring(pulumi.ComponentResource):
             f"{name}-dashboard",
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 name=f"{endpoint}-dashboard", namespace=namespace, labels={DASHBOARD_LABEL: "1"}),
-            data={f"{endpoint}.json": json.dumps(dashboard(namespace, endpoint, model, thresholds), sort_keys=True)},
+            data={f"{endpoint}.json": json.dumps(dashboard(namespace, endpoint, model, thresholds,
+                                                           gpu=args.get("gpu", False)), sort_keys=True)},
             opts=child,
         )
         self.register_outputs({})

@@ -27,8 +27,9 @@ class IsolatedNamespaceArgs(TypedDict):
     name: str
     """The namespace name (a DNS label, not ``default``)."""
     pod_security: NotRequired[str]
-    """Pod Security Admission level enforced: ``restricted`` (default) or ``baseline`` (for charts whose pods
-    cannot meet ``restricted``, such as node exporters)."""
+    """Pod Security Admission level enforced: ``restricted`` (default), ``baseline`` (for charts whose pods
+    cannot meet ``restricted``, such as node exporters) or ``privileged`` (node daemons that mount host paths, such
+    as the NVIDIA device plugin; keep such a namespace for those daemons alone)."""
 
 
 def validate_namespace_name(name: object, field: str) -> str:
@@ -46,8 +47,9 @@ class IsolatedNamespace(pulumi.ComponentResource):
     def __init__(self, name: str, args: IsolatedNamespaceArgs, opts: pulumi.ResourceOptions | None = None):
         namespace_name = validate_namespace_name(args.get("name"), f"{name}.name")
         level = args.get("pod_security", "restricted")
-        if level not in ("restricted", "baseline"):
-            raise ArgumentError(f"{name}.pod_security: {level!r} is not allowed; use restricted or baseline")
+        if level not in ("restricted", "baseline", "privileged"):
+            raise ArgumentError(f"{name}.pod_security: {level!r} is not allowed; use restricted, baseline or "
+                                f"privileged")
         super().__init__("mlops:kubernetes:IsolatedNamespace", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         namespace = k8s.core.v1.Namespace(

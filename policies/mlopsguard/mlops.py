@@ -165,10 +165,22 @@ def _plain(value: Any) -> Any:
     return "UNKNOWN" if value is UNKNOWN else value
 
 
+_GPU_RESOURCES = ("nvidia.com/gpu", "amd.com/gpu")
+"""A colour may move to GPUs (a new model version behind a canary): GPU counts are not compared."""
+
+
+def _without_gpus(resources: Any) -> Any:
+    if not isinstance(resources, dict):
+        return resources
+    return {kind: {k: v for k, v in amounts.items() if k not in _GPU_RESOURCES} if isinstance(amounts, dict)
+            else amounts for kind, amounts in resources.items()}
+
+
 def _shape(pod: Any) -> dict[str, Any]:
     return {
         "pod.securityContext": _plain(get(pod, "securityContext")),
-        **{f"{get(c, 'name')}.{key}": _plain(get(c, key)) for c in containers(pod) for key in _COMPARED},
+        **{f"{get(c, 'name')}.{key}": _without_gpus(_plain(get(c, key))) if key == "resources" else _plain(get(c, key))
+           for c in containers(pod) for key in _COMPARED},
     }
 
 
@@ -203,8 +215,8 @@ def _validate_blue_green(args: StackValidationArgs, report) -> None:
 
 BLUE_GREEN = stack_rule(
     name="endpoint-blue-green-consistent",
-    description="The two colours of a blue-green model endpoint have the same security context, resources and "
-                "probes, and every Service of the endpoint selects exactly one colour, so a promotion changes the "
+    description="The two colours of a blue-green model endpoint have the same security context, resources (GPU "
+                "counts aside, so a colour may move to GPUs) and probes, and every Service of the endpoint selects exactly one colour, so a promotion changes the "
                 "model and nothing else.",
     severity=Severity.HIGH,
     level=EnforcementLevel.MANDATORY,

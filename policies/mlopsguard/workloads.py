@@ -344,6 +344,17 @@ def parse_image(image: str) -> tuple[str, str | None, str | None]:
     return name, tag, digest
 
 
+def implausible_digest(digest: str) -> bool:
+    """A ``sha256:`` digest no image can have: a hash shows about 16 distinct hex digits, never a handful, and is
+    never a short pattern repeated (all zeros, ``deadbeef...``). Other algorithms and lengths are left alone."""
+    algorithm, _, hex_digits = digest.partition(":")
+    if algorithm != "sha256" or len(hex_digits) != 64:
+        return False  # malformed references are the registry's to refuse
+    hex_digits = hex_digits.lower()
+    periodic = any(hex_digits == hex_digits[:period] * (64 // period) for period in (1, 2, 4, 8, 16, 32))
+    return periodic or len(set(hex_digits)) < 8
+
+
 def _pinned(pod: Any, _metadata: Any, args: ResourceValidationArgs, _kind: str) -> Iterator[str]:
     config = args.get_config()
     production = None
@@ -352,6 +363,10 @@ def _pinned(pod: Any, _metadata: Any, args: ResourceValidationArgs, _kind: str) 
         if not isinstance(image, str) or "04da6b54-80e4-46f7-96ec-b56ff0331ba9" in image:
             continue
         _, tag, digest = parse_image(image)
+        if digest is not None and implausible_digest(digest):
+            yield (f"container {_name(container)} image {image} has a digest that cannot be real (a placeholder); "
+                   f"use the digest the registry reports for the pushed image")
+            continue
         if digest is None and tag in (None, "latest"):
             yield f"container {_name(container)} image {image} is not pinned (no tag, or :latest)"
             continue
@@ -366,7 +381,8 @@ def _pinned(pod: Any, _metadata: Any, args: ResourceValidationArgs, _kind: str) 
 IMAGE_PINNED = resource_rule(
     name="k8s-image-pinned",
     description="Images are pinned: never :latest or untagged, and by digest in production, so what runs is what "
-                "was tested and a pushed tag cannot change it.",
+                "was tested and a pushed tag cannot change it; a digest that cannot be real (a placeholder such as "
+                "sha256:000...) is refused.",
     severity=Severity.HIGH,
     level=EnforcementLevel.MANDATORY,
     controls=[nist("CM-2"), nist("CM-14"), nist("SI-7"), iso("A.8.19")],

@@ -42,9 +42,19 @@ def test_bucket_is_protected_and_cannot_be_force_destroyed(preview, bucket):
     assert resource.inputs["forceDestroy"] is False
 
 
-def test_objects_are_encrypted_with_s3_managed_keys_by_default(preview):
-    rule = preview("aws-dev").one(ENCRYPTION, "mlops-artifacts-encryption").inputs["rules"][0]
-    assert rule == {"applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}}
+def test_objects_are_encrypted_with_the_stores_own_kms_key_by_default(preview):
+    plan = preview("aws-dev")
+    key = plan.one("aws:kms/key:Key", "mlops-artifacts-key")
+    rule = plan.one(ENCRYPTION, "mlops-artifacts-encryption").inputs["rules"][0]
+    assert rule == {"applyServerSideEncryptionByDefault": {"sseAlgorithm": "aws:kms",
+                                                           "kmsMasterKeyId": key.outputs["arn"]},
+                    "bucketKeyEnabled": True}
+    statements = {s["Sid"]: s for s in json.loads(key.inputs["policy"])["Statement"]}
+    assert statements["UseThroughTheServicesOnly"]["Condition"]["StringEquals"]["kms:ViaService"] == [
+        "s3.eu-west-1.amazonaws.com"]
+    # S3 server access logging delivers only to SSE-S3 buckets, so the log bucket keeps S3-managed keys.
+    assert plan.one(ENCRYPTION, "mlops-artifacts-access-logs-encryption").inputs["rules"][0] == {
+        "applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}}
 
 
 def test_a_customer_managed_key_encrypts_with_kms_and_a_bucket_key():
@@ -128,7 +138,8 @@ def test_access_logs_expire_after_the_configured_days():
 def test_the_stack_config_reaches_the_access_logs():
     config = {"mlops:cloud": "aws", "mlops:region": "eu-west-1",
               "mlops:tags": json.dumps({"environment": "dev", "project": "mlops"}),
-              "mlops:artifacts": json.dumps({"access_logging": False})}
+              "mlops:artifacts": json.dumps({"access_logging": False}),
+              "mlops:images": json.dumps({"registry": "123456789012.dkr.ecr.eu-west-1.amazonaws.com"})}
     args = load_stack_config(config, default_name="mlops-dev").args
     plan = run_function(lambda: MlopsPlatform("mlops", args))
     assert plan.all("aws:s3/bucketLogging:BucketLogging") == []

@@ -95,7 +95,7 @@ def test_cluster_is_private_encrypted_audited_api_authenticated_and_protected():
     plan = cluster()
     eks = plan.one("aws:eks/cluster:Cluster")
     assert eks.protect and eks.inputs["deletionProtection"] is True
-    assert eks.inputs["version"] == "1.33"
+    assert eks.inputs["version"] == "1.36"  # the newest version in standard support
     assert eks.inputs["vpcConfig"]["endpointPrivateAccess"] is True
     assert eks.inputs["vpcConfig"]["endpointPublicAccess"] is False
     assert "publicAccessCidrs" not in eks.inputs["vpcConfig"]
@@ -115,7 +115,8 @@ def test_core_addons_are_pinned_and_the_cni_enforces_network_policies():
 
 
 def test_launch_templates_require_imdsv2_and_encrypt_gp3_root_volumes():
-    for template in cluster(instance_tags={"cost-center": "ml"}).all("aws:ec2/launchTemplate:LaunchTemplate"):
+    for template in cluster(instance_tags={"cost-center": "ml"}, node_tags="launch_template").all(
+            "aws:ec2/launchTemplate:LaunchTemplate"):
         assert template.inputs["metadataOptions"] == {"httpEndpoint": "enabled", "httpTokens": "required",
                                                       "httpPutResponseHopLimit": 1}
         ebs = template.inputs["blockDeviceMappings"][0]["ebs"]
@@ -147,7 +148,8 @@ def test_the_gpu_pool_is_optional_and_tainted():
 @pytest.mark.parametrize(("args", "message"), [
     ({"name": "-bad"}, r"^cluster\.name: '-bad' is not allowed"),
     ({"subnet_ids": None}, r"^cluster\.subnet_ids: missing"),
-    ({"kubernetes_version": 1.33}, r"^cluster\.kubernetes_version: 1\.33 is not allowed; use one of 1\.32, 1\.33"),
+    ({"kubernetes_version": 1.36}, r"^cluster\.kubernetes_version: 1\.36 is not allowed; use one of 1\.35, 1\.36"),
+    ({"kubernetes_version": "1.33"}, r"^cluster\.kubernetes_version: '1\.33' is not allowed; use one of 1\.35, 1\.36"),
     ({"kubernetes_version": "1.25"}, r"^cluster\.kubernetes_version: '1\.25' is not allowed"),
     ({"admin_principal_arns": ["admin"]}, r"^cluster\.admin_principal_arns: \['admin'\] is not allowed"),
     ({"public_endpoint": True}, r"^cluster\.public_access_cidrs: None is not allowed with public_endpoint: true"),
@@ -210,7 +212,9 @@ def test_multi_az_is_a_named_opt_out():
 @pytest.mark.parametrize(("args", "message"), [
     ({"identifier": "ML_DB"}, r"^database\.identifier: 'ML_DB' is not allowed"),
     ({"client_security_group_id": None}, r"^database\.client_security_group_id: missing"),
-    ({"engine_version": "12.1"}, r"^database\.engine_version: '12\.1' is not allowed; use one of 16\.9, 17\.5"),
+    ({"engine_version": "12.1"}, r"^database\.engine_version: '12\.1' is not allowed; use one of 16, 17 \(quoted"),
+    ({"engine_version": "17.5"}, r"^database\.engine_version: '17\.5' is not allowed; use one of 16, 17 \(quoted, as a "
+                                 r"string\) \(the major version only"),
     ({"instance_class": "t3.micro"}, r"^database\.instance_class: 't3\.micro' is not allowed"),
     ({"allocated_storage_gib": 5}, r"^database\.allocated_storage_gib: 5 is not allowed"),
     ({"allocated_storage_gib": 200, "max_allocated_storage_gib": 100},
@@ -267,9 +271,11 @@ def test_bad_identity_arguments_fail_before_any_resource(args, message):
 
 def test_karpenter_installs_a_pinned_chart_and_node_pools_after_it():
     plan = run_function(lambda: Karpenter("k", KARPENTER))
-    release = plan.one("kubernetes:helm.sh/v3:Release")
+    release = plan.one("kubernetes:helm.sh/v3:Release", "k-controller")
+    crds = plan.one("kubernetes:helm.sh/v3:Release", "k-crds")
     assert release.inputs["chart"] == "oci://public.ecr.aws/karpenter/karpenter"
-    assert release.inputs["version"] == "1.6.0"
+    assert release.inputs["version"] == crds.inputs["version"] == "1.14.1"
+    assert crds.urn in release.dependencies
     controller_role = plan.one("aws:iam/role:Role", "k-controller").outputs["arn"]
     assert release.inputs["values"]["serviceAccount"]["annotations"] == {"eks.amazonaws.com/role-arn": controller_role}
     for pool in plan.all("kubernetes:karpenter.sh/v1:NodePool") + plan.all("kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"):

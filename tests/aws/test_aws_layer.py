@@ -212,3 +212,108 @@ def test_node_roles_leave_network_permissions_to_the_vpc_cni_irsa_role(preview):
         "mlops-cluster": {"AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryPullOnly"},
         "mlops-karpenter": {"AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryPullOnly"},
     }
+
+
+# --- GPU capacity in the contract ---------------------------------------------------------------------------------
+
+def _layer_settings(stack: str, **overrides):
+    config = stack_config(stack)
+    sections = {key.removeprefix("mlops:"): json.loads(value) for key, value in config.items()
+                if key.removeprefix("mlops:") in ("network", "cluster", "database", "karpenter")}
+    sections.update(overrides)
+    return validate_aws_layer_args(sections, region="eu-west-1", tags=CostTags.from_mapping(
+        json.loads(config["mlops:tags"])), name="mlops")
+
+
+def test_the_layer_reports_gpu_capacity_only_when_a_gpu_pool_or_karpenter_gpu_nodepool_exists():
+    assert _layer_settings("aws-dev").gpu is None
+    assert _layer_settings("aws-dev", cluster={"gpu_pool": {}}).gpu is not None
+    assert _layer_settings("aws-dev", karpenter={"enabled": True}).gpu is not None
+    assert _layer_settings("aws-dev", karpenter={"enabled": True, "gpu_limit": 0}).gpu is None
+    gpu = _layer_settings("aws-prod").gpu
+    assert dict(gpu.node_labels) == {"nvidia.com/gpu.present": "true"}
+    assert [(t.key, t.value, t.effect) for t in gpu.taints] == [("nvidia.com/gpu", "true", "NoSchedule")]
+    assert gpu.managed_device_plugin is False  # EKS's NVIDIA AMI has the driver, not the device plugin
+
+
+def test_every_aws_gpu_pool_carries_the_labels_and_taints_the_layer_reports(preview):
+    """The managed GPU node group and Karpenter's GPU NodePool both put the reported labels and taints on nodes."""
+    plan = preview("aws-prod")
+    gpu = _layer_settings("aws-prod").gpu
+    group = plan.one(NODE_GROUP, "mlops-cluster-gpu").inputs
+    assert dict(gpu.node_labels).items() <= group["labels"].items()
+    assert group["taints"] == [{"key": t.key, "value": t.value, "effect": "NO_SCHEDULE"} for t in gpu.taints]
+    template = plan.one("kubernetes:karpenter.sh/v1:NodePool", "mlops-karpenter-gpu").inputs["spec"]["template"]
+    assert dict(gpu.node_labels).items() <= template["metadata"]["labels"].items()
+    assert template["spec"]["taints"] == [{"key": t.key, "value": t.value, "effect": t.effect} for t in gpu.taints]
+
+
+# --- drift and retagging ------------------------------------------------------------------------------------------
+
+def test_the_database_pins_the_major_version_and_lets_aws_own_the_minor(preview):
+    rds = preview("aws-prod").one(RDS).inputs
+    # a prefix version with automatic minor upgrades: the provider compares it with engine_version_actual as a
+    # prefix, so the instance AWS upgraded to 17.x previews as unchanged, not as a downgrade
+    assert (rds["engineVersion"], rds["autoMinorVersionUpgrade"]) == ("17", True)
+
+
+def test_retagging_changes_no_launch_template_so_no_node_rolls(preview, resized_and_retagged):
+    def templates(plan):
+        return {r.name: r.inputs for r in plan.all("aws:ec2/launchTemplate:LaunchTemplate")}
+
+    def node_templates(plan):
+        return {r.name: r.inputs["launchTemplate"] for r in plan.all(NODE_GROUP)}
+
+    assert templates(preview("aws-prod")) == templates(resized_and_retagged)
+    assert node_templates(preview("aws-prod")) == node_templates(resized_and_retagged)
+
+
+def test_the_nodes_still_get_the_cost_tags_through_their_auto_scaling_groups(preview, resized_and_retagged):
+    def asg_tags(plan):
+        tags: dict[str, dict[str, str]] = {}
+        for tag in plan.all("aws:autoscaling/tag:Tag"):
+            tags.setdefault(tag.inputs["autoscalingGroupName"], {})[tag.inputs["tag"]["key"]] = tag.inputs["tag"]["value"]
+            assert tag.inputs["tag"]["propagateAtLaunch"] is True
+        return tags
+
+    before, after = asg_tags(preview("aws-prod")), asg_tags(resized_and_retagged)
+    assert len(before) == len(preview("aws-prod").all(NODE_GROUP)) == 3
+    assert all(tags["cost-center"] == "ml-platform" for tags in before.values())
+    assert all(tags["cost-center"] == "research" and tags["team"] == "vision" for tags in after.values())
+
+
+def test_tagging_through_launch_templates_is_an_explicit_choice():
+    cluster = {**json.loads(stack_config("aws-dev")["mlops:cluster"]), "node_tags": "launch_template"}
+    plan = preview_with("aws-dev", cluster=cluster)
+    for template in plan.all("aws:ec2/launchTemplate:LaunchTemplate"):
+        kinds = {spec["resourceType"] for spec in template.inputs["tagSpecifications"]}
+        assert kinds == {"instance", "volume", "network-interface"}
+    assert plan.all("aws:autoscaling/tag:Tag") == []
+
+
+# --- key policies and control-plane logs --------------------------------------------------------------------------
+
+def _key_policy(plan, name):
+    return json.loads(plan.one(KMS, name).inputs["policy"])["Statement"]
+
+
+def test_the_secrets_and_database_keys_have_explicit_least_privilege_policies(preview):
+    plan = preview("aws-prod")
+    cluster_role = plan.one("aws:iam/role:Role", "mlops-cluster-role").outputs["arn"]
+    secrets = {s["Sid"]: s for s in _key_policy(plan, "mlops-cluster-secrets-key")}
+    database = {s["Sid"]: s for s in _key_policy(plan, "mlops-database-key")}
+    for statements in (secrets, database):
+        admin = statements["AccountAdministersThroughIam"]
+        # administrators manage the key but cannot decrypt with it
+        assert "kms:*" not in admin["Action"] and "kms:Decrypt" not in admin["Action"]
+        assert "kms:Put*" in admin["Action"]  # so the account can always correct the policy
+    assert secrets["NamedRolesEncryptDirectly"]["Principal"] == {"AWS": [cluster_role]}
+    assert database["UseThroughTheServicesOnly"]["Condition"]["StringEquals"]["kms:ViaService"] == [
+        "rds.eu-west-1.amazonaws.com", "secretsmanager.eu-west-1.amazonaws.com"]
+    assert "NamedRolesEncryptDirectly" not in database
+
+
+def test_production_enables_every_control_plane_log_type(preview):
+    assert sorted(preview("aws-prod").one(EKS).inputs["enabledClusterLogTypes"]) == [
+        "api", "audit", "authenticator", "controllerManager", "scheduler"]
+    assert sorted(preview("aws-dev").one(EKS).inputs["enabledClusterLogTypes"]) == ["api", "audit", "authenticator"]

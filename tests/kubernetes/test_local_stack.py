@@ -37,3 +37,15 @@ def test_store_keys_reach_pods_only_through_secrets(preview):
     for resource in plan.resources:
         if resource.type != "kubernetes:core/v1:Secret":
             assert next(iter(keys)) not in json.dumps(inputs(resource)), resource.name
+
+
+def test_the_local_object_store_is_pinned_minio_and_the_readme_states_its_risk():
+    """MinIO's community images are frozen upstream: the local target keeps it, pinned, with the risk stated."""
+    from pathlib import Path
+
+    from components.local.layer import DEFAULTS
+
+    assert DEFAULTS["object_store_image"].startswith("quay.io/minio/minio:RELEASE.")
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    limitations = readme.split("## Known limitations", 1)[1].split("\n## ", 1)[0]
+    assert "MinIO" in limitations and "no security fixes" in limitations and "Do not expose it" in limitations

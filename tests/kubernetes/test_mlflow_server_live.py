@@ -314,3 +314,52 @@ def test_endpoint_user_reads_its_own_model_over_rest(mlflow_server, least_privil
     status = _api(mlflow_server, "GET", f"/api/2.0/mlflow/registered-models/get?name={READER_MODEL}", None,
                   READER, _reader_password(mlflow_server))
     assert status == 200
+
+
+def _tree_rss_mib(process) -> float:
+    import psutil
+
+    root = psutil.Process(process.pid)
+    members = [root, *root.children(recursive=True)]
+    total = 0
+    for member in members:
+        try:
+            total += member.memory_info().rss
+        except psutil.NoSuchProcess:
+            pass
+    return total / 2**20
+
+
+def _limit_mib(quantity: str) -> float:
+    units = {"Mi": 1, "Gi": 1024}
+    return float(quantity[:-2]) * units[quantity[-2:]]
+
+
+def test_the_server_process_tree_stays_within_the_rendered_memory_limit(mlflow_server, least_privilege_users):
+    """The rendered command and env, as the pod runs them: resident memory of the whole process tree (uvicorn's
+    workers and anything MLflow starts beside them), idle and after a burst of requests, against the limit."""
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    limit = _limit_mib(mlflow_server["server"]["resources"]["limits"]["memory"])
+    env = {e["name"]: e.get("value") for e in mlflow_server["server"]["env"]}
+    assert env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "false"
+    idle = _tree_rss_mib(mlflow_server["process"])
+    url = f"{mlflow_server['url']}/api/2.0/mlflow/experiments/search?max_results=50"
+
+    token = base64.b64encode(f"admin:{mlflow_server['password']}".encode()).decode()
+
+    def call(_):
+        request = urllib.request.Request(url, headers={"Authorization": f"Basic {token}"})
+        with urllib.request.urlopen(request, timeout=120) as response:
+            return response.status
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(call, range(200)))
+    assert set(statuses) == {200}
+    time.sleep(1)
+    busy = _tree_rss_mib(mlflow_server["process"])
+    print(f"MLflow server process tree RSS: idle {idle:.0f} MiB, after 200 requests {busy:.0f} MiB, "
+          f"limit {limit:.0f} MiB")
+    # headroom for the page cache of uploads and Python's arenas under real traffic
+    assert idle < 0.6 * limit and busy < 0.75 * limit

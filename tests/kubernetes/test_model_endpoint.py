@@ -29,7 +29,7 @@ def test_flipping_active_changes_only_the_live_and_preview_service_selectors():
 
 
 def test_blue_and_green_carry_identical_security_settings():
-    plan = _render(compute={"gpus": 1, "cpu_limit": "4", "memory_limit": "8Gi"})
+    plan = _render(compute={"gpus": 1, "cpu_limit": "4", "memory_limit": "8Gi"}, gpu_nodes=GPU_NODES)
     pods = {colour: inputs(plan.one("kubernetes:apps/v1:Deployment", f"churn-{colour}"))["spec"]["template"]["spec"]
             for colour in ("blue", "green")}
     for key in ("securityContext", "automountServiceAccountToken", "serviceAccountName", "volumes", "tolerations",
@@ -42,7 +42,45 @@ def test_blue_and_green_carry_identical_security_settings():
     assert blue["securityContext"]["readOnlyRootFilesystem"] is True
     assert blue["securityContext"]["capabilities"] == {"drop": ["ALL"]}
     assert blue["resources"]["limits"]["nvidia.com/gpu"] == "1"
-    assert pods["blue"]["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+    assert pods["blue"]["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Equal", "value": "true",
+                                            "effect": "NoSchedule"}]
+    assert pods["blue"]["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
+
+
+GPU_NODES = {"node_labels": {"nvidia.com/gpu.present": "true"},
+             "taints": [{"key": "nvidia.com/gpu", "value": "true", "effect": "NoSchedule"}]}
+
+
+def test_a_gpu_colour_alone_selects_and_tolerates_the_gpu_nodes():
+    plan = _render(gpu_nodes=GPU_NODES, green={"model_uri": "models:/churn-classifier/2", "model_version": "2",
+                                               "image": "ghcr.io/example/serving:0.1.1", "gpus": 1})
+    pods = {colour: inputs(plan.one("kubernetes:apps/v1:Deployment", f"churn-{colour}"))["spec"]["template"]["spec"]
+            for colour in ("blue", "green")}
+    assert pods["green"]["nodeSelector"] == GPU_NODES["node_labels"]
+    assert pods["green"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    assert "nodeSelector" not in pods["blue"] and "tolerations" not in pods["blue"]
+    assert "nvidia.com/gpu" not in pods["blue"]["containers"][0]["resources"]["limits"]
+
+
+def test_a_gpu_request_without_gpu_nodes_is_refused_before_anything_exists():
+    from components.kubernetes.model_endpoint import validate_endpoint_args
+    from components.validation import ArgumentError
+
+    green = {"model_uri": "models:/churn-classifier/2", "model_version": "2", "image": "ghcr.io/example/s:1",
+             "gpus": 1}
+    with pytest.raises(ArgumentError, match=r"^churn\.green\.gpus: 1 is not allowed; the cluster has no GPU nodes"):
+        validate_endpoint_args(endpoint_args(green=green), field="churn")
+
+
+def test_a_registry_digest_output_is_appended_to_the_colour_image():
+    import pulumi
+
+    plan = render(lambda opts: BlueGreenModelEndpoint("churn", endpoint_args(green={
+        "model_uri": "models:/churn-classifier/2", "model_version": "2", "image": "ghcr.io/example/serving:0.1.1",
+        "image_digest": pulumi.Output.from_input("sha256:" + "ab12cd34" * 8)}), opts=opts))
+    green = inputs(plan.one("kubernetes:apps/v1:Deployment", "churn-green"))
+    assert green["spec"]["template"]["spec"]["containers"][0]["image"] == (
+        "ghcr.io/example/serving:0.1.1@sha256:" + "ab12cd34" * 8)
 
 
 def test_each_colour_serves_its_own_model_and_carries_model_labels():

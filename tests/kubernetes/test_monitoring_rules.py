@@ -18,7 +18,7 @@ SERIES = 'namespace="models",model_name="churn",model_version="1"'
 
 
 @pytest.mark.parametrize("expr", [r["expr"] for r in RULES] + dashboard_expressions(
-    dashboard("models", "churn", "churn", THRESHOLDS)), ids=lambda e: e[:60])
+    dashboard("models", "churn", "churn", THRESHOLDS, gpu=True)), ids=lambda e: e[:60])
 def test_every_expression_parses(expr):
     promql_parser.parse(expr)
 
@@ -90,8 +90,15 @@ def test_promtool_shows_each_alert_firing_and_staying_quiet(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_a_gpu_endpoints_dashboard_shows_its_pods_gpu_utilisation_and_memory():
+    assert not [e for e in dashboard_expressions(dashboard("models", "churn", "churn", THRESHOLDS)) if "DCGM" in e]
+    gpu = [e for e in dashboard_expressions(dashboard("models", "churn", "churn", THRESHOLDS, gpu=True)) if "DCGM" in e]
+    assert [e.split("{")[0].split("(")[-1] for e in gpu] == ["DCGM_FI_DEV_GPU_UTIL", "DCGM_FI_DEV_FB_USED"]
+    assert all('namespace="models",pod=~"churn-(blue|green)-.*"' in e for e in gpu)
+
+
 def test_dashboard_panels_query_this_endpoints_model_with_valid_promql():
-    document = dashboard("models", "churn", "churn", THRESHOLDS)
+    document = dashboard("models", "churn", "churn", THRESHOLDS, gpu=True)
     panels = document["panels"]
     assert panels and len({panel["id"] for panel in panels}) == len(panels)
     datasource = {variable["name"] for variable in document["templating"]["list"]}

@@ -40,7 +40,9 @@ def test_canary_shadow_gpu_endpoint_and_mlflow_route_pass_their_schemas(referenc
 
     def build(opts):
         BlueGreenModelEndpoint("endpoint", endpoint_args(
-            canary_weight=10, shadow=True, compute={"gpus": 1, "cpu_limit": "4", "memory_limit": "16Gi"}), opts=opts)
+            canary_weight=10, shadow=True, compute={"gpus": 1, "cpu_limit": "4", "memory_limit": "16Gi"},
+            gpu_nodes={"node_labels": {"nvidia.com/gpu.present": "true"},
+                       "taints": [{"key": "nvidia.com/gpu", "value": "true", "effect": "NoSchedule"}]}), opts=opts)
         MlflowServer("mlflow", {"namespace": "mlflow", "image": "ghcr.io/example/mlflow:3.17.2",
                                 "backend_store_uri": "postgresql://u:p@db:5432/mlflow", "artifact_uri": "s3://b",
                                 "artifact_secret_env": {"AWS_ACCESS_KEY_ID": "k"},

@@ -33,7 +33,8 @@ class Case:
 TAGS = {"cost-center": "ml-platform", "owner": "ml-infra", "environment": "dev", "project": "mlops",
         "managed-by": "pulumi"}
 PROD = {**TAGS, "environment": "prod"}
-DIGEST = "sha256:" + "a" * 64
+DIGEST = "sha256:3b1f9c07e5d4a2b8c6f0e1d7a9b3c5e2f4a6d8b0c2e4f6a8b1d3c5e7f9a0b2c4"
+"""Shaped like a real digest: the pack refuses placeholders such as all-zero or single-digit digests."""
 
 # --- storage ------------------------------------------------------------------------------------------------------
 S3 = "aws:s3/bucket:Bucket"
@@ -331,6 +332,9 @@ WORKLOAD_CASES = [
          False),
     Case("k8s-image-pinned", [deployment()], 0, (*C0, "image"), "ghcr.io/org/app:latest"),
     Case("k8s-image-pinned", [deployment(environment="prod")], 0, (*C0, "image"), "ghcr.io/org/app:1.0"),
+    Case("k8s-image-pinned", [deployment(environment="prod")], 0, (*C0, "image"),
+         "ghcr.io/org/app:1.0@sha256:" + "0" * 64),
+    Case("k8s-image-pinned", [deployment()], 0, (*C0, "image"), "ghcr.io/org/app:1.0@sha256:" + "deadbeef" * 8),
     Case("k8s-allowed-registries", [deployment()], 0, (*C0, "image"), f"evil.example.com/app:1.0@{DIGEST}"),
     Case("k8s-serving-probes", [deployment()], 0, (*C0, "readinessProbe"), REMOVE),
     Case("k8s-no-default-namespace", [deployment()], 0, ("metadata", "namespace"), "default"),
@@ -424,6 +428,10 @@ MLOPS_CASES = [
     Case("mlflow-tracking-auth", [mlflow_server()], 0, (*C0, "args"), ["server", "--host", "0.0.0.0"]),
     Case("endpoint-blue-green-consistent", [endpoint("blue"), endpoint("green"), LIVE], 1,
          (*C0, "resources", "limits", "memory"), "8Gi"),
+    Case("endpoint-blue-green-consistent", [endpoint("blue"), endpoint("green", resources={
+        "requests": {"cpu": "100m", "memory": "128Mi", "nvidia.com/gpu": "1"},
+        "limits": {"cpu": "1", "memory": "256Mi", "nvidia.com/gpu": "1"}}), LIVE], 1,
+         (*C0, "resources", "limits", "cpu"), "2"),
     Case("endpoint-blue-green-consistent", [endpoint("blue"), endpoint("green"), LIVE], 2,
          ("spec", "selector", "mlops.dev/colour"), REMOVE),
     Case("monitoring-stack-present", [deployment(), MONITORING], 1, ("values", "grafana", "adminPassword"),

@@ -8,6 +8,8 @@ import pytest
 from model_factory import FEATURES
 from serving_processes import http, post_json, start_serving_image
 
+from serving_image.http_app import DISCARD_BYTES
+
 pytestmark = pytest.mark.slow  # starts real server processes
 
 GOOD_ROW = [0.5] * len(FEATURES)
@@ -59,6 +61,31 @@ def test_oversized_body_is_413_naming_the_limit(tmp_path, logistic_model):
         assert error["error_code"] == "REQUEST_TOO_LARGE" and "MAX_REQUEST_BYTES=4096" in error["message"]
         small = {"dataframe_split": {"columns": FEATURES, "data": [GOOD_ROW]}}
         assert post_json(server.url("/invocations"), small)[0] == 200
+    finally:
+        server.stop()
+
+
+def test_an_ordinary_client_gets_the_413_and_its_json_not_a_connection_reset(tmp_path, logistic_model):
+    """urllib writes the whole body before it reads the answer: a server that answers early and closes with the
+    body unread makes the kernel reset the connection, and the client never sees the 413."""
+    import urllib.error
+    import urllib.request
+
+    server = start_serving_image(str(logistic_model), tmp_path, MAX_REQUEST_BYTES="65536")
+    try:
+        server.wait_until("/ready")
+        # 20 MB: far more than the socket buffers hold, so the client is still writing when the server answers
+        body = orjson.dumps({"dataframe_split": {"columns": FEATURES, "data": [GOOD_ROW] * 550_000}})
+        assert 16_000_000 < len(body) < 65536 + DISCARD_BYTES
+        for chunked in (False, True):  # with a Content-Length, and streamed without one
+            data = iter([body[i:i + 2**20] for i in range(0, len(body), 2**20)]) if chunked else body
+            request = urllib.request.Request(server.url("/invocations"), data=data, method="POST",
+                                             headers={"Content-Type": "application/json"})
+            with pytest.raises(urllib.error.HTTPError) as answer:
+                urllib.request.urlopen(request, timeout=30)
+            error = orjson.loads(answer.value.read())
+            assert answer.value.code == 413 and error["error_code"] == "REQUEST_TOO_LARGE", chunked
+            assert answer.value.headers["connection"] == "close"
     finally:
         server.stop()
 

@@ -9,7 +9,8 @@ import pytest
 from infra.config import ConfigError, load_stack_config
 
 TAGS = {"cost-center": "ml-platform", "owner": "ml-infra", "environment": "dev", "project": "mlops"}
-GOOD = {"mlops:name": "mlops-dev", "mlops:cloud": "aws", "mlops:region": "eu-west-1", "mlops:tags": json.dumps(TAGS)}
+GOOD = {"mlops:name": "mlops-dev", "mlops:cloud": "aws", "mlops:region": "eu-west-1", "mlops:tags": json.dumps(TAGS),
+        "mlops:images": json.dumps({"registry": "123456789012.dkr.ecr.eu-west-1.amazonaws.com"})}
 
 
 def config(**changes: object) -> dict[str, str]:
