@@ -120,7 +120,9 @@ def running_postgres(tls: bool = False) -> Iterator[Postgres]:
         shutil.rmtree(directory, ignore_errors=True)
 
 
-def wait_for_http(url: str, seconds: float, process: subprocess.Popen | None = None) -> None:
+def wait_for_http(url: str, seconds: float, process: subprocess.Popen | None = None,
+                  auth: tuple[str, str] | None = None) -> None:
+    import base64
     import urllib.request
 
     deadline = time.monotonic() + seconds
@@ -128,7 +130,10 @@ def wait_for_http(url: str, seconds: float, process: subprocess.Popen | None = N
         if process is not None and process.poll() is not None:
             raise RuntimeError(f"process exited with {process.returncode} before {url} answered")
         try:
-            with urllib.request.urlopen(url, timeout=2) as response:
+            request = urllib.request.Request(url)
+            if auth is not None:
+                request.add_header("Authorization", "Basic " + base64.b64encode(":".join(auth).encode()).decode())
+            with urllib.request.urlopen(request, timeout=2) as response:
                 if response.status == 200:
                     return
         except OSError:

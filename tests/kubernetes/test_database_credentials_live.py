@@ -199,6 +199,9 @@ def platform(tmp_path_factory):
         process, server_log = pods.start("server", plain, env_secrets)
         # Bounded but generous: a loaded machine (CI shares its cores) starts MLflow slowly.
         wait_for_http(f"http://127.0.0.1:{port}/health", 600, process)
+        # /health answers before the first authenticated request can; wait for one, bounded, before measuring.
+        wait_for_http(f"http://127.0.0.1:{port}/api/2.0/mlflow/experiments/search?max_results=1", 300, process,
+                      auth=("admin", env_secrets["MLFLOW_AUTH_ADMIN_PASSWORD"]))
         yield {"url": f"http://localhost:{port}", "password": env_secrets["MLFLOW_AUTH_ADMIN_PASSWORD"],
                "refresher": sidecars["database-token"], "server_log": server_log, "issued": issued,
                "outage": outage, "workdir": workdir, "admin_dsn": admin_dsn, "plan": plan}

@@ -110,7 +110,7 @@ def mlflow_server(tmp_path_factory):
                                        env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
                                        cwd=workdir, start_new_session=True)
             try:
-                wait_for_http(f"http://127.0.0.1:{port}/health", 120, process)
+                wait_for_http(f"http://127.0.0.1:{port}/health", 600, process)
                 monitor = inputs(plan.one("kubernetes:monitoring.coreos.com/v1:ServiceMonitor"))
                 yield {"url": f"http://localhost:{port}", "env": env, "s3_url": s3_url, "server": server,
                        "password": secrets["mlflow-config"]["MLFLOW_AUTH_ADMIN_PASSWORD"], "process": process,
