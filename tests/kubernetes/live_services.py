@@ -30,6 +30,8 @@ class Postgres:
     user: str
     password: str
     database: str
+    ca_file: Path | None = None
+    """The CA that signed the server's certificate (with ``tls``)."""
 
     def uri(self, host: str = "127.0.0.1") -> str:
         return f"postgresql://{self.user}:{self.password}@{host}:{self.port}/{self.database}"
@@ -42,10 +44,46 @@ def postgres_bin() -> Path | None:
     return Path(found).parent if found else None
 
 
+def server_certificate(directory: Path, host: str = "localhost") -> tuple[Path, Path, Path]:
+    """A throwaway CA and a server certificate for ``host`` (and 127.0.0.1) signed by it: ``(ca, cert, key)``, so a
+    client can connect with ``sslmode=verify-full`` as it does to a managed database."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca_key, server_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mlops test CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+          .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+          .not_valid_after(now + datetime.timedelta(days=1))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    server = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)]))
+              .issuer_name(ca_name).public_key(server_key.public_key()).serial_number(x509.random_serial_number())
+              .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
+              .add_extension(x509.SubjectAlternativeName([x509.DNSName(host),
+                                                          x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                             critical=False)
+              .sign(ca_key, hashes.SHA256()))
+    paths = directory / "ca.pem", directory / "server.pem", directory / "server.key"
+    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(server.public_bytes(serialization.Encoding.PEM))
+    paths[2].write_bytes(server_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                  serialization.NoEncryption()))
+    paths[2].chmod(0o600)
+    return paths
+
+
 @contextmanager
-def running_postgres() -> Iterator[Postgres]:
+def running_postgres(tls: bool = False) -> Iterator[Postgres]:
     """initdb + pg_ctl in a fresh directory under the system temp dir (pytest's own is private to its user); as
-    ``nobody`` when running as root, because PostgreSQL refuses to run as root."""
+    ``nobody`` when running as root, because PostgreSQL refuses to run as root. With ``tls``, the server presents a
+    certificate for localhost signed by a throwaway CA (``Postgres.ca_file``)."""
     binaries = postgres_bin()
     assert binaries is not None
     run_as: list[str] = []
@@ -60,20 +98,31 @@ def running_postgres() -> Iterator[Postgres]:
     if run_as:
         os.chown(password_file, pwd.getpwnam("nobody").pw_uid, pwd.getpwnam("nobody").pw_gid)
     port = free_port()
+    options = f"-p {port} -c listen_addresses=127.0.0.1 -k {socket_dir}"
+    ca_file = None
+    if tls:
+        ca_file, cert, key = server_certificate(directory)
+        for path in (cert, key):
+            if run_as:
+                os.chown(path, pwd.getpwnam("nobody").pw_uid, pwd.getpwnam("nobody").pw_gid)
+        options += f" -c ssl=on -c ssl_cert_file={cert} -c ssl_key_file={key}"
     subprocess.run([*run_as, str(binaries / "initdb"), "-D", str(data), "-U", "mlflow", "--auth=scram-sha-256",
                     f"--pwfile={password_file}"], check=True, capture_output=True, timeout=120)
     subprocess.run([*run_as, str(binaries / "pg_ctl"), "-D", str(data), "-l", str(directory / "log"), "-w", "-t", "60",
-                    "-o", f"-p {port} -c listen_addresses=127.0.0.1 -k {socket_dir}", "start"],
+                    "-o", options, "start"],
                    check=True, capture_output=True, timeout=90)
     try:
-        yield Postgres(port=port, user="mlflow", password="mlflow-test-password", database="postgres")
+        yield Postgres(port=port, user="mlflow", password="mlflow-test-password", database="postgres",
+                       ca_file=ca_file)
     finally:
         subprocess.run([*run_as, str(binaries / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
                        capture_output=True, timeout=60)
         shutil.rmtree(directory, ignore_errors=True)
 
 
-def wait_for_http(url: str, seconds: float, process: subprocess.Popen | None = None) -> None:
+def wait_for_http(url: str, seconds: float, process: subprocess.Popen | None = None,
+                  auth: tuple[str, str] | None = None) -> None:
+    import base64
     import urllib.request
 
     deadline = time.monotonic() + seconds
@@ -81,7 +130,10 @@ def wait_for_http(url: str, seconds: float, process: subprocess.Popen | None = N
         if process is not None and process.poll() is not None:
             raise RuntimeError(f"process exited with {process.returncode} before {url} answered")
         try:
-            with urllib.request.urlopen(url, timeout=2) as response:
+            request = urllib.request.Request(url)
+            if auth is not None:
+                request.add_header("Authorization", "Basic " + base64.b64encode(":".join(auth).encode()).decode())
+            with urllib.request.urlopen(request, timeout=2) as response:
                 if response.status == 200:
                     return
         except OSError:
