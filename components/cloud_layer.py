@@ -51,6 +51,45 @@ class EgressTarget:
     """In-cluster service: the labels of its pods."""
 
 
+GPU_RESOURCE = "nvidia.com/gpu"
+"""The extended resource the NVIDIA device plugin advertises and GPU pods request."""
+TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
+
+
+@dataclass(frozen=True)
+class NodeTaint:
+    """A taint in Kubernetes' spelling (``effect`` one of ``TAINT_EFFECTS``), whatever the cloud API calls it."""
+
+    key: str
+    value: str
+    effect: str = "NoSchedule"
+
+
+@dataclass(frozen=True)
+class GpuCapacity:
+    """NVIDIA GPU nodes the cloud layer provides, from any of its pools (node groups, node pools, an autoscaler's
+    NodePools). Every GPU node, whichever pool launched it, carries all of ``node_labels`` and all of ``taints``;
+    the Kubernetes layer places GPU pods with exactly these, runs the GPU daemons (device plugin, DCGM exporter) on
+    these nodes only, and lets no other pod tolerate the taints."""
+
+    node_labels: Mapping[str, str]
+    """Labels every GPU node carries (non-empty): GPU pods and the GPU daemons select on all of them."""
+    taints: tuple[NodeTaint, ...] = ()
+    """Taints every GPU node carries, so CPU pods stay off GPU capacity; GPU pods and the GPU daemons tolerate them."""
+    managed_device_plugin: bool = False
+    """True when the cloud already runs the NVIDIA device plugin on its GPU nodes (GKE does with its default driver
+    installation); the Kubernetes layer then does not install another one. The DCGM exporter runs either way."""
+
+    def __post_init__(self) -> None:
+        if not self.node_labels:
+            raise ValueError("GpuCapacity.node_labels: empty is not allowed; name at least one label every GPU node "
+                             "carries")
+        for taint in self.taints:
+            if taint.effect not in TAINT_EFFECTS:
+                raise ValueError(f"GpuCapacity.taints: effect {taint.effect!r} is not allowed; use one of "
+                                 f"{', '.join(TAINT_EFFECTS)}")
+
+
 class IdentityFactory(Protocol):
     """Makes a workload identity bound to exactly one ServiceAccount, with access to the layer's artifact store only.
     ``name`` names the cloud resources it creates; ``read_only`` limits the access to reading (model servers)."""
@@ -88,3 +127,6 @@ class CloudLayer:
     """The cluster's OIDC issuer URL, ``https://...`` (added for issue 3; None without workload identity)."""
     artifact_name: pulumi.Output[str] | None = None
     """The bucket / container name of the artifact store (added for issue 3)."""
+    gpu: GpuCapacity | None = None
+    """The cluster's GPU capacity; None when it has none (GPU endpoints are then refused). When set, the Kubernetes
+    layer installs the NVIDIA device plugin (unless the cloud manages it) and the DCGM exporter on the GPU nodes."""

@@ -33,6 +33,7 @@ from pulumi import Input
 from components.aws import iam_documents
 from components.aws.log_encryption import logs_encryption_key
 from components.aws.network import LOG_RETENTION_DAYS
+from components.cloud_layer import NodeTaint
 from components.validation import ArgumentError, field_path, optional_bool, optional_int, reject_unknown_keys
 
 ADDON_VERSIONS: Mapping[str, Mapping[str, str]] = {
@@ -47,7 +48,13 @@ SUPPORTED_VERSIONS = tuple(ADDON_VERSIONS)
 DEFAULT_VERSION = "1.33"
 CONTROL_PLANE_LOGS = ("api", "audit", "authenticator")
 CAPACITY_TYPES = {"on_demand": "ON_DEMAND", "spot": "SPOT"}
-GPU_TAINT = {"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}
+GPU_NODE_LABELS: Mapping[str, str] = {"nvidia.com/gpu.present": "true"}
+"""Labels every GPU node carries, from the managed GPU node group or Karpenter's GPU NodePool alike (the label NVIDIA's
+GPU feature discovery would set): what GPU pods and the GPU daemons select on."""
+GPU_TAINT = NodeTaint(key="nvidia.com/gpu", value="true", effect="NoSchedule")
+"""The taint of every GPU node, so only pods that ask for a GPU land on one."""
+_EKS_TAINT_EFFECTS = {"NoSchedule": "NO_SCHEDULE", "PreferNoSchedule": "PREFER_NO_SCHEDULE",
+                      "NoExecute": "NO_EXECUTE"}
 POOL_LABEL = "mlops.io/pool"
 _ARN = r"arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]+"
 _INSTANCE_TYPE = r"[a-z][a-z0-9-]*\.[a-z0-9]+"
@@ -480,8 +487,9 @@ class Cluster(pulumi.ComponentResource):
                 min_size=pool.min_size, max_size=pool.max_size, desired_size=pool.desired_size
             ),
             update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable_percentage=33),
-            labels={POOL_LABEL: pool.role, **({"nvidia.com/gpu.present": "true"} if gpu else {})},
-            taints=[aws.eks.NodeGroupTaintArgs(**GPU_TAINT)] if gpu else None,
+            labels={POOL_LABEL: pool.role, **(GPU_NODE_LABELS if gpu else {})},
+            taints=[aws.eks.NodeGroupTaintArgs(key=GPU_TAINT.key, value=GPU_TAINT.value,
+                                               effect=_EKS_TAINT_EFFECTS[GPU_TAINT.effect])] if gpu else None,
             opts=child.merge(pulumi.ResourceOptions(depends_on=after,
                                                     ignore_changes=["scalingConfig.desiredSize"])),
         )

@@ -29,6 +29,7 @@ import pulumi_kubernetes as k8s
 from pulumi import Input
 
 from components.aws import iam_documents
+from components.aws.cluster import GPU_NODE_LABELS, GPU_TAINT, POOL_LABEL
 from components.validation import ArgumentError, field_path, optional_bool, optional_int, reject_unknown_keys
 
 CHART = "oci://public.ecr.aws/karpenter/karpenter"
@@ -318,13 +319,13 @@ def _node_pool_spec(pool: str, settings: KarpenterSettings) -> dict[str, Any]:
     if not gpu:
         requirements.append({"key": "karpenter.k8s.aws/instance-generation", "operator": "Gt", "values": ["5"]})
     template: dict[str, Any] = {
-        "metadata": {"labels": {"mlops.io/pool": f"karpenter-{pool}"}},
+        "metadata": {"labels": {POOL_LABEL: f"karpenter-{pool}", **(GPU_NODE_LABELS if gpu else {})}},
         "spec": {"nodeClassRef": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": "default"},
                  "requirements": requirements,
                  "expireAfter": "720h"},
     }
     if gpu:
-        template["spec"]["taints"] = [{"key": "nvidia.com/gpu", "value": "true", "effect": "NoSchedule"}]
+        template["spec"]["taints"] = [{"key": GPU_TAINT.key, "value": GPU_TAINT.value, "effect": GPU_TAINT.effect}]
     limits = {"nvidia.com/gpu": settings.gpu_limit} if gpu else {"cpu": settings.cpu_limit}
     return {
         "template": template,

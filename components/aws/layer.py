@@ -22,12 +22,12 @@ import pulumi
 import pulumi_aws as aws
 
 from components.aws.artifact_store import ArtifactStore, ArtifactStoreArgs
-from components.aws.cluster import Cluster, ClusterArgs, validate_cluster_args
+from components.aws.cluster import GPU_NODE_LABELS, GPU_TAINT, Cluster, ClusterArgs, validate_cluster_args
 from components.aws.database import PORT, Database, DatabaseArgs, validate_database_args
 from components.aws.karpenter import Karpenter, KarpenterArgs, validate_karpenter_args
 from components.aws.network import Network, NetworkArgs, validate_network_args
 from components.aws.workload_identity import WorkloadIdentity
-from components.cloud_layer import CloudLayer, DatabaseEndpoint, EgressTarget, ServiceAccountIdentity
+from components.cloud_layer import CloudLayer, DatabaseEndpoint, EgressTarget, GpuCapacity, ServiceAccountIdentity
 from components.tags import CostTags
 from components.validation import config_section
 
@@ -47,6 +47,8 @@ class AwsLayerSettings:
     karpenter_enabled: bool
     instance_tags: Mapping[str, str]
     private_cidrs: tuple[str, ...]
+    gpu: GpuCapacity | None
+    """GPU nodes, from the managed GPU node group and/or Karpenter's GPU NodePool; None without either."""
 
 
 def validate_aws_layer_args(sections: Mapping[str, Any], *, region: str, tags: CostTags, name: str,
@@ -60,6 +62,7 @@ def validate_aws_layer_args(sections: Mapping[str, Any], *, region: str, tags: C
     validate_cluster_args(copies["cluster"], f"{prefix}cluster", wiring=False)
     validate_database_args(copies["database"], f"{prefix}database", wiring=False)
     karpenter = validate_karpenter_args(copies["karpenter"], f"{prefix}karpenter", wiring=False)
+    has_gpu_nodes = copies["cluster"].get("gpu_pool") is not None or (karpenter.enabled and karpenter.gpu_limit > 0)
     return AwsLayerSettings(
         region=region,
         network=copies["network"],
@@ -69,6 +72,7 @@ def validate_aws_layer_args(sections: Mapping[str, Any], *, region: str, tags: C
         karpenter_enabled=karpenter.enabled,
         instance_tags=tags.for_aws(),
         private_cidrs=network.private_cidrs,
+        gpu=GpuCapacity(node_labels=dict(GPU_NODE_LABELS), taints=(GPU_TAINT,)) if has_gpu_nodes else None,
     )
 
 
@@ -123,4 +127,5 @@ def build_aws_layer(name: str, settings: AwsLayerSettings, artifacts: ArtifactSt
         kubeconfig=cluster.kubeconfig,
         oidc_issuer=cluster.oidc_issuer,
         artifact_name=store.name,
+        gpu=settings.gpu,
     )

@@ -223,3 +223,37 @@ def test_node_roles_leave_network_permissions_to_the_vpc_cni_irsa_role(preview):
         "mlops-cluster": {"AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryPullOnly"},
         "mlops-karpenter": {"AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryPullOnly"},
     }
+
+
+# --- GPU capacity in the contract ---------------------------------------------------------------------------------
+
+def _layer_settings(stack: str, **overrides):
+    config = stack_config(stack)
+    sections = {key.removeprefix("mlops:"): json.loads(value) for key, value in config.items()
+                if key.removeprefix("mlops:") in ("network", "cluster", "database", "karpenter")}
+    sections.update(overrides)
+    return validate_aws_layer_args(sections, region="eu-west-1", tags=CostTags.from_mapping(
+        json.loads(config["mlops:tags"])), name="mlops")
+
+
+def test_the_layer_reports_gpu_capacity_only_when_a_gpu_pool_or_karpenter_gpu_nodepool_exists():
+    assert _layer_settings("aws-dev").gpu is None
+    assert _layer_settings("aws-dev", cluster={"gpu_pool": {}}).gpu is not None
+    assert _layer_settings("aws-dev", karpenter={"enabled": True}).gpu is not None
+    assert _layer_settings("aws-dev", karpenter={"enabled": True, "gpu_limit": 0}).gpu is None
+    gpu = _layer_settings("aws-prod").gpu
+    assert dict(gpu.node_labels) == {"nvidia.com/gpu.present": "true"}
+    assert [(t.key, t.value, t.effect) for t in gpu.taints] == [("nvidia.com/gpu", "true", "NoSchedule")]
+    assert gpu.managed_device_plugin is False  # EKS's NVIDIA AMI has the driver, not the device plugin
+
+
+def test_every_aws_gpu_pool_carries_the_labels_and_taints_the_layer_reports(preview):
+    """The managed GPU node group and Karpenter's GPU NodePool both put the reported labels and taints on nodes."""
+    plan = preview("aws-prod")
+    gpu = _layer_settings("aws-prod").gpu
+    group = plan.one(NODE_GROUP, "mlops-cluster-gpu").inputs
+    assert dict(gpu.node_labels).items() <= group["labels"].items()
+    assert group["taints"] == [{"key": t.key, "value": t.value, "effect": "NO_SCHEDULE"} for t in gpu.taints]
+    template = plan.one("kubernetes:karpenter.sh/v1:NodePool", "mlops-karpenter-gpu").inputs["spec"]["template"]
+    assert dict(gpu.node_labels).items() <= template["metadata"]["labels"].items()
+    assert template["spec"]["taints"] == [{"key": t.key, "value": t.value, "effect": t.effect} for t in gpu.taints]
