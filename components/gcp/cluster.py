@@ -38,6 +38,7 @@ import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 from pulumi import Input
 
+from components.cloud_layer import GpuCapacity, NodeTaint
 from components.gcp.account_ids import account_id
 from components.gcp.encryption_key import service_encryption_key
 from components.validation import ArgumentError, field_path, optional_bool, optional_int, reject_unknown_keys
@@ -48,9 +49,16 @@ DEFAULT_VERSION = "1.33"
 RELEASE_CHANNELS = ("RAPID", "REGULAR", "STABLE")
 CAPACITY_TYPES = ("on_demand", "spot")
 CONTROL_PLANE_LOGS = ("SYSTEM_COMPONENTS", "APISERVER", "CONTROLLER_MANAGER", "SCHEDULER", "WORKLOADS")
-GPU_TAINT = {"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}
-GPU_LABELS = {"nvidia.com/gpu.present": "true"}
-"""The label the model endpoints' GPU node selector matches."""
+GPU_TAINT = NodeTaint(key="nvidia.com/gpu", value="true", effect="NoSchedule")
+"""The taint of every GPU node, so only pods that ask for a GPU land on one."""
+GPU_NODE_LABELS: Mapping[str, str] = {"nvidia.com/gpu": "true"}
+"""Labels every GPU node carries, from the fixed GPU pool or node auto-provisioning alike: the label and the taint
+share key and value, which is how GKE's workload separation lets auto-provisioning create a pool with exactly this
+label and taint for a pending GPU pod that selects and tolerates them."""
+GPU_POOL_LABELS: Mapping[str, str] = {**GPU_NODE_LABELS, "nvidia.com/gpu.present": "true"}
+"""The fixed GPU pool's labels: also the one NVIDIA's feature discovery sets, as on the other clouds."""
+_GKE_TAINT_EFFECTS = {"NoSchedule": "NO_SCHEDULE", "PreferNoSchedule": "PREFER_NO_SCHEDULE",
+                      "NoExecute": "NO_EXECUTE"}
 POOL_LABEL = "mlops.io/pool"
 NODE_ROLES = ("roles/container.defaultNodeServiceAccount", "roles/artifactregistry.reader")
 """Writing logs and metrics (GKE's minimal node role) and pulling images from Artifact Registry: nothing else."""
@@ -583,10 +591,22 @@ class Cluster(pulumi.ComponentResource):
                 shielded_instance_config=gcp.container.NodePoolNodeConfigShieldedInstanceConfigArgs(
                     enable_secure_boot=True, enable_integrity_monitoring=True),
                 metadata={"disable-legacy-endpoints": "true"},
-                labels={POOL_LABEL: pool.role, **(GPU_LABELS if gpu else {})},
-                taints=[gcp.container.NodePoolNodeConfigTaintArgs(**GPU_TAINT)] if gpu else None,
+                labels={POOL_LABEL: pool.role, **(GPU_POOL_LABELS if gpu else {})},
+                taints=[gcp.container.NodePoolNodeConfigTaintArgs(
+                    key=GPU_TAINT.key, value=GPU_TAINT.value, effect=_GKE_TAINT_EFFECTS[GPU_TAINT.effect])]
+                if gpu else None,
                 guest_accelerators=accelerators,
                 resource_labels=dict(settings.instance_labels) if settings.instance_labels else None,
             ),
             opts=child.merge(pulumi.ResourceOptions(ignore_changes=["initialNodeCount", "nodeCount"])),
         )
+
+
+def gpu_capacity(settings: ClusterSettings) -> GpuCapacity | None:
+    """The cluster's GPU nodes for the contract: from the fixed GPU pool and/or node auto-provisioning with a GPU
+    limit; None without either. GKE's managed driver installation runs the NVIDIA device plugin itself."""
+    has_pool = any(pool.accelerator_type for pool in settings.pools)
+    auto = settings.auto_provisioning
+    if not has_pool and not (auto.enabled and auto.gpu_limit):
+        return None
+    return GpuCapacity(node_labels=dict(GPU_NODE_LABELS), taints=(GPU_TAINT,), managed_device_plugin=True)

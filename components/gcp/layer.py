@@ -26,10 +26,10 @@ from urllib.parse import quote
 import pulumi
 import pulumi_gcp as gcp
 
-from components.cloud_layer import CloudLayer, DatabaseEndpoint, EgressTarget, ServiceAccountIdentity
+from components.cloud_layer import CloudLayer, DatabaseEndpoint, EgressTarget, GpuCapacity, ServiceAccountIdentity
 from components.gcp.account_ids import account_id, service_account_email
 from components.gcp.artifact_store import ArtifactStore, ArtifactStoreArgs, validate_artifact_store_args
-from components.gcp.cluster import Cluster, ClusterArgs, validate_cluster_args
+from components.gcp.cluster import Cluster, ClusterArgs, gpu_capacity, validate_cluster_args
 from components.gcp.database import Database, DatabaseArgs, iam_user_name, validate_database_args
 from components.gcp.network import Network, NetworkArgs, validate_network_args
 from components.gcp.regions import REGION_MEANING, REGION_PATTERN
@@ -61,6 +61,8 @@ class GcpLayerSettings:
     instance_labels: Mapping[str, str]
     node_cidr: str
     private_service_cidr: str
+    gpu: GpuCapacity | None
+    """GPU nodes, from the fixed GPU pool and/or node auto-provisioning; None without either."""
 
 
 def validate_gcp_layer_args(sections: Mapping[str, Any], *, region: str, tags: CostTags, name: str,
@@ -83,7 +85,7 @@ def validate_gcp_layer_args(sections: Mapping[str, Any], *, region: str, tags: C
     copies["artifacts"].setdefault("name_prefix", f"{name}-artifacts-")
     copies["artifacts"].setdefault("location", region)
     network = validate_network_args({**copies["network"], "region": region}, f"{prefix}network", wiring=False)
-    validate_cluster_args(copies["cluster"], f"{prefix}cluster", wiring=False, region=region)
+    cluster = validate_cluster_args(copies["cluster"], f"{prefix}cluster", wiring=False, region=region)
     validate_database_args(copies["database"], f"{prefix}database", wiring=False)
     validate_artifact_store_args(copies["artifacts"], f"{prefix}artifacts", wiring=False)
     return GcpLayerSettings(
@@ -97,6 +99,7 @@ def validate_gcp_layer_args(sections: Mapping[str, Any], *, region: str, tags: C
         instance_labels=tags.for_gcp(),
         node_cidr=network.cidr_block,
         private_service_cidr=network.private_service_cidr,
+        gpu=gpu_capacity(cluster),
     )
 
 
@@ -159,4 +162,5 @@ def build_gcp_layer(name: str, settings: GcpLayerSettings, *, parent: pulumi.Res
         kubeconfig=cluster.kubeconfig,
         oidc_issuer=cluster.oidc_issuer,
         artifact_name=store.name,
+        gpu=settings.gpu,
     )
