@@ -258,15 +258,6 @@ def _sqs_queue(name: str, inputs: dict[str, Any], tail: str) -> dict[str, Any]:
             "arn": f"arn:aws:sqs:{region}:{ACCOUNT_ID}:{queue}"}
 
 
-def _secret_version(args: dict[str, Any]) -> dict[str, Any]:
-    """An RDS-managed master secret: JSON with the username and a generated password."""
-    secret_id = str(args.get("secretId"))
-    password = hashlib.sha256(f"rds-password::{secret_id}".encode()).hexdigest()[:28] + "+/=!"
-    return {"id": f"{secret_id}|AWSCURRENT", "arn": secret_id, "secretId": secret_id,
-            "versionId": suffix("secret-version", secret_id, 32), "versionStages": ["AWSCURRENT"],
-            "secretString": f'{{"username": "mlflow", "password": "{password}"}}'}
-
-
 RESOURCE_FAKES.update({
     "aws:ec2/vpc:Vpc": _aws_hex_id("vpc"),
     "aws:ec2/subnet:Subnet": _aws_hex_id("subnet"),
@@ -288,9 +279,6 @@ RESOURCE_FAKES.update({
     "aws:cloudwatch/eventRule:EventRule": _named_by_provider,
 })
 
-INVOKE_FAKES.update({
-    "aws:secretsmanager/getSecretVersion:getSecretVersion": _secret_version,
-})
 INVOKE_FAKES.update({
     "aws:iam/getSessionContext:getSessionContext": lambda args: {
         "id": str(args.get("arn")),

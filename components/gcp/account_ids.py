@@ -35,3 +35,8 @@ def account_id(base: str, role: str) -> str:
 def service_account_email(account: str, project: str) -> str:
     """The email Google gives a service account of ``project``."""
     return f"{account}@{project}.iam.gserviceaccount.com"
+
+
+def iam_user_name(email: str) -> str:
+    """The PostgreSQL role Cloud SQL gives a service account: its email without ``.gserviceaccount.com``."""
+    return email.removesuffix(".gserviceaccount.com")

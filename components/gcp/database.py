@@ -8,10 +8,10 @@ zone) unless explicitly turned off; Query Insights; connection and disconnection
 its own up to a ceiling; and, with ``customer_managed_key``, a rotated Cloud KMS key for storage and backups with
 Cloud SQL's service agent granted on it.
 
-Sign-in is IAM database authentication only (``cloudsql.iam_authentication``): each Google service account in
-``iam_service_accounts`` becomes a Cloud SQL IAM user, and a pod signs in through the Cloud SQL Auth Proxy with
-``--auto-iam-authn`` (a short-lived OAuth token, refreshed by the proxy), so no database password exists for the
-platform's workloads. ``role_grants_sql`` is the SQL that gives one IAM user rights on the platform's database only.
+Sign-in is IAM database authentication (``cloudsql.iam_authentication``): the Google service accounts of the
+workloads become Cloud SQL IAM users (``components.gcp.workload_identity`` creates them with their accounts), and a
+pod signs in through the Cloud SQL Auth Proxy with ``--auto-iam-authn`` (a short-lived OAuth token the proxy
+refreshes), so no database password exists for any workload or admin.
 
 What it deliberately does not: read replicas, a public IP, or a built-in user with a password.
 """
@@ -26,7 +26,15 @@ import pulumi_gcp as gcp
 from pulumi import Input
 
 from components.gcp.encryption_key import service_encryption_key
-from components.validation import ArgumentError, field_path, optional_bool, optional_int, reject_unknown_keys
+from components.cloud_layer import ConnectorSidecar
+from components.validation import (
+    ArgumentError,
+    field_path,
+    optional_bool,
+    optional_int,
+    pinned_image,
+    reject_unknown_keys,
+)
 
 ENGINE_VERSIONS = ("16", "17")
 """PostgreSQL major versions offered (``POSTGRES_<major>``); Cloud SQL applies minor versions in maintenance."""
@@ -38,9 +46,13 @@ _TIER = r"db-(custom-\d+-\d+|perf-optimized-N-\d+|n1-(standard|highmem)-\d+)"
 _IDENTIFIER = r"[a-z]([a-z0-9-]{0,96}[a-z0-9])?"
 _CONFIG_KEYS = frozenset({"identifier", "engine_version", "tier", "allocated_storage_gib",
                           "max_allocated_storage_gib", "multi_az", "backup_retention_days", "database_name",
-                          "customer_managed_key"})
-_WIRING_KEYS = frozenset({"project", "region", "private_network_id", "iam_service_accounts", "instance_labels"})
-IAM_USER_SUFFIX = ".gserviceaccount.com"
+                          "customer_managed_key", "proxy_image"})
+PROXY_IMAGE = "gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.23.0"
+"""The Cloud SQL Auth Proxy (v2; 2.23.0 is the release cloud-sql-proxy-operator moved to in 2026). Distroless,
+runs as uid 65532."""
+PROXY_HEALTH_PORT = 9090
+PROXY_LISTEN_PORT = 5432
+_WIRING_KEYS = frozenset({"project", "region", "private_network_id", "instance_labels"})
 
 
 class DatabaseArgs(TypedDict):
@@ -53,8 +65,6 @@ class DatabaseArgs(TypedDict):
     region: str
     private_network_id: Input[str]
     """The VPC (``projects/<p>/global/networks/<n>``) whose Private Service Access gives the instance its IP."""
-    iam_service_accounts: NotRequired[list[Input[str]]]
-    """Emails of the Google service accounts that sign in as IAM database users (MLflow's)."""
     engine_version: NotRequired[str]
     """One of ``ENGINE_VERSIONS`` (default ``DEFAULT_ENGINE_VERSION``)."""
     tier: NotRequired[str]
@@ -74,6 +84,9 @@ class DatabaseArgs(TypedDict):
     """Encrypt storage and backups with a Cloud KMS key created here (default false: Google-managed keys)."""
     instance_labels: NotRequired[Mapping[str, str]]
     """Labels of the instance (the cost tags; Cloud SQL takes no provider default labels)."""
+    proxy_image: NotRequired[str]
+    """The Cloud SQL Auth Proxy image pods sign in through, pinned by tag (and digest where the stack pins digests);
+    default ``PROXY_IMAGE``."""
 
 
 @dataclass(frozen=True)
@@ -87,10 +100,10 @@ class DatabaseSettings:
     backup_retention_days: int
     database_name: str
     customer_managed_key: bool
+    proxy_image: str = PROXY_IMAGE
     project: Any = None
     region: str | None = None
     private_network_id: Any = None
-    iam_service_accounts: tuple[Any, ...] = ()
     instance_labels: Mapping[str, str] | None = None
 
 
@@ -120,11 +133,6 @@ def validate_database_args(args: Mapping[str, Any], field: str = "database", *, 
             "postgres", "cloudsqladmin", "template0", "template1"):
         raise ArgumentError(f"{field_path(field, 'database_name')}: {name!r} is not allowed; use 1 to 63 lowercase "
                             f"letters, digits or '_', starting with a letter (not postgres or cloudsqladmin)")
-    accounts = args.get("iam_service_accounts") or ()
-    if not isinstance(accounts, (list, tuple)) or not all(
-            not isinstance(a, str) or a.endswith(IAM_USER_SUFFIX) for a in accounts):
-        raise ArgumentError(f"{field_path(field, 'iam_service_accounts')}: {accounts!r} is not allowed; use a list of "
-                            f"Google service account emails (<id>@<project>.iam.gserviceaccount.com)")
     labels = args.get("instance_labels")
     return DatabaseSettings(
         identifier=identifier,
@@ -136,27 +144,39 @@ def validate_database_args(args: Mapping[str, Any], field: str = "database", *, 
         backup_retention_days=optional_int(args, "backup_retention_days", field, 7, 7, 365),
         database_name=name,
         customer_managed_key=optional_bool(args, "customer_managed_key", field, False),
+        proxy_image=pinned_image(args.get("proxy_image", PROXY_IMAGE), field_path(field, "proxy_image"),
+                                 tag_required=True),
         project=args.get("project"),
         region=args.get("region"),
         private_network_id=args.get("private_network_id"),
-        iam_service_accounts=tuple(accounts),
         instance_labels=dict(labels) if labels else None,
     )
 
 
-def iam_user_name(service_account_email: str) -> str:
-    """The PostgreSQL role Cloud SQL gives a service account: its email without ``.gserviceaccount.com``."""
-    return service_account_email.removesuffix(IAM_USER_SUFFIX)
-
-
-def role_grants_sql(database: str, user: str) -> str:
-    """SQL, run by a ``cloudsqlsuperuser`` in ``database``, that gives ``user`` everything in that database and
-    nothing elsewhere: connect and create schemas there, and own the objects of its ``public`` schema."""
-    role = '"' + user.replace('"', '""') + '"'
-    name = '"' + database.replace('"', '""') + '"'
-    return (f"REVOKE ALL ON DATABASE {name} FROM PUBLIC;\n"
-            f"GRANT CONNECT, CREATE, TEMPORARY ON DATABASE {name} TO {role};\n"
-            f"GRANT USAGE, CREATE ON SCHEMA public TO {role};\n")
+def auth_proxy(connection_name: pulumi.Input[str], image: str = PROXY_IMAGE) -> ConnectorSidecar:
+    """The Cloud SQL Auth Proxy as a pod's native sidecar: it signs in to ``connection_name`` over the instance's
+    private IP with the pod's own IAM identity (``--auto-iam-authn``) and serves plain PostgreSQL on 127.0.0.1
+    only; its health endpoints answer the kubelet on the pod IP."""
+    return ConnectorSidecar(
+        name="cloud-sql-proxy",
+        image=image,
+        args=pulumi.Output.from_input(connection_name).apply(lambda name: [
+            "--auto-iam-authn",
+            "--private-ip",
+            "--address=127.0.0.1",
+            f"--port={PROXY_LISTEN_PORT}",
+            "--structured-logs",
+            "--health-check",
+            "--http-address=0.0.0.0",
+            f"--http-port={PROXY_HEALTH_PORT}",
+            "--exit-zero-on-sigterm",
+            name,
+        ]),
+        health_port=PROXY_HEALTH_PORT,
+        startup_path="/startup",
+        liveness_path="/liveness",
+        readiness_path="/readiness",
+    )
 
 
 class Database(pulumi.ComponentResource):
@@ -169,8 +189,8 @@ class Database(pulumi.ComponentResource):
     instance_name: pulumi.Output[str]
     connection_name: pulumi.Output[str]
     """``<project>:<region>:<instance>``: what the Cloud SQL Auth Proxy connects to."""
-    iam_users: pulumi.Output[list[str]]
-    """The PostgreSQL role names of the IAM users, in the order of ``iam_service_accounts``."""
+    proxy: ConnectorSidecar
+    """How a pod signs in: the Cloud SQL Auth Proxy for this instance (``auth_proxy``)."""
 
     def __init__(self, name: str, args: DatabaseArgs, opts: pulumi.ResourceOptions | None = None):
         settings = validate_database_args(args)
@@ -230,23 +250,12 @@ class Database(pulumi.ComponentResource):
         )
         database = gcp.sql.Database(f"{name}-database", name=settings.database_name, instance=instance.name,
                                     project=settings.project, opts=stateful)
-        users = []
-        for index, email in enumerate(settings.iam_service_accounts):
-            users.append(gcp.sql.User(
-                f"{name}-iam-user-{index}",
-                instance=instance.name,
-                project=settings.project,
-                name=pulumi.Output.from_input(email).apply(iam_user_name),
-                type="CLOUD_IAM_SERVICE_ACCOUNT",
-                opts=child,
-            ).name)
 
         self.host = instance.private_ip_address
         self.port = pulumi.Output.from_input(PORT)
         self.database = database.name
         self.instance_name = instance.name
         self.connection_name = instance.connection_name
-        self.iam_users = pulumi.Output.all(*users) if users else pulumi.Output.from_input([])
+        self.proxy = auth_proxy(instance.connection_name, settings.proxy_image)
         self.register_outputs({"host": self.host, "port": self.port, "database": self.database,
-                               "instance_name": self.instance_name, "connection_name": self.connection_name,
-                               "iam_users": self.iam_users})
+                               "instance_name": self.instance_name, "connection_name": self.connection_name})

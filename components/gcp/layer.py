@@ -8,8 +8,9 @@ stack does not set from the platform's base name (never from tags, so retagging 
 the Kubernetes layer reads, with a workload-identity factory that binds a Google service account to one Kubernetes
 ServiceAccount and the artifact bucket.
 
-MLflow reaches Cloud SQL without a password: its Google service account is an IAM database user, and the connection
-URI points at the Cloud SQL Auth Proxy beside it on 127.0.0.1, which signs in with that account's token.
+No pod knows a database password: MLflow's Google service account is a Cloud SQL IAM user, and the bootstrap Job's
+is one in ``cloudsqlsuperuser``; both connect through the Cloud SQL Auth Proxy, a native sidecar on 127.0.0.1 that
+signs in with the pod's own Workload Identity token (the contract's ``ConnectorSidecar``).
 
 What it deliberately does not: create providers (the caller passes the GCP provider carrying the project, the
 region and the cost tags as default labels) or anything inside the cluster.
@@ -21,16 +22,24 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
 
 import pulumi
 import pulumi_gcp as gcp
 
-from components.cloud_layer import CloudLayer, DatabaseEndpoint, EgressTarget, GpuCapacity, ServiceAccountIdentity
-from components.gcp.account_ids import account_id, service_account_email
+from components.cloud_layer import (
+    CloudLayer,
+    DatabaseAccess,
+    DatabaseAdmin,
+    DatabaseRole,
+    DatabaseTls,
+    EgressTarget,
+    GpuCapacity,
+    ServiceAccountIdentity,
+)
+from components.gcp.account_ids import account_id, iam_user_name, service_account_email
 from components.gcp.artifact_store import ArtifactStore, ArtifactStoreArgs, validate_artifact_store_args
 from components.gcp.cluster import Cluster, ClusterArgs, gpu_capacity, validate_cluster_args
-from components.gcp.database import Database, DatabaseArgs, iam_user_name, validate_database_args
+from components.gcp.database import PROXY_LISTEN_PORT, Database, DatabaseArgs, validate_database_args
 from components.gcp.network import Network, NetworkArgs, validate_network_args
 from components.gcp.regions import REGION_MEANING, REGION_PATTERN
 from components.gcp.workload_identity import WorkloadIdentity
@@ -40,9 +49,13 @@ from components.validation import ArgumentError, config_section, field_path, rej
 SECTIONS = ("gcp", "network", "cluster", "database")
 """The stack config sections (``mlops:<section>``) this layer reads besides ``artifacts``."""
 PROJECT_PATTERN = r"[a-z][a-z0-9-]{4,28}[a-z0-9]"
-PROXY_PORT = 3307
+INSTANCE_PROXY_PORT = 3307
 """The port Cloud SQL instances accept Auth Proxy connections on."""
 LOCAL_PROXY_ADDRESS = "127.0.0.1"
+DATABASE_USER_ROLE = "mlflow"
+"""The role of MLflow's Google service account in its id (``<name>-mlflow``): the IAM database user."""
+DATABASE_ADMIN_ROLE = "db-admin"
+"""The role of the bootstrap Job's Google service account in its id (``<name>-db-admin``)."""
 __all__ = ["REGION_MEANING", "REGION_PATTERN", "SECTIONS", "GcpLayerSettings", "build_gcp_layer",
            "validate_gcp_layer_args"]
 
@@ -103,13 +116,6 @@ def validate_gcp_layer_args(sections: Mapping[str, Any], *, region: str, tags: C
     )
 
 
-def connection_uri(username: str, database: str) -> str:
-    """``postgresql://`` URI of the Cloud SQL Auth Proxy beside the pod: no password (the proxy signs in with the
-    pod's IAM token), no TLS on the loopback (the proxy's own connection to the instance is TLS 1.3)."""
-    return (f"postgresql://{quote(username, safe='')}@{LOCAL_PROXY_ADDRESS}:5432/{database}"
-            f"?sslmode=disable")
-
-
 def build_gcp_layer(name: str, settings: GcpLayerSettings, *, parent: pulumi.Resource,
                     gcp_provider: gcp.Provider) -> CloudLayer:
     """Create the GCP blocks beneath ``parent`` with ``gcp_provider`` and return the cloud-layer contract."""
@@ -123,41 +129,70 @@ def build_gcp_layer(name: str, settings: GcpLayerSettings, *, parent: pulumi.Res
     store = ArtifactStore(f"{name}-artifacts", ArtifactStoreArgs(**settings.artifacts, project=settings.project),
                           opts=on_gcp)
 
-    mlflow_account = account_id(settings.name, "mlflow-mlflow")
-    mlflow_email = service_account_email(mlflow_account, settings.project)
     database = Database(f"{name}-database", DatabaseArgs(
         **settings.database, project=settings.project, region=settings.region,
-        private_network_id=network.private_network_id, iam_service_accounts=[],
-        instance_labels=settings.instance_labels), opts=on_gcp)
-    database_name = settings.database.get("database_name", "mlflow")
-    username = iam_user_name(mlflow_email)
+        private_network_id=network.private_network_id, instance_labels=settings.instance_labels), opts=on_gcp)
+    # The database users' names are their accounts' emails, known before the accounts exist: the contract names
+    # MLflow's role (and the admin's) before the Kubernetes layer asks for their identities.
+    mlflow_account = account_id(settings.name, DATABASE_USER_ROLE)
+    admin_account = account_id(settings.name, DATABASE_ADMIN_ROLE)
+    made: set[str] = set()
 
-    def workload_identity(identity_name: str, namespace: str, service_account: str, *,
-                          read_only: bool = False) -> ServiceAccountIdentity:
-        """A Google service account for ``namespace/service_account`` on the artifact bucket (reads only, when
-        ``read_only``)."""
+    def identity_of(identity_name: str, namespace: str, service_account: str, google_account: str,
+                    extra: Mapping[str, Any]) -> ServiceAccountIdentity:
+        if google_account in made:
+            raise ArgumentError(f"{identity_name}: a second identity for Google service account {google_account!r} "
+                                f"is not allowed; the database user and its admin each exist once")
+        made.add(google_account)
         identity = WorkloadIdentity(
             identity_name,
             {"workload_pool": cluster.workload_pool, "namespace": namespace, "service_account": service_account,
-             "account_id": account_id(settings.name, f"{namespace}-{service_account}"), "project": settings.project,
-             "bucket": store.name, "read_only": read_only},
+             "account_id": google_account, "project": settings.project, **extra},
             opts=on_gcp,
         )
         return ServiceAccountIdentity(annotations=identity.service_account_annotations,
                                       labels=identity.service_account_labels)
+
+    def workload_identity(identity_name: str, namespace: str, service_account: str, *,
+                          read_only: bool = False, database_user: bool = False) -> ServiceAccountIdentity:
+        """A Google service account for ``namespace/service_account`` on the artifact bucket (reads only, when
+        ``read_only``); with ``database_user``, also MLflow's IAM database user, connecting to this instance only."""
+        google_account = mlflow_account if database_user else account_id(settings.name,
+                                                                          f"{namespace}-{service_account}")
+        extra: dict[str, Any] = {"bucket": store.name, "read_only": read_only}
+        if database_user:
+            extra["database_instance"] = database.instance_name
+        return identity_of(identity_name, namespace, service_account, google_account, extra)
+
+    def admin_identity(identity_name: str, namespace: str, service_account: str) -> ServiceAccountIdentity:
+        """The bootstrap Job's Google service account: an IAM database user in cloudsqlsuperuser, no storage."""
+        return identity_of(identity_name, namespace, service_account, admin_account,
+                           {"database_instance": database.instance_name, "database_superuser": True})
+
+    def user_name(google_account: str) -> pulumi.Output[str]:
+        return pulumi.Output.from_input(iam_user_name(service_account_email(google_account, settings.project)))
 
     return CloudLayer(
         cluster_name=cluster.name,
         kubernetes_provider=cluster.provider,
         artifact_uri=store.uri,
         artifact_pod_env=store.pod_env,
-        database=DatabaseEndpoint(
-            host=database.host, port=database.port, database=database.database,
-            username=pulumi.Output.from_input(username),
-            connection_uri=pulumi.Output.secret(connection_uri(username, database_name)),
+        database=DatabaseAccess(
+            host=pulumi.Output.from_input(LOCAL_PROXY_ADDRESS),
+            port=pulumi.Output.from_input(PROXY_LISTEN_PORT),
+            database=database.database,
+            username=user_name(mlflow_account),
+            login=database.proxy,
+            # Plain PostgreSQL on the pod's loopback only; the proxy's own connection to the instance is TLS 1.3.
+            tls=DatabaseTls(mode="disable"),
+            # Cloud SQL creates the IAM users (with their accounts); the bootstrap only grants.
+            role=DatabaseRole(),
+            admin=DatabaseAdmin(username=user_name(admin_account), login=database.proxy, identity=admin_identity),
         ),
         workload_identity=workload_identity,
-        database_egress=EgressTarget(ports=(PROXY_PORT,), cidrs=(settings.private_service_cidr,)),
+        database_egress=EgressTarget(ports=(INSTANCE_PROXY_PORT,), cidrs=(settings.private_service_cidr,)),
+        # The proxy's Cloud SQL Admin API calls and Google's OAuth token endpoint: HTTPS without a stable range.
+        credential_egress=EgressTarget(ports=(443,)),
         cluster_endpoint=cluster.endpoint,
         kubeconfig=cluster.kubeconfig,
         oidc_issuer=cluster.oidc_issuer,

@@ -5,7 +5,8 @@ member ``serviceAccount:<project>.svc.id.goog[<namespace>/<name>]``; object acce
 with ``roles/storage.objectUser``, or read-only with ``roles/storage.objectViewer``), narrowed by an IAM condition to
 one object prefix when the workload needs less than the whole bucket; and, only for a workload that signs in to the
 platform's Cloud SQL instance, ``roles/cloudsql.client`` and ``roles/cloudsql.instanceUser`` on the project,
-conditioned to that one instance. The output is the annotation to put on the ServiceAccount.
+conditioned to that one instance, and the Cloud SQL IAM user of the account (a ``cloudsqlsuperuser`` member only
+for the bootstrap Job's admin). The output is the annotation to put on the ServiceAccount.
 
 A customer-managed bucket key needs no grant here: GCS's own service agent encrypts and decrypts with it.
 
@@ -22,7 +23,7 @@ import pulumi
 import pulumi_gcp as gcp
 from pulumi import Input
 
-from components.gcp.account_ids import ACCOUNT_ID_PATTERN
+from components.gcp.account_ids import ACCOUNT_ID_PATTERN, iam_user_name
 from components.validation import (
     DNS_LABEL,
     DNS_SUBDOMAIN,
@@ -41,8 +42,9 @@ READ_ONLY_ROLE = "roles/storage.objectViewer"
 DATABASE_ROLES = ("roles/cloudsql.client", "roles/cloudsql.instanceUser")
 """Connect through the Cloud SQL Auth Proxy, and sign in as an IAM database user."""
 LIST_PREFIX_ATTRIBUTE = "storage.googleapis.com/objectListPrefix"
+SUPERUSER_ROLE = "cloudsqlsuperuser"
 _ARGS = frozenset({"workload_pool", "namespace", "service_account", "account_id", "project", "bucket", "prefix",
-                   "read_only", "database_instance"})
+                   "read_only", "database_instance", "database_superuser"})
 
 
 class WorkloadIdentityArgs(TypedDict):
@@ -58,14 +60,18 @@ class WorkloadIdentityArgs(TypedDict):
     """The Google service account's id: 6-30 lowercase letters, digits and '-' (``components.gcp.account_ids``)."""
     project: Input[str]
     """The project of the service account, the bucket and the database."""
-    bucket: Input[str]
-    """The artifact bucket's name; the workload may use no other."""
+    bucket: NotRequired[Input[str]]
+    """The artifact bucket's name; the workload may use no other. Absent: no storage access (the database admin)."""
     prefix: NotRequired[str]
     """Object prefix the workload is confined to, ending in '/' (default: the whole bucket)."""
     read_only: NotRequired[bool]
     """Read and list only (a model endpoint); default false (MLflow writes artifacts)."""
     database_instance: NotRequired[Input[str]]
-    """The Cloud SQL instance name the workload signs in to as an IAM database user (MLflow only)."""
+    """A Cloud SQL instance name: the account becomes an IAM database user of it (``<email without
+    .gserviceaccount.com>``) and may connect to it, and to no other instance."""
+    database_superuser: NotRequired[bool]
+    """With ``database_instance``: the IAM user is a member of ``cloudsqlsuperuser`` (the bootstrap Job's admin
+    only; default false)."""
 
 
 @dataclass(frozen=True)
@@ -79,12 +85,13 @@ class WorkloadIdentitySettings:
     prefix: str
     read_only: bool
     database_instance: Any
+    database_superuser: bool
 
 
 def validate_workload_identity_args(args: Mapping[str, Any], field: str = "workload_identity") -> WorkloadIdentitySettings:
     """Check ``args``; raises ``ArgumentError`` naming the field, the value and what is allowed."""
     reject_unknown_keys(args, _ARGS, field)
-    for key in ("workload_pool", "project", "bucket"):
+    for key in ("workload_pool", "project"):
         if args.get(key) is None:
             raise ArgumentError(f"{field_path(field, key)}: missing; it is required")
     pool = args["workload_pool"]
@@ -114,11 +121,20 @@ def validate_workload_identity_args(args: Mapping[str, Any], field: str = "workl
         service_account=account,
         account_id=google_account,
         project=args["project"],
-        bucket=args["bucket"],
+        bucket=args.get("bucket"),
         prefix=prefix,
         read_only=optional_bool(args, "read_only", field, False),
         database_instance=args.get("database_instance"),
+        database_superuser=_database_superuser(args, field),
     )
+
+
+def _database_superuser(args: Mapping[str, Any], field: str) -> bool:
+    superuser = optional_bool(args, "database_superuser", field, False)
+    if superuser and args.get("database_instance") is None:
+        raise ArgumentError(f"{field_path(field, 'database_superuser')}: True is not allowed without "
+                            f"database_instance; it makes the account an admin of that instance")
+    return superuser
 
 
 def workload_identity_member(pool: str, namespace: str, service_account: str) -> str:
@@ -171,21 +187,23 @@ class WorkloadIdentity(pulumi.ComponentResource):
             opts=child,
         )
         condition = None
-        if settings.prefix:
+        if settings.prefix and settings.bucket is not None:
             condition = gcp.storage.BucketIAMMemberConditionArgs(
                 title=f"objects under {settings.prefix}"[:100],
                 description="Objects under one prefix, and listings of that prefix",
                 expression=pulumi.Output.from_input(settings.bucket).apply(
                     lambda bucket: object_prefix_condition(bucket, settings.prefix)),
             )
-        gcp.storage.BucketIAMMember(
-            f"{name}-artifacts",
-            bucket=settings.bucket,
-            role=READ_ONLY_ROLE if settings.read_only else READ_WRITE_ROLE,
-            member=account.member,
-            condition=condition,
-            opts=child,
-        )
+        if settings.bucket is not None:
+            gcp.storage.BucketIAMMember(
+                f"{name}-artifacts",
+                bucket=settings.bucket,
+                role=READ_ONLY_ROLE if settings.read_only else READ_WRITE_ROLE,
+                member=account.member,
+                condition=condition,
+                opts=child,
+            )
+        ready: list[pulumi.Output[Any]] = []
         if settings.database_instance is not None:
             expression = pulumi.Output.all(settings.project, settings.database_instance).apply(
                 lambda values: database_instance_condition(values[0], values[1]))
@@ -199,9 +217,21 @@ class WorkloadIdentity(pulumi.ComponentResource):
                         title="the platform's Cloud SQL instance only", expression=expression),
                     opts=child,
                 )
+            user = gcp.sql.User(
+                f"{name}-database-user",
+                instance=settings.database_instance,
+                project=settings.project,
+                name=account.email.apply(iam_user_name),
+                type="CLOUD_IAM_SERVICE_ACCOUNT",
+                database_roles=[SUPERUSER_ROLE] if settings.database_superuser else None,
+                opts=child,
+            )
+            ready.append(user.name)
         self.email = account.email
         self.member = account.member
-        self.service_account_annotations = account.email.apply(lambda email: {SERVICE_ACCOUNT_ANNOTATION: email})
+        # Pods that carry the annotation start only once their database user exists.
+        self.service_account_annotations = pulumi.Output.all(account.email, *ready).apply(
+            lambda values: {SERVICE_ACCOUNT_ANNOTATION: values[0]})
         self.service_account_labels = pulumi.Output.from_input({})
         self.register_outputs({"email": self.email, "member": self.member,
                                "service_account_annotations": self.service_account_annotations,

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from components.gcp.cluster import Cluster
-from components.gcp.database import Database, role_grants_sql
+from components.gcp.database import PROXY_IMAGE, Database
 from components.gcp.network import Network
 from infra.harness import ProgramError, run_function
 
@@ -271,13 +271,28 @@ def test_database_is_private_tls_only_backed_up_regional_and_protected_twice():
     assert plan.one("gcp:sql/database:Database").protect
 
 
-def test_no_built_in_user_or_password_exists_and_service_accounts_become_iam_users():
-    email = f"ml-mlflow@{PROJECT}.iam.gserviceaccount.com"
-    plan = database(iam_service_accounts=[email])
-    user = plan.one("gcp:sql/user:User").inputs
-    assert user["type"] == "CLOUD_IAM_SERVICE_ACCOUNT" and user["name"] == f"ml-mlflow@{PROJECT}.iam"
+def test_no_user_or_password_exists_on_the_instance():
+    plan = database()
+    assert plan.all("gcp:sql/user:User") == []
     assert "password" not in json.dumps([r.inputs for r in plan.resources]).lower()
-    assert "rootPassword" not in plan.one(SQL).inputs
+
+
+def test_pods_sign_in_through_the_auth_proxy_with_their_iam_identity_over_the_private_ip():
+    def program():
+        import pulumi
+
+        created = Database("db", WIRED_DATABASE)
+        pulumi.export("args", created.proxy.args)
+        pulumi.export("image", created.proxy.image)
+        pulumi.export("connection", created.connection_name)
+
+    outputs = run_function(program).outputs
+    assert outputs["image"] == PROXY_IMAGE and outputs["connection"] == f"{PROJECT}:europe-west1:ml-db"
+    args = outputs["args"]
+    assert args[-1] == outputs["connection"]
+    assert {"--auto-iam-authn", "--private-ip", "--address=127.0.0.1", "--port=5432", "--health-check",
+            "--http-address=0.0.0.0", "--http-port=9090"} <= set(args)
+    assert not [arg for arg in args if "credentials" in arg or "token" in arg]
 
 
 def test_retention_reaches_the_backups_and_point_in_time_recovery_up_to_its_limit():
@@ -302,13 +317,6 @@ def test_a_customer_managed_key_encrypts_the_instance_and_the_sql_agent_may_use_
     assert "encryptionKeyName" not in database().one(SQL).inputs
 
 
-def test_the_role_grants_give_one_user_its_own_database_only():
-    sql = role_grants_sql("mlflow", "ml-mlflow@acme.iam")
-    assert 'REVOKE ALL ON DATABASE "mlflow" FROM PUBLIC;' in sql
-    assert 'GRANT CONNECT, CREATE, TEMPORARY ON DATABASE "mlflow" TO "ml-mlflow@acme.iam";' in sql
-    assert "SUPERUSER" not in sql.upper() and "ALL DATABASES" not in sql.upper()
-
-
 @pytest.mark.parametrize(("args", "message"), [
     ({"identifier": "ML_DB"}, r"^database\.identifier: 'ML_DB' is not allowed"),
     ({"private_network_id": None}, r"^database\.private_network_id: missing"),
@@ -320,7 +328,8 @@ def test_the_role_grants_give_one_user_its_own_database_only():
      r"^database\.max_allocated_storage_gib: 100 is not allowed; use an integer from 200"),
     ({"multi_az": "no"}, r"^database\.multi_az: 'no' is not allowed; use true or false"),
     ({"database_name": "postgres"}, r"^database\.database_name: 'postgres' is not allowed"),
-    ({"iam_service_accounts": ["someone@example.com"]}, r"^database\.iam_service_accounts: .* is not allowed"),
+    ({"proxy_image": "gcr.io/cloud-sql-connectors/cloud-sql-proxy"}, r"^database\.proxy_image: .* is not allowed; use an "
+                                                                 r"image pinned by tag"),
     ({"public_ip": True}, r"^database\.public_ip: unknown key"),
 ])
 def test_bad_database_arguments_fail_before_any_resource(args, message):

@@ -10,7 +10,7 @@ from pathlib import Path
 import pulumi_kubernetes as k8s
 import pytest
 
-from components.cloud_layer import CloudLayer, GpuCapacity, NodeTaint
+from components.cloud_layer import CloudLayer, ConnectorSidecar, GpuCapacity, NodeTaint
 from components.gcp.layer import build_gcp_layer, validate_gcp_layer_args
 from components.platform import validate_platform_args
 from components.tags import CostTags
@@ -140,7 +140,7 @@ BASE = {"name": "mlops-gcp", "cloud": "gcp", "region": "europe-west1", "gcp": {"
     ({"cluster": {"region": "us-east1"}}, r"^mlops:cluster\.region: unknown key"),
     ({"cluster": {"name": "Bad"}}, r"^mlops:cluster\.name: 'Bad' is not allowed"),
     ({"database": {"tier": "db-g1-small"}}, r"^mlops:database\.tier: 'db-g1-small' is not allowed"),
-    ({"database": {"iam_service_accounts": []}}, r"^mlops:database\.iam_service_accounts: unknown key"),
+    ({"database": {"instance_labels": {}}}, r"^mlops:database\.instance_labels: unknown key"),
     ({"artifacts": {"kms_key_arn": "arn:aws:kms:x"}}, r"^mlops:artifacts\.kms_key_arn: unknown key"),
     ({"artifacts": {"project": "other"}}, r"^mlops:artifacts\.project: unknown key"),
     ({"karpenter": {"enabled": True}}, r"^mlops:karpenter: not allowed with cloud 'gcp'"),
@@ -210,13 +210,20 @@ def test_each_stack_serves_a_blue_green_endpoint(preview, stack):
 
 
 @pytest.mark.parametrize("stack", ["gcp-dev", "gcp-prod"])
-def test_only_the_mlflow_identity_gets_a_project_level_role_and_only_for_its_database(preview, stack):
+def test_only_mlflow_and_the_database_admin_get_project_roles_and_only_for_the_instance(preview, stack):
     plan = preview(stack)
-    nodes = plan.one("gcp:serviceaccount/account:Account", "mlops-cluster-nodes").outputs["member"]
-    workload_grants = [m for m in plan.all("gcp:projects/iAMMember:IAMMember") if m.inputs["member"] != nodes]
-    assert workload_grants == [] or all(
-        m.inputs["role"] in ("roles/cloudsql.client", "roles/cloudsql.instanceUser") and m.inputs["condition"]
-        for m in workload_grants)
+    accounts = {a.name: a.outputs["member"] for a in plan.all("gcp:serviceaccount/account:Account")}
+    grants: dict[str, set[str]] = {}
+    for member in plan.all("gcp:projects/iAMMember:IAMMember"):
+        owner = next(name for name, account in accounts.items() if account == member.inputs["member"])
+        grants.setdefault(owner, set()).add(member.inputs["role"])
+        if owner != "mlops-cluster-nodes":
+            assert 'instances/mlops-' in member.inputs["condition"]["expression"]
+    database_roles = {"roles/cloudsql.client", "roles/cloudsql.instanceUser"}
+    assert grants == {"mlops-cluster-nodes": {"roles/container.defaultNodeServiceAccount",
+                                              "roles/artifactregistry.reader"},
+                      "mlops-kubernetes-mlflow-account": database_roles,
+                      "mlops-kubernetes-mlflow-database-admin-account": database_roles}
 
 
 # --- the contract's output shapes ---------------------------------------------------------------------------------
@@ -240,15 +247,17 @@ def contract():
                                 opts=pulumi.ResourceOptions(parent=parent))
         layer = build_gcp_layer("layer", settings, parent=parent, gcp_provider=provider)
         seen["layer"] = layer
-        identity = layer.workload_identity("layer-mlflow", "mlflow", "mlflow")
+        identity = layer.workload_identity("layer-mlflow", "mlflow", "mlflow", database_user=True)
+        admin = layer.database.admin.identity("layer-admin", "mlflow", "database-bootstrap")
         for key, output in {"kubeconfig": layer.kubeconfig, "issuer": layer.oidc_issuer,
-                            "uri": layer.database.connection_uri, "artifact_uri": layer.artifact_uri,
+                            "host": layer.database.host, "artifact_uri": layer.artifact_uri,
+                            "admin_annotations": admin.annotations, "admin_username": layer.database.admin.username,
+                            "proxy_args": layer.database.login.args,
                             "annotations": identity.annotations, "port": layer.database.port,
                             "cluster_name": layer.cluster_name, "endpoint": layer.cluster_endpoint,
                             "username": layer.database.username, "env": layer.artifact_pod_env}.items():
             output.apply(lambda value, key=key: seen.__setitem__(key, value))
         pulumi.export("kubeconfig", layer.kubeconfig)
-        pulumi.export("connection_uri", layer.database.connection_uri)
 
     plan = run_function(program)
     return plan, seen
@@ -277,13 +286,33 @@ def test_the_issuer_is_the_clusters_container_api_url(contract):
                               "clusters/mlops-gcp-prod")
 
 
-def test_the_connection_uri_is_a_secret_without_any_password_through_the_local_proxy(contract):
+def test_mlflow_signs_in_as_its_own_iam_user_through_the_proxy_with_no_password(contract):
+    _, seen = contract
+    access = seen["layer"].database
+    assert isinstance(access.login, ConnectorSidecar) and access.login.name == "cloud-sql-proxy"
+    assert access.admin.login is access.login
+    assert access.tls.mode == "disable"  # loopback to the proxy only; the proxy's hop to Cloud SQL is TLS
+    assert (seen["host"], seen["port"]) == ("127.0.0.1", 5432)
+    assert seen["username"] == "mlops-gcp-prod-mlflow@acme-mlops-prod.iam"
+    assert seen["admin_username"] == "mlops-gcp-prod-db-admin@acme-mlops-prod.iam"
+    assert "--auto-iam-authn" in seen["proxy_args"]
+    assert seen["proxy_args"][-1] == "acme-mlops-prod:europe-west1:mlops-gcp-prod-mlflow"
+    assert access.role.create == () and access.role.ensure == ()  # Cloud SQL creates IAM users itself
+
+
+def test_the_database_users_are_the_mlflow_and_admin_accounts_only_the_admin_a_superuser(contract):
     plan, seen = contract
-    assert plan.outputs["connection_uri"] == "[secret]"
-    assert seen["username"] == "mlops-gcp-prod-mlflow-mlflow@acme-mlops-prod.iam"
-    assert seen["uri"] == ("postgresql://mlops-gcp-prod-mlflow-mlflow%40acme-mlops-prod.iam@127.0.0.1:5432/mlflow"
-                           "?sslmode=disable")
-    assert seen["port"] == 5432
+    users = {u.name: u.inputs for u in plan.all("gcp:sql/user:User")}
+    assert set(users) == {"layer-mlflow-database-user", "layer-admin-database-user"}
+    assert users["layer-mlflow-database-user"]["name"] == seen["username"]
+    assert users["layer-mlflow-database-user"]["type"] == "CLOUD_IAM_SERVICE_ACCOUNT"
+    assert "databaseRoles" not in users["layer-mlflow-database-user"]
+    assert users["layer-admin-database-user"]["databaseRoles"] == ["cloudsqlsuperuser"]
+    assert seen["admin_annotations"] == {
+        "iam.gke.io/gcp-service-account": "mlops-gcp-prod-db-admin@acme-mlops-prod.iam.gserviceaccount.com"}
+    # The admin may sign in to the database and nothing else: no bucket grant.
+    admin = plan.one("gcp:serviceaccount/account:Account", "layer-admin-account").outputs["member"]
+    assert not [g for g in plan.all("gcp:storage/bucketIAMMember:BucketIAMMember") if g.inputs["member"] == admin]
 
 
 def test_the_identity_annotation_names_its_google_service_account(contract):
@@ -296,6 +325,7 @@ def test_the_database_egress_is_the_proxy_port_to_the_private_service_range(cont
     _, seen = contract
     egress = seen["layer"].database_egress
     assert egress.ports == (3307,) and tuple(egress.cidrs) == ("10.37.0.0/20",)
+    assert seen["layer"].credential_egress.ports == (443,)
 
 
 def test_gpu_capacity_names_the_label_and_taint_of_every_gpu_node_and_the_managed_device_plugin(contract):

@@ -40,7 +40,8 @@ def test_the_account_is_bound_to_exactly_one_kubernetes_service_account():
 def test_every_workload_identity_of_a_stack_names_one_namespace_and_name(preview, stack):
     members = sorted(b.inputs["member"] for b in preview(stack).all("gcp:serviceaccount/iAMMember:IAMMember"))
     project = "acme-mlops-dev" if stack == "gcp-dev" else "acme-mlops-prod"
-    assert members == [f"serviceAccount:{project}.svc.id.goog[mlflow/mlflow]",
+    assert members == [f"serviceAccount:{project}.svc.id.goog[mlflow/database-bootstrap]",
+                       f"serviceAccount:{project}.svc.id.goog[mlflow/mlflow]",
                        f"serviceAccount:{project}.svc.id.goog[models/churn]"]
 
 
@@ -69,8 +70,11 @@ def test_object_access_on_its_bucket_only_and_nothing_at_project_level(read_only
     assert plan.all("gcp:projects/iAMMember:IAMMember") == []
 
 
-def test_a_database_client_may_connect_to_its_instance_only():
+def test_a_database_user_is_an_iam_user_of_its_instance_and_may_connect_to_it_only():
     plan = identity(database_instance="mlops-mlflow")
+    user = plan.one("gcp:sql/user:User").inputs
+    assert user == {"instance": "mlops-mlflow", "project": PROJECT, "type": "CLOUD_IAM_SERVICE_ACCOUNT",
+                    "name": f"mlops-models-churn@{PROJECT}.iam"}
     grants = {m.inputs["role"]: m.inputs["condition"]["expression"] for m in plan.all("gcp:projects/iAMMember:IAMMember")}
     assert set(grants) == {"roles/cloudsql.client", "roles/cloudsql.instanceUser"}
     program = _compiled(next(iter(grants.values())))
@@ -78,6 +82,14 @@ def test_a_database_client_may_connect_to_its_instance_only():
     assert not _evaluate(program, service="sqladmin.googleapis.com", name=f"projects/{PROJECT}/instances/other")
     assert not _evaluate(program, service="sqladmin.googleapis.com",
                          name=f"projects/other-project/instances/mlops-mlflow")
+
+
+def test_only_the_admin_is_a_cloudsqlsuperuser_and_it_needs_no_bucket():
+    plan = run_function(lambda: WorkloadIdentity("admin", {**{k: v for k, v in IDENTITY.items() if k != "bucket"},
+                                                           "database_instance": "mlops-mlflow",
+                                                           "database_superuser": True}))
+    assert plan.one("gcp:sql/user:User").inputs["databaseRoles"] == ["cloudsqlsuperuser"]
+    assert plan.all(BUCKET_MEMBER) == []
 
 
 # --- the prefix condition, evaluated ------------------------------------------------------------------------------
@@ -180,7 +192,9 @@ def test_a_short_name_keeps_its_readable_form():
     ({"service_account": "a/b"}, r"^workload_identity\.service_account: 'a/b' is not allowed"),
     ({"account_id": "short"}, r"^workload_identity\.account_id: 'short' is not allowed; use 6 to 30"),
     ({"account_id": "a" * 31}, r"^workload_identity\.account_id: 'a{31}' is not allowed"),
-    ({"bucket": None}, r"^workload_identity\.bucket: missing"),
+    ({"project": None}, r"^workload_identity\.project: missing"),
+    ({"database_superuser": True}, r"^workload_identity\.database_superuser: True is not allowed without "
+                                   r"database_instance"),
     ({"prefix": "models"}, r"^workload_identity\.prefix: 'models' is not allowed; use an object prefix ending"),
     ({"prefix": 'models"/'}, r"^workload_identity\.prefix: .* is not allowed"),
     ({"read_only": "yes"}, r"^workload_identity\.read_only: 'yes' is not allowed"),
