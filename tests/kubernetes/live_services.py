@@ -43,9 +43,11 @@ def postgres_bin() -> Path | None:
 
 
 @contextmanager
-def running_postgres() -> Iterator[Postgres]:
+def running_postgres(trusted_roles: tuple[str, ...] = ()) -> Iterator[Postgres]:
     """initdb + pg_ctl in a fresh directory under the system temp dir (pytest's own is private to its user); as
-    ``nobody`` when running as root, because PostgreSQL refuses to run as root."""
+    ``nobody`` when running as root, because PostgreSQL refuses to run as root. ``trusted_roles`` sign in from
+    127.0.0.1 without a password, as Cloud SQL admits what its Auth Proxy authenticated (every other role needs
+    its password)."""
     binaries = postgres_bin()
     assert binaries is not None
     run_as: list[str] = []
@@ -62,6 +64,10 @@ def running_postgres() -> Iterator[Postgres]:
     port = free_port()
     subprocess.run([*run_as, str(binaries / "initdb"), "-D", str(data), "-U", "mlflow", "--auth=scram-sha-256",
                     f"--pwfile={password_file}"], check=True, capture_output=True, timeout=120)
+    if trusted_roles:
+        hba = data / "pg_hba.conf"
+        trusted = "".join(f'host all "{role}" 127.0.0.1/32 trust\n' for role in trusted_roles)
+        hba.write_text(trusted + hba.read_text())
     subprocess.run([*run_as, str(binaries / "pg_ctl"), "-D", str(data), "-l", str(directory / "log"), "-w", "-t", "60",
                     "-o", f"-p {port} -c listen_addresses=127.0.0.1 -k {socket_dir}", "start"],
                    check=True, capture_output=True, timeout=90)
