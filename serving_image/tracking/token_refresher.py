@@ -133,7 +133,7 @@ class Refresher:
         self.failures = 0
         self.consecutive_failures = 0
         self.fetch_started: float | None = None
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()
 
     def ready(self) -> bool:
         with self.lock:

@@ -30,6 +30,8 @@ class Postgres:
     user: str
     password: str
     database: str
+    ca_file: Path | None = None
+    """The CA that signed the server's certificate (with ``tls``)."""
 
     def uri(self, host: str = "127.0.0.1") -> str:
         return f"postgresql://{self.user}:{self.password}@{host}:{self.port}/{self.database}"
@@ -42,10 +44,46 @@ def postgres_bin() -> Path | None:
     return Path(found).parent if found else None
 
 
+def server_certificate(directory: Path, host: str = "localhost") -> tuple[Path, Path, Path]:
+    """A throwaway CA and a server certificate for ``host`` (and 127.0.0.1) signed by it: ``(ca, cert, key)``, so a
+    client can connect with ``sslmode=verify-full`` as it does to a managed database."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca_key, server_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mlops test CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+          .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+          .not_valid_after(now + datetime.timedelta(days=1))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    server = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)]))
+              .issuer_name(ca_name).public_key(server_key.public_key()).serial_number(x509.random_serial_number())
+              .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
+              .add_extension(x509.SubjectAlternativeName([x509.DNSName(host),
+                                                          x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                             critical=False)
+              .sign(ca_key, hashes.SHA256()))
+    paths = directory / "ca.pem", directory / "server.pem", directory / "server.key"
+    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(server.public_bytes(serialization.Encoding.PEM))
+    paths[2].write_bytes(server_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                  serialization.NoEncryption()))
+    paths[2].chmod(0o600)
+    return paths
+
+
 @contextmanager
-def running_postgres(trusted_roles: tuple[str, ...] = ()) -> Iterator[Postgres]:
+def running_postgres(tls: bool = False, trusted_roles: tuple[str, ...] = ()) -> Iterator[Postgres]:
     """initdb + pg_ctl in a fresh directory under the system temp dir (pytest's own is private to its user); as
-    ``nobody`` when running as root, because PostgreSQL refuses to run as root. ``trusted_roles`` sign in from
+    ``nobody`` when running as root, because PostgreSQL refuses to run as root. With ``tls``, the server presents a
+    certificate for localhost signed by a throwaway CA (``Postgres.ca_file``). ``trusted_roles`` sign in from
     127.0.0.1 without a password, as Cloud SQL admits what its Auth Proxy authenticated (every other role needs
     its password)."""
     binaries = postgres_bin()
@@ -62,6 +100,14 @@ def running_postgres(trusted_roles: tuple[str, ...] = ()) -> Iterator[Postgres]:
     if run_as:
         os.chown(password_file, pwd.getpwnam("nobody").pw_uid, pwd.getpwnam("nobody").pw_gid)
     port = free_port()
+    options = f"-p {port} -c listen_addresses=127.0.0.1 -k {socket_dir}"
+    ca_file = None
+    if tls:
+        ca_file, cert, key = server_certificate(directory)
+        for path in (cert, key):
+            if run_as:
+                os.chown(path, pwd.getpwnam("nobody").pw_uid, pwd.getpwnam("nobody").pw_gid)
+        options += f" -c ssl=on -c ssl_cert_file={cert} -c ssl_key_file={key}"
     subprocess.run([*run_as, str(binaries / "initdb"), "-D", str(data), "-U", "mlflow", "--auth=scram-sha-256",
                     f"--pwfile={password_file}"], check=True, capture_output=True, timeout=120)
     if trusted_roles:
@@ -69,10 +115,11 @@ def running_postgres(trusted_roles: tuple[str, ...] = ()) -> Iterator[Postgres]:
         trusted = "".join(f'host all "{role}" 127.0.0.1/32 trust\n' for role in trusted_roles)
         hba.write_text(trusted + hba.read_text())
     subprocess.run([*run_as, str(binaries / "pg_ctl"), "-D", str(data), "-l", str(directory / "log"), "-w", "-t", "60",
-                    "-o", f"-p {port} -c listen_addresses=127.0.0.1 -k {socket_dir}", "start"],
+                    "-o", options, "start"],
                    check=True, capture_output=True, timeout=90)
     try:
-        yield Postgres(port=port, user="mlflow", password="mlflow-test-password", database="postgres")
+        yield Postgres(port=port, user="mlflow", password="mlflow-test-password", database="postgres",
+                       ca_file=ca_file)
     finally:
         subprocess.run([*run_as, str(binaries / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
                        capture_output=True, timeout=60)
