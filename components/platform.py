@@ -15,6 +15,7 @@ from typing import Any, NotRequired, TypedDict
 
 import pulumi
 import pulumi_aws as aws
+import pulumi_gcp as gcp
 
 from components.aws.artifact_store import (
     ArtifactStoreArgs,
@@ -24,6 +25,10 @@ from components.aws.artifact_store import (
 from components.aws.layer import SECTIONS as AWS_SECTIONS
 from components.aws.layer import AwsLayerSettings, build_aws_layer, validate_aws_layer_args, validate_registry_lookup
 from components.cloud_layer import CloudLayer
+from components.gcp.layer import REGION_MEANING as GCP_REGION_MEANING
+from components.gcp.layer import REGION_PATTERN as GCP_REGION_PATTERN
+from components.gcp.layer import SECTIONS as GCP_SECTIONS
+from components.gcp.layer import GcpLayerSettings, build_gcp_layer, validate_gcp_layer_args
 from components.kubernetes.layer import (
     MLFLOW_NAMESPACE,
     KubernetesLayer,
@@ -31,19 +36,20 @@ from components.kubernetes.layer import (
     validate_kubernetes_layer_args,
 )
 from components.local.layer import LocalLayer, LocalLayerSettings, validate_local_layer_args
-from components.tagging import aws_default_tags, cost_tag_transform
+from components.tagging import aws_default_tags, cost_tag_transform, gcp_default_labels
 from components.tags import CostTags, TagError
 from components.validation import ArgumentError, config_section, reject_unknown_keys
 
 KUBERNETES_SECTIONS = ("images", "mlflow", "monitoring", "endpoints")
 """Sections of the cloud-neutral Kubernetes layer, the same on every cloud."""
 
-SUPPORTED_CLOUDS = ("aws", "local")
-"""Clouds whose layer exists. GCP and Azure follow the same contract (DESIGN.md) and are not built yet."""
+SUPPORTED_CLOUDS = ("aws", "gcp", "local")
+"""Clouds whose layer exists. Azure follows the same contract (DESIGN.md) and is not built yet."""
 
 REGION_PATTERNS: Mapping[str, tuple[str, str]] = {
     "aws": (r"[a-z]{2}(-gov|-iso[a-z]?)?-(central|north|south|east|west|northeast|northwest|southeast|southwest)-\d",
             "an AWS region such as eu-west-1 or us-east-2"),
+    "gcp": (GCP_REGION_PATTERN, GCP_REGION_MEANING),
     "local": (r"[a-z0-9][a-z0-9-]{0,62}", "a label such as local (the local target has no region; it only names it)"),
 }
 
@@ -51,7 +57,8 @@ NAME_PATTERN = r"(?!.*--)[a-z][a-z0-9-]{0,22}[a-z0-9]"
 NAME_MEANING = ("2 to 24 lowercase letters, digits and single '-', starting with a letter and ending with a letter or "
                 "digit (it must make a legal EKS cluster, RDS identifier and S3 bucket name)")
 
-_ARGS = frozenset({"name", "cloud", "region", "tags", "artifacts", *AWS_SECTIONS, *KUBERNETES_SECTIONS, "local"})
+_ARGS = frozenset({"name", "cloud", "region", "tags", "artifacts", *AWS_SECTIONS, *GCP_SECTIONS, *KUBERNETES_SECTIONS,
+                   "local"})
 
 
 class MlopsPlatformArgs(TypedDict):
@@ -77,6 +84,8 @@ class MlopsPlatformArgs(TypedDict):
     wiring; ``name`` defaults to the platform's ``name``)."""
     database: NotRequired[Mapping[str, Any]]
     """The PostgreSQL database for MLflow (AWS: ``components.aws.database.DatabaseArgs`` without the wiring)."""
+    gcp: NotRequired[Mapping[str, Any]]
+    """GCP only: ``project``, the id of the project every resource lives in (required on GCP)."""
     karpenter: NotRequired[Mapping[str, Any]]
     """AWS only: Karpenter autoscaling (``enabled: true`` turns it on; see ``components.aws.karpenter``)."""
     local: NotRequired[Mapping[str, Any]]
@@ -108,7 +117,7 @@ class PlatformSettings:
     cloud: str
     region: str
     tags: CostTags
-    cloud_layer: AwsSettings | LocalLayerSettings
+    cloud_layer: AwsSettings | GcpLayerSettings | LocalLayerSettings
     """The validated sections of the chosen cloud layer."""
     kubernetes: KubernetesLayerSettings
     """The Kubernetes layer's sections (mlflow, monitoring, endpoints), validated."""
@@ -121,7 +130,7 @@ def validate_platform_args(args: Mapping[str, Any], prefix: str = "") -> Platfor
     if cloud not in SUPPORTED_CLOUDS:
         raise ArgumentError(
             f"{prefix}cloud: {cloud!r} is not allowed; use one of {', '.join(SUPPORTED_CLOUDS)} "
-            f"(the gcp and azure layers are not built yet)"
+            f"(the azure layer is not built yet)"
         )
     pattern, meaning = REGION_PATTERNS[cloud]
     region = args.get("region")
@@ -137,9 +146,11 @@ def validate_platform_args(args: Mapping[str, Any], prefix: str = "") -> Platfor
     if not isinstance(name, str) or not re.fullmatch(NAME_PATTERN, name):
         raise ArgumentError(f"{prefix}name: {name!r} is not allowed; use {NAME_MEANING}")
     _reject_other_clouds_sections(args, cloud, prefix)
-    cloud_layer: AwsSettings | LocalLayerSettings
+    cloud_layer: AwsSettings | GcpLayerSettings | LocalLayerSettings
     if cloud == "local":
         cloud_layer = validate_local_layer_args(args.get("local"), field=f"{prefix}local")
+    elif cloud == "gcp":
+        cloud_layer = validate_gcp_layer_args(args, region=region, tags=tags, name=name, prefix=prefix)
     else:
         artifacts_args = config_section(args, "artifacts", prefix)
         artifacts_args.setdefault("name_prefix", f"{name}-artifacts-")
@@ -159,17 +170,18 @@ def validate_platform_args(args: Mapping[str, Any], prefix: str = "") -> Platfor
     return PlatformSettings(cloud=cloud, region=region, tags=tags, cloud_layer=cloud_layer, kubernetes=kubernetes)
 
 
-_CLOUD_SECTIONS: Mapping[str, tuple[str, ...]] = {"aws": ("artifacts", *AWS_SECTIONS), "local": ("local",)}
+_CLOUD_SECTIONS: Mapping[str, tuple[str, ...]] = {"aws": ("artifacts", *AWS_SECTIONS),
+                                                  "gcp": ("artifacts", *GCP_SECTIONS), "local": ("local",)}
 """The sections only one cloud reads; setting one for another cloud would be silently ignored, so it is an error."""
 
 
 def _reject_other_clouds_sections(args: Mapping[str, Any], cloud: str, prefix: str) -> None:
-    for other, sections in _CLOUD_SECTIONS.items():
-        for section in sections:
-            if other != cloud and args.get(section) is not None and section not in _CLOUD_SECTIONS[cloud]:
-                raise ArgumentError(
-                    f"{prefix}{section}: not allowed with cloud {cloud!r}; it configures the {other} layer only"
-                )
+    for section in dict.fromkeys(s for sections in _CLOUD_SECTIONS.values() for s in sections):
+        if args.get(section) is not None and section not in _CLOUD_SECTIONS[cloud]:
+            owners = " and ".join(other for other, sections in _CLOUD_SECTIONS.items() if section in sections)
+            raise ArgumentError(
+                f"{prefix}{section}: not allowed with cloud {cloud!r}; it configures the {owners} layer only"
+            )
 
 
 class MlopsPlatform(pulumi.ComponentResource):
@@ -224,6 +236,15 @@ class MlopsPlatform(pulumi.ComponentResource):
             namespaces = [MLFLOW_NAMESPACE, settings.kubernetes.models_namespace]
             return LocalLayer(f"{name}-local", settings.cloud_layer, client_namespaces=namespaces,
                               opts=pulumi.ResourceOptions(parent=self)).layer
+        if isinstance(settings.cloud_layer, GcpLayerSettings):
+            gcp_provider = gcp.Provider(
+                f"{name}-gcp",
+                project=settings.cloud_layer.project,
+                region=settings.region,
+                default_labels=gcp_default_labels(settings.tags),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            return build_gcp_layer(name, settings.cloud_layer, parent=self, gcp_provider=gcp_provider)
         provider = aws.Provider(
             f"{name}-aws",
             region=settings.region,

@@ -14,6 +14,11 @@ class ArgumentError(ValueError):
 
 DNS_LABEL = r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"
 """A Kubernetes namespace or object name segment (RFC 1123 label)."""
+DNS_SUBDOMAIN = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
+"""A Kubernetes ServiceAccount name (RFC 1123 subdomain; at most 253 characters, checked separately)."""
+OBJECT_KEY_PREFIX = r"([A-Za-z0-9!_.'()-]+/)+"
+"""An object key prefix ending in '/', with safe characters only: '*' and '?' would widen an S3 resource pattern,
+and a quote or backslash would break a GCS IAM condition, beyond one prefix."""
 STORAGE_SIZE = r"[1-9]\d*(Mi|Gi|Ti)"
 """A volume size such as ``10Gi``."""
 _IMAGE_NAME = r"[a-z0-9][a-z0-9._/-]*(:[0-9]+)?/?[a-z0-9._/-]*"

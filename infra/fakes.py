@@ -61,10 +61,10 @@ def call(token: str, args: dict[str, Any], provider: dict[str, Any] | None = Non
 
 
 def _with_provider_region(values: dict[str, Any], provider: dict[str, Any] | None) -> dict[str, Any]:
-    region = (provider or {}).get("region")
-    if region and not values.get("region"):
-        return {**values, "region": region}
-    return values
+    """``values`` with the explicit provider's ``region`` (and GCP ``project``) where they do not set their own."""
+    defaults = {key: (provider or {}).get(key) for key in ("region", "project")}
+    missing = {key: value for key, value in defaults.items() if value and not values.get(key)}
+    return {**values, **missing} if missing else values
 
 
 def _default_id(type_: str, name: str, inputs: dict[str, Any], tail: str) -> str:
@@ -358,4 +358,208 @@ RESOURCE_FAKES.update({
     "gcp:serviceaccount/account:Account": _gcp_service_account,
     "azure-native:managedidentity:UserAssignedIdentity": _azure_user_assigned_identity,
     "azure-native:resources:ResourceGroup": _azure_resource_group,
+# --- GCP cloud layer: VPC, GKE, GCS, Cloud SQL, KMS, service accounts --------------------------------------------
+
+GCP_PROJECT = "mlops-preview"
+"""The project of resources whose provider names none."""
+
+
+def _gcp_project(inputs: dict[str, Any]) -> str:
+    return str(inputs.get("project") or GCP_PROJECT)
+
+
+def gcp_project_number(project: str) -> str:
+    """A stable 12-digit project number for a project id."""
+    return str(int(hashlib.sha256(f"project-number::{project}".encode()).hexdigest(), 16))[:12]
+
+
+def _gcp_name(name: str, inputs: dict[str, Any], tail: str) -> str:
+    """Pulumi auto-names GCP resources ``<resource name>-<7 hex>`` when the program sets no name."""
+    return str(inputs.get("name") or f"{name}-{tail[:7]}")
+
+
+def _gcp_path(kind: str, *, scope: str = "global") -> ResourceFake:
+    """Resources whose id is their relative name, ``projects/<p>/<scope>/<kind>/<name>``; ``scope`` is ``global``,
+    or ``regions`` for regional resources (the region from the inputs or the provider)."""
+    def fake(name: str, inputs: dict[str, Any], tail: str) -> dict[str, Any]:
+        resource_name = _gcp_name(name, inputs, tail)
+        where = "global" if scope == "global" else f"regions/{_region(inputs)}"
+        relative = f"projects/{_gcp_project(inputs)}/{where}/{kind}/{resource_name}"
+        return {"id": relative, "name": resource_name, "project": _gcp_project(inputs),
+                "selfLink": f"https://www.googleapis.com/compute/v1/{relative}"}
+    return fake
+
+
+def _gcp_subnetwork(name: str, inputs: dict[str, Any], tail: str) -> dict[str, Any]:
+    state = _gcp_path("subnetworks", scope="regions")(name, inputs, tail)
+    cidr = str(inputs.get("ipCidrRange") or "10.0.0.0/20")
+    gateway = ".".join([*cidr.split("/")[0].split(".")[:3], "1"])
+    return {**state, "region": _region(inputs), "gatewayAddress": gateway, "fingerprint": tail}
+
+
+def _gcp_global_address(name: str, inputs: dict[str, Any], tail: str) -> dict[str, Any]:
+    return {**_gcp_path("addresses")(name, inputs, tail), "address": inputs.get("address") or "10.9.0.0"}
+
+
+def _gcp_router_nat(name: str, inputs: dict[str, Any], tail: str) -> dict[str, Any]:
+    nat = _gcp_name(name, inputs, tail)
+    return {"id": f"{_gcp_project(inputs)}/{_region(inputs)}/{inputs.get('router')}/{nat}", "name": nat}
+
+
+def _service_networking(name: str, inputs: dict[str, Any], tail: str) -> dict[str, Any]:
+    network = str(inputs.get("network"))
+    return {"id": f"{network}:{inputs.get('service')}", "peering": "servicenetworking-googleapis-com"}
+
+
+def _kms_key_ring(name: str, inputs: dict[str, Any], tail: str) -> dict[str, Any]:
+    ring = _gcp_name(name, inputs, tail)
+    return {"id": f"projects/{_gcp_project(inputs)}/locations/{inputs.get('location') or _region(inputs)}"
+                  f"/keyRings/{ring}", "name": ring}
+
+
+def _kms_crypto_key(name: str, inputs: dict[str, Any], tail: str) -> dict[str, Any]:
+    key = _gcp_name(name, inputs, tail)
+    ring = str(inputs.get("keyRing") or f"projects/{GCP_PROJECT}/locations/{_region(inputs)}/keyRings/ring")
+    return {"id": f"{ring}/cryptoKeys/{key}", "name": key, "primary": [{"name": f"{ring}/cryptoKeys/{key}/"
+                                                                               "cryptoKeyVersions/1",
+                                                                       "state": "ENABLED"}]}
+
+
+def _gcp_service_account(name: str, inputs: dict[str, Any], tail: str) -> dict[str, Any]:
+    project = _gcp_project(inputs)
+    email = f"{inputs.get('accountId') or name}@{project}.iam.gserviceaccount.com"
+    return {"id": f"projects/{project}/serviceAccounts/{email}", "name": f"projects/{project}/serviceAccounts/{email}",
+            "email": email, "member": f"serviceAccount:{email}", "project": project,
+            "uniqueId": str(int(suffix("sa-unique", email, 16), 16))[:21]}
+
+
+def _gcp_iam_member(name: str, inputs: dict[str, Any], tail: str) -> dict[str, Any]:
+    return {"etag": f"BwY{tail}="}
+
+
+def _gcp_service_identity(name: str, inputs: dict[str, Any], tail: str) -> dict[str, Any]:
+    number = gcp_project_number(_gcp_project(inputs))
+    agents = {"sqladmin.googleapis.com": "gcp-sa-cloud-sql", "container.googleapis.com": "container-engine-robot"}
+    email = f"service-{number}@{agents.get(str(inputs.get('service')), 'gcp-sa-unknown')}.iam.gserviceaccount.com"
+    return {"id": f"projects/{_gcp_project(inputs)}/services/{inputs.get('service')}", "email": email,
+            "member": f"serviceAccount:{email}"}
+
+
+def _gke_cluster(name: str, inputs: dict[str, Any], tail: str) -> dict[str, Any]:
+    cluster = _gcp_name(name, inputs, tail)
+    project = _gcp_project(inputs)
+    location = str(inputs.get("location") or _region(inputs))
+    octets = hashlib.sha256(f"gke-endpoint::{cluster}".encode()).digest()
+    private = dict(inputs.get("privateClusterConfig") or {})
+    master = str(private.get("masterIpv4CidrBlock") or "172.16.0.0/28").split("/")[0].rsplit(".", 1)[0]
+    private.setdefault("privateEndpoint", f"{master}.2")
+    private.setdefault("peeringName", f"gke-n{tail[:17]}-peer")
+    if not private.get("enablePrivateEndpoint"):
+        private.setdefault("publicEndpoint", f"34.{octets[0]}.{octets[1]}.{octets[2]}")
+    master_auth = dict(inputs.get("masterAuth") or {})
+    master_auth["clusterCaCertificate"] = certificate_authority_data(cluster)
+    relative = f"projects/{project}/locations/{location}/clusters/{cluster}"
+    return {
+        "id": relative,
+        "name": cluster,
+        "project": project,
+        "location": location,
+        "endpoint": private.get("publicEndpoint") or private["privateEndpoint"],
+        "masterAuth": master_auth,
+        "privateClusterConfig": private,
+        "selfLink": f"https://container.googleapis.com/v1/{relative}",
+        "masterVersion": f"{inputs.get('minMasterVersion') or '1.33'}.5-gke.1162000",
+        "labelFingerprint": tail,
+        "operation": "",
+    }
+
+
+def _gke_node_pool(name: str, inputs: dict[str, Any], tail: str) -> dict[str, Any]:
+    pool = _gcp_name(name, inputs, tail)
+    cluster = str(inputs.get("cluster") or f"projects/{GCP_PROJECT}/locations/{_region(inputs)}/clusters/cluster")
+    return {"id": f"{cluster}/nodePools/{pool}", "name": pool,
+            "instanceGroupUrls": [f"https://www.googleapis.com/compute/v1/projects/{_gcp_project(inputs)}/zones/"
+                                  f"{_region(inputs)}-b/instanceGroupManagers/gke-{pool}-{tail[:8]}-grp"]}
+
+
+def _gcs_bucket(name: str, inputs: dict[str, Any], tail: str) -> dict[str, Any]:
+    bucket = _gcp_name(name, inputs, tail)
+    return {"id": bucket, "name": bucket, "project": _gcp_project(inputs), "url": f"gs://{bucket}",
+            "selfLink": f"https://www.googleapis.com/storage/v1/b/{bucket}", "projectNumber":
+                gcp_project_number(_gcp_project(inputs))}
+
+
+def _cloud_sql_instance(name: str, inputs: dict[str, Any], tail: str) -> dict[str, Any]:
+    instance = _gcp_name(name, inputs, tail)
+    project, region = _gcp_project(inputs), _region(inputs)
+    octets = hashlib.sha256(f"sql-ip::{instance}".encode()).digest()
+    private_ip = f"10.9.{octets[0] % 16}.{octets[1] % 250 + 3}"
+    return {
+        "id": instance,
+        "name": instance,
+        "project": project,
+        "region": region,
+        "connectionName": f"{project}:{region}:{instance}",
+        "privateIpAddress": private_ip,
+        "firstIpAddress": private_ip,
+        "ipAddresses": [{"ipAddress": private_ip, "type": "PRIVATE"}],
+        "selfLink": f"https://sqladmin.googleapis.com/sql/v1beta4/projects/{project}/instances/{instance}",
+        "serviceAccountEmailAddress": f"p{gcp_project_number(project)}-{tail[:6]}@gcp-sa-cloud-sql.iam"
+                                      ".gserviceaccount.com",
+        "dnsName": f"{tail[:12]}.{region}.sql.goog.",
+    }
+
+
+def _cloud_sql_database(name: str, inputs: dict[str, Any], tail: str) -> dict[str, Any]:
+    database = _gcp_name(name, inputs, tail)
+    return {"id": f"projects/{_gcp_project(inputs)}/instances/{inputs.get('instance')}/databases/{database}",
+            "name": database, "selfLink": f"https://sqladmin.googleapis.com/sql/v1beta4/projects/"
+                                          f"{_gcp_project(inputs)}/instances/{inputs.get('instance')}/databases/"
+                                          f"{database}"}
+
+
+def _cloud_sql_user(name: str, inputs: dict[str, Any], tail: str) -> dict[str, Any]:
+    user = _gcp_name(name, inputs, tail)
+    return {"id": f"{user}//{inputs.get('instance')}", "name": user}
+
+
+RESOURCE_FAKES.update({
+    "gcp:compute/network:Network": _gcp_path("networks"),
+    "gcp:compute/subnetwork:Subnetwork": _gcp_subnetwork,
+    "gcp:compute/router:Router": _gcp_path("routers", scope="regions"),
+    "gcp:compute/routerNat:RouterNat": _gcp_router_nat,
+    "gcp:compute/globalAddress:GlobalAddress": _gcp_global_address,
+    "gcp:servicenetworking/connection:Connection": _service_networking,
+    "gcp:kms/keyRing:KeyRing": _kms_key_ring,
+    "gcp:kms/cryptoKey:CryptoKey": _kms_crypto_key,
+    "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember": _gcp_iam_member,
+    "gcp:serviceaccount/account:Account": _gcp_service_account,
+    "gcp:serviceaccount/iAMMember:IAMMember": _gcp_iam_member,
+    "gcp:projects/iAMMember:IAMMember": _gcp_iam_member,
+    "gcp:storage/bucketIAMMember:BucketIAMMember": _gcp_iam_member,
+    "gcp:projects/serviceIdentity:ServiceIdentity": _gcp_service_identity,
+    "gcp:container/cluster:Cluster": _gke_cluster,
+    "gcp:container/nodePool:NodePool": _gke_node_pool,
+    "gcp:storage/bucket:Bucket": _gcs_bucket,
+    "gcp:sql/databaseInstance:DatabaseInstance": _cloud_sql_instance,
+    "gcp:sql/database:Database": _cloud_sql_database,
+    "gcp:sql/user:User": _cloud_sql_user,
+})
+
+
+def _gcp_project_invoke(args: dict[str, Any]) -> dict[str, Any]:
+    project = str(args.get("projectId") or args.get("project") or GCP_PROJECT)
+    return {"id": f"projects/{project}", "projectId": project, "number": gcp_project_number(project),
+            "name": project, "labels": {}, "effectiveLabels": {}}
+
+
+def _gcs_service_agent(args: dict[str, Any]) -> dict[str, Any]:
+    project = str(args.get("project") or GCP_PROJECT)
+    email = f"service-{gcp_project_number(project)}@gs-project-accounts.iam.gserviceaccount.com"
+    return {"id": email, "emailAddress": email, "member": f"serviceAccount:{email}", "project": project}
+
+
+INVOKE_FAKES.update({
+    "gcp:organizations/getProject:getProject": _gcp_project_invoke,
+    "gcp:storage/getProjectServiceAccount:getProjectServiceAccount": _gcs_service_agent,
 })

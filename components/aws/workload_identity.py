@@ -24,14 +24,19 @@ import pulumi_aws as aws
 from pulumi import Input
 
 from components.aws import iam_documents
-from components.validation import DNS_LABEL, ArgumentError, field_path, optional_bool, reject_unknown_keys
+from components.validation import (
+    DNS_LABEL,
+    DNS_SUBDOMAIN,
+    OBJECT_KEY_PREFIX,
+    ArgumentError,
+    field_path,
+    optional_bool,
+    reject_unknown_keys,
+)
 
 ROLE_ARN_ANNOTATION = "eks.amazonaws.com/role-arn"
 _ARGS = frozenset({"oidc_provider_arn", "oidc_issuer", "namespace", "service_account", "bucket_arn", "prefix",
                    "kms_key_arn", "read_only", "database_user_arn", "secret_arn", "secret_kms_key_arn"})
-_DNS_SUBDOMAIN = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
-_PREFIX = r"([A-Za-z0-9!_.'()-]+/)+"
-"""Safe S3 key characters only: '*' and '?' would widen the IAM resource pattern beyond one prefix."""
 
 
 class WorkloadIdentityArgs(TypedDict):
@@ -97,11 +102,11 @@ def validate_workload_identity_args(args: Mapping[str, Any], field: str = "workl
         raise ArgumentError(f"{field_path(field, 'namespace')}: {namespace!r} is not allowed; use a Kubernetes "
                             f"namespace name (lowercase letters, digits, '-', at most 63)")
     account = args.get("service_account")
-    if not isinstance(account, str) or len(account) > 253 or not re.fullmatch(_DNS_SUBDOMAIN, account):
+    if not isinstance(account, str) or len(account) > 253 or not re.fullmatch(DNS_SUBDOMAIN, account):
         raise ArgumentError(f"{field_path(field, 'service_account')}: {account!r} is not allowed; use a Kubernetes "
                             f"ServiceAccount name (lowercase letters, digits, '-', '.', at most 253)")
     prefix = args.get("prefix", "")
-    if not isinstance(prefix, str) or (prefix and not re.fullmatch(_PREFIX, prefix)):
+    if not isinstance(prefix, str) or (prefix and not re.fullmatch(OBJECT_KEY_PREFIX, prefix)):
         raise ArgumentError(f"{field_path(field, 'prefix')}: {prefix!r} is not allowed; use a key prefix ending in "
                             f"'/' such as models/ (letters, digits, !_.'()-, no wildcards), or leave it out for "
                             f"the whole bucket")

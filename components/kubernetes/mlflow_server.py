@@ -364,11 +364,13 @@ def server_command(settings: MlflowServerSettings, artifact_uri: str) -> tuple[l
 
 def auth_config(backend_store_uri: str) -> str:
     """MLflow's basic-auth configuration: users live in the same PostgreSQL database (their own tables), no
-    permission for anyone until granted. The admin's name and password come from the environment."""
+    permission for anyone until granted. The admin's name and password come from the environment. MLflow reads
+    the file with configparser's interpolation, so a percent-encoded character of the URI (the '@' of a Cloud SQL IAM
+    user name) is written as ``%%``."""
     return (
         "[mlflow]\n"
         "default_permission = NO_PERMISSIONS\n"
-        f"database_uri = {backend_store_uri}\n"
+        f"database_uri = {backend_store_uri.replace('%', '%%')}\n"
         "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
         "grant_default_workspace_access = false\n"
     )

@@ -268,12 +268,26 @@ def _validate_access_logging_one(args: StackValidationArgs, bucket: Any, cloud: 
         if not _settings(args, bucket, S3_LOGGING) and not is_log_bucket:
             report("S3 bucket has no server access logging (BucketLogging)", bucket.urn)
     elif cloud == "gcs":
-        if get(bucket.props, "logging", "logBucket") is None:
+        if get(bucket.props, "logging", "logBucket") is None and not is_gcs_log_bucket(args, bucket):
             report("GCS bucket has no usage logging (logging.logBucket)", bucket.urn)
     else:
         settings = _settings(args, bucket, {AZURE_DIAGNOSTICS}, "resourceUri")
         if not settings:
             report("storage account has no diagnostic setting sending its logs anywhere", bucket.urn)
+
+
+def is_gcs_log_bucket(args: StackValidationArgs, bucket: Any) -> bool:
+    """Whether another GCS bucket of the stack delivers its usage logs to ``bucket`` (``logging.logBucket`` names
+    it, or depends on it when the name is generated): a log bucket does not log into itself."""
+    names = {get(bucket.props, "name"), bucket.name} - {None, UNKNOWN}
+    for other in of_types(args.resources, {GCS_BUCKET}):
+        if other.urn == bucket.urn:
+            continue
+        if any(dependency.urn == bucket.urn for dependency in other.property_dependencies.get("logging") or ()):
+            return True
+        if get(other.props, "logging", "logBucket") in names:
+            return True
+    return False
 
 
 ACCESS_LOGGING = stack_rule(

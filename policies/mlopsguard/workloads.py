@@ -395,7 +395,8 @@ _REGISTRY_SCHEMA = PolicyConfigSchema(properties={
     "allowedRegistries": {
         "type": "array", "items": {"type": "string"},
         "default": ["docker.io/", "ghcr.io/", "quay.io/", "registry.k8s.io/", "public.ecr.aws/",
-                    "*.dkr.ecr.*.amazonaws.com/", "*-docker.pkg.dev/", "*.azurecr.io/"],
+                    "*.dkr.ecr.*.amazonaws.com/", "*-docker.pkg.dev/", "gcr.io/", "*.gcr.io/",
+                    "*.azurecr.io/"],
         "description": "Image prefixes allowed (fnmatch patterns on the full reference; Docker Hub short names "
                        "count as docker.io/).",
     },

@@ -80,10 +80,12 @@ def server_certificate(directory: Path, host: str = "localhost") -> tuple[Path, 
 
 
 @contextmanager
-def running_postgres(tls: bool = False) -> Iterator[Postgres]:
+def running_postgres(tls: bool = False, trusted_roles: tuple[str, ...] = ()) -> Iterator[Postgres]:
     """initdb + pg_ctl in a fresh directory under the system temp dir (pytest's own is private to its user); as
     ``nobody`` when running as root, because PostgreSQL refuses to run as root. With ``tls``, the server presents a
-    certificate for localhost signed by a throwaway CA (``Postgres.ca_file``)."""
+    certificate for localhost signed by a throwaway CA (``Postgres.ca_file``). ``trusted_roles`` sign in from
+    127.0.0.1 without a password, as Cloud SQL admits what its Auth Proxy authenticated (every other role needs
+    its password)."""
     binaries = postgres_bin()
     assert binaries is not None
     run_as: list[str] = []
@@ -108,6 +110,10 @@ def running_postgres(tls: bool = False) -> Iterator[Postgres]:
         options += f" -c ssl=on -c ssl_cert_file={cert} -c ssl_key_file={key}"
     subprocess.run([*run_as, str(binaries / "initdb"), "-D", str(data), "-U", "mlflow", "--auth=scram-sha-256",
                     f"--pwfile={password_file}"], check=True, capture_output=True, timeout=120)
+    if trusted_roles:
+        hba = data / "pg_hba.conf"
+        trusted = "".join(f'host all "{role}" 127.0.0.1/32 trust\n' for role in trusted_roles)
+        hba.write_text(trusted + hba.read_text())
     subprocess.run([*run_as, str(binaries / "pg_ctl"), "-D", str(data), "-l", str(directory / "log"), "-w", "-t", "60",
                     "-o", options, "start"],
                    check=True, capture_output=True, timeout=90)

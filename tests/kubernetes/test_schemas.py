@@ -12,7 +12,7 @@ CRDS = {
     "PrometheusRule": "kube-prometheus-stack/crd-prometheusrules.yaml",
     "HTTPRoute": "gateway-api/crd-httproutes.yaml",
 }
-STACKS = ["local", "aws-dev", "aws-prod"]
+STACKS = ["local", "aws-dev", "aws-prod", "gcp-dev", "gcp-prod"]
 
 
 def _validate_all(objects, reference) -> set[str]:

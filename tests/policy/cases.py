@@ -336,6 +336,10 @@ WORKLOAD_CASES = [
          "ghcr.io/org/app:1.0@sha256:" + "0" * 64),
     Case("k8s-image-pinned", [deployment()], 0, (*C0, "image"), "ghcr.io/org/app:1.0@sha256:" + "deadbeef" * 8),
     Case("k8s-allowed-registries", [deployment()], 0, (*C0, "image"), f"evil.example.com/app:1.0@{DIGEST}"),
+    # Google publishes its own images (the Cloud SQL Auth Proxy) on gcr.io, which Artifact Registry serves.
+    Case("k8s-allowed-registries",
+         [deployment(containers=[container(image=f"gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.23.0@{DIGEST}")])],
+         0, (*C0, "image"), f"gcr.io.evil.example.com/cloud-sql-proxy:2.23.0@{DIGEST}"),
     Case("k8s-serving-probes", [deployment()], 0, (*C0, "readinessProbe"), REMOVE),
     Case("k8s-no-default-namespace", [deployment()], 0, ("metadata", "namespace"), "default"),
     Case("k8s-no-token-automount", [deployment()], 0, (*POD, "automountServiceAccountToken"), True),

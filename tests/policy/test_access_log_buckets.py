@@ -25,3 +25,30 @@ def test_a_bucket_neither_logged_nor_a_log_target_is_flagged(pack):
                        property_dependencies={"bucket": (source.urn,), "targetBucket": (logs.urn,)})
     [violation] = pack.violations("storage-access-logging", [source, stray, logs, logging])
     assert violation.urn == stray.urn
+
+
+GCS = "gcp:storage/bucket:Bucket"
+
+
+def test_a_gcs_log_bucket_is_recognised_by_the_bucket_that_logs_into_it(pack):
+    """The log bucket's name is generated; only the recorded dependency of ``logging`` links the two."""
+    logs = resource(GCS, "artifacts-logs", {"name": "mlops-logs-1a2b"})
+    source = resource(GCS, "artifacts", {"name": "mlops-artifacts-1a2b",
+                                         "logging": {"logBucket": "mlops-logs-1a2b"}},
+                      property_dependencies={"logging": (logs.urn,)})
+    assert pack.violations("storage-access-logging", [source, logs]) == []
+
+
+def test_a_gcs_log_bucket_named_by_another_bucket_s_logging_passes(pack):
+    logs = resource(GCS, "logs", {"name": "central-logs"})
+    source = resource(GCS, "artifacts", {"name": "art", "logging": {"logBucket": "central-logs"}})
+    assert pack.violations("storage-access-logging", [source, logs]) == []
+
+
+def test_a_gcs_bucket_neither_logged_nor_a_log_target_is_flagged(pack):
+    logs = resource(GCS, "artifacts-logs", {"name": "mlops-logs-1a2b"})
+    source = resource(GCS, "artifacts", {"name": "art", "logging": {"logBucket": "mlops-logs-1a2b"}},
+                      property_dependencies={"logging": (logs.urn,)})
+    stray = resource(GCS, "scratch", {"name": "scratch"})
+    [violation] = pack.violations("storage-access-logging", [source, logs, stray])
+    assert violation.urn == stray.urn

@@ -53,7 +53,7 @@ def test_keys_of_other_programs_namespaces_are_left_alone():
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"mlops__cloud": "gcp"}, r"^mlops:cloud: 'gcp' is not allowed; use one of aws"),
+        ({"mlops__cloud": "azure"}, r"^mlops:cloud: 'azure' is not allowed; use one of aws, gcp, local"),
         ({"mlops__name": None}, r"^mlops:name: missing"),
         ({"mlops__name": "Mlops_Dev"}, r"^mlops:name: 'Mlops_Dev' is not allowed; use 2 to 24 lowercase letters"),
         ({"mlops__name": "a" * 25}, r"^mlops:name: 'a{25}' is not allowed"),
@@ -95,10 +95,15 @@ def test_keys_of_other_programs_namespaces_are_left_alone():
          r"^mlops:local: not allowed with cloud 'aws'; it configures the local layer only"),
         ({"mlops__cloud": "local", "mlops__region": "local", "mlops__local": {"context": "kind-mlops"},
           "mlops__network": {"zone_count": 2}},
-         r"^mlops:network: not allowed with cloud 'local'; it configures the aws layer only"),
+         r"^mlops:network: not allowed with cloud 'local'; it configures the aws and gcp layer only"),
         ({"mlops__cloud": "local", "mlops__region": "local", "mlops__local": {"context": "kind-mlops"},
           "mlops__artifacts": {"noncurrent_days": 3}},
-         r"^mlops:artifacts: not allowed with cloud 'local'; it configures the aws layer only"),
+         r"^mlops:artifacts: not allowed with cloud 'local'; it configures the aws and gcp layer only"),
+        ({"mlops__gcp": {"project": "acme-mlops"}},
+         r"^mlops:gcp: not allowed with cloud 'aws'; it configures the gcp layer only"),
+        ({"mlops__karpenter": {"enabled": True}, "mlops__cloud": "gcp", "mlops__region": "europe-west1",
+          "mlops__gcp": {"project": "acme-mlops"}},
+         r"^mlops:karpenter: not allowed with cloud 'gcp'; it configures the aws layer only"),
     ],
 )
 def test_a_bad_value_fails_with_one_line_naming_the_key_the_value_and_what_is_allowed(changes, message):
