@@ -29,6 +29,7 @@ from components.gcp.layer import REGION_MEANING as GCP_REGION_MEANING
 from components.gcp.layer import REGION_PATTERN as GCP_REGION_PATTERN
 from components.gcp.layer import SECTIONS as GCP_SECTIONS
 from components.gcp.layer import GcpLayerSettings, build_gcp_layer, validate_gcp_layer_args
+from components.gcp.layer import validate_registry_lookup as validate_gcp_registry_lookup
 from components.kubernetes.layer import (
     MLFLOW_NAMESPACE,
     KubernetesLayer,
@@ -158,12 +159,14 @@ def validate_platform_args(args: Mapping[str, Any], prefix: str = "") -> Platfor
             artifacts=validate_artifact_store_args(artifacts_args, field=f"{prefix}artifacts"),
             layer=validate_aws_layer_args(args, region=region, tags=tags, name=name, prefix=prefix),
         )
-    gpu = cloud_layer.layer.gpu if isinstance(cloud_layer, AwsSettings) else None
+    gpu = cloud_layer.layer.gpu if isinstance(cloud_layer, AwsSettings) else getattr(cloud_layer, "gpu", None)
     kubernetes = validate_kubernetes_layer_args(args.get("mlflow"), args.get("monitoring"), args.get("endpoints"),
                                                 args.get("images"), prefix=prefix, gpu=gpu)
     if kubernetes.images.digests_from_registry:
         if cloud == "aws":
             validate_registry_lookup(kubernetes.images.registry, region, f"{prefix}images.registry")
+        elif cloud == "gcp":
+            validate_gcp_registry_lookup(kubernetes.images.registry, region, f"{prefix}images.registry")
         else:
             raise ArgumentError(f"{prefix}images.digests: 'registry' is not allowed with cloud {cloud!r}; it has no "
                                 f"registry to read digests from, so write tracking_digest and serving_digest instead")

@@ -358,6 +358,9 @@ RESOURCE_FAKES.update({
     "gcp:serviceaccount/account:Account": _gcp_service_account,
     "azure-native:managedidentity:UserAssignedIdentity": _azure_user_assigned_identity,
     "azure-native:resources:ResourceGroup": _azure_resource_group,
+})
+
+
 # --- GCP cloud layer: VPC, GKE, GCS, Cloud SQL, KMS, service accounts --------------------------------------------
 
 GCP_PROJECT = "mlops-preview"
@@ -559,7 +562,21 @@ def _gcs_service_agent(args: dict[str, Any]) -> dict[str, Any]:
     return {"id": email, "emailAddress": email, "member": f"serviceAccount:{email}", "project": project}
 
 
+def _artifact_registry_image(args: dict[str, Any]) -> dict[str, Any]:
+    """A pushed image: its digest is a hash of the repository path and tag, as stable as a real immutable tag's."""
+    location, project, repository = (str(args.get(key)) for key in ("location", "project", "repositoryId"))
+    name, _, tag = str(args.get("imageName")).partition(":")
+    digest = "sha256:" + hashlib.sha256(f"artifact-registry::{project}/{repository}/{name}:{tag}".encode()).hexdigest()
+    return {"id": f"projects/{project}/locations/{location}/repositories/{repository}/dockerImages/{name}@{digest}",
+            "selfLink": f"{location}-docker.pkg.dev/{project}/{repository}/{name}@{digest}",
+            "name": f"projects/{project}/locations/{location}/repositories/{repository}/dockerImages/{name}@{digest}",
+            "tags": [tag], "imageSizeBytes": "734003200", "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+            "location": location, "project": project, "repositoryId": repository, "imageName": str(args.get("imageName")),
+            "uploadTime": "2026-11-30T12:00:00Z", "buildTime": "2026-11-30T11:58:00Z", "updateTime": "2026-11-30T12:00:00Z"}
+
+
 INVOKE_FAKES.update({
+    "gcp:artifactregistry/getDockerImage:getDockerImage": _artifact_registry_image,
     "gcp:organizations/getProject:getProject": _gcp_project_invoke,
     "gcp:storage/getProjectServiceAccount:getProjectServiceAccount": _gcs_service_agent,
 })

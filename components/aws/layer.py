@@ -47,8 +47,9 @@ from components.tags import CostTags
 from components.validation import ArgumentError, config_section
 
 SECTIONS = ("network", "cluster", "database", "karpenter")
-ECR_REGISTRY = r"(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com"
 """The stack config sections (``mlops:<section>``) this layer reads besides ``artifacts``."""
+ECR_REGISTRY = r"(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com"
+"""An ECR registry host, the only kind ``mlops:images.digests: registry`` can read digests from on AWS."""
 
 
 @dataclass(frozen=True)

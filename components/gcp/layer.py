@@ -116,6 +116,18 @@ def validate_gcp_layer_args(sections: Mapping[str, Any], *, region: str, tags: C
     )
 
 
+ARTIFACT_REGISTRY = r"(?P<location>[a-z0-9-]+)-docker\.pkg\.dev/(?P<project>[a-z][a-z0-9-]{4,28}[a-z0-9])/(?P<repository>[a-z0-9][a-z0-9-]*)"
+"""An Artifact Registry Docker repository, ``<location>-docker.pkg.dev/<project>/<repository>``: the only kind
+``mlops:images.digests: registry`` can read digests from on GCP."""
+
+
+def validate_registry_lookup(registry: str, region: str, field: str) -> None:
+    """Digests are read from an Artifact Registry Docker repository: ``<location>-docker.pkg.dev/<project>/<repo>``."""
+    if re.fullmatch(ARTIFACT_REGISTRY, registry) is None:
+        raise ArgumentError(f"{field}: {registry!r} is not allowed with digests: registry; use an Artifact Registry "
+                            f"repository, such as {region}-docker.pkg.dev/<project>/<repository>")
+
+
 def build_gcp_layer(name: str, settings: GcpLayerSettings, *, parent: pulumi.Resource,
                     gcp_provider: gcp.Provider) -> CloudLayer:
     """Create the GCP blocks beneath ``parent`` with ``gcp_provider`` and return the cloud-layer contract."""
@@ -172,6 +184,16 @@ def build_gcp_layer(name: str, settings: GcpLayerSettings, *, parent: pulumi.Res
     def user_name(google_account: str) -> pulumi.Output[str]:
         return pulumi.Output.from_input(iam_user_name(service_account_email(google_account, settings.project)))
 
+    def image_digest(registry: str, repository: str, tag: str) -> pulumi.Output[str]:
+        """The digest Artifact Registry reports for ``repository:tag``; a tag never pushed fails the deployment."""
+        validate_registry_lookup(registry, settings.region, "images.registry")
+        match = re.fullmatch(ARTIFACT_REGISTRY, registry)
+        assert match is not None
+        image = gcp.artifactregistry.get_docker_image_output(
+            location=match["location"], project=match["project"], repository_id=match["repository"],
+            image_name=f"{repository}:{tag}", opts=pulumi.InvokeOutputOptions(parent=parent, provider=gcp_provider))
+        return image.self_link.apply(lambda link: link.rsplit("@", 1)[1])
+
     return CloudLayer(
         cluster_name=cluster.name,
         kubernetes_provider=cluster.provider,
@@ -198,4 +220,5 @@ def build_gcp_layer(name: str, settings: GcpLayerSettings, *, parent: pulumi.Res
         oidc_issuer=cluster.oidc_issuer,
         artifact_name=store.name,
         gpu=settings.gpu,
+        image_digest=image_digest,
     )
