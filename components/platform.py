@@ -23,6 +23,9 @@ from components.aws.artifact_store import (
 )
 from components.aws.layer import SECTIONS as AWS_SECTIONS
 from components.aws.layer import AwsLayerSettings, build_aws_layer, validate_aws_layer_args
+from components.azure.layer import LOCATION_MEANING, LOCATION_PATTERN
+from components.azure.layer import SECTIONS as AZURE_SECTIONS
+from components.azure.layer import AzureLayerSettings, azure_provider, build_azure_layer, validate_azure_layer_args
 from components.cloud_layer import CloudLayer
 from components.kubernetes.layer import (
     MLFLOW_NAMESPACE,
@@ -38,12 +41,13 @@ from components.validation import ArgumentError, config_section, reject_unknown_
 KUBERNETES_SECTIONS = ("mlflow", "monitoring", "endpoints")
 """Sections of the cloud-neutral Kubernetes layer, the same on every cloud."""
 
-SUPPORTED_CLOUDS = ("aws", "local")
-"""Clouds whose layer exists. GCP and Azure follow the same contract (DESIGN.md) and are not built yet."""
+SUPPORTED_CLOUDS = ("aws", "azure", "local")
+"""Clouds whose layer exists. GCP follows the same contract (DESIGN.md) and is not built yet."""
 
 REGION_PATTERNS: Mapping[str, tuple[str, str]] = {
     "aws": (r"[a-z]{2}(-gov|-iso[a-z]?)?-(central|north|south|east|west|northeast|northwest|southeast|southwest)-\d",
             "an AWS region such as eu-west-1 or us-east-2"),
+    "azure": (LOCATION_PATTERN, LOCATION_MEANING),
     "local": (r"[a-z0-9][a-z0-9-]{0,62}", "a label such as local (the local target has no region; it only names it)"),
 }
 
@@ -51,7 +55,8 @@ NAME_PATTERN = r"(?!.*--)[a-z][a-z0-9-]{0,22}[a-z0-9]"
 NAME_MEANING = ("2 to 24 lowercase letters, digits and single '-', starting with a letter and ending with a letter or "
                 "digit (it must make a legal EKS cluster, RDS identifier and S3 bucket name)")
 
-_ARGS = frozenset({"name", "cloud", "region", "tags", "artifacts", *AWS_SECTIONS, *KUBERNETES_SECTIONS, "local"})
+_ARGS = frozenset({"name", "cloud", "region", "tags", "artifacts", *AWS_SECTIONS, *AZURE_SECTIONS,
+                   *KUBERNETES_SECTIONS, "local"})
 
 
 class MlopsPlatformArgs(TypedDict):
@@ -77,6 +82,9 @@ class MlopsPlatformArgs(TypedDict):
     wiring; ``name`` defaults to the platform's ``name``)."""
     database: NotRequired[Mapping[str, Any]]
     """The PostgreSQL database for MLflow (AWS: ``components.aws.database.DatabaseArgs`` without the wiring)."""
+    azure: NotRequired[Mapping[str, Any]]
+    """Azure only: ``subscription_id`` (required), ``resource_group_name`` (default ``<name>-rg``) and
+    ``log_retention_days`` of the stack's Log Analytics workspace (see ``components.azure.layer``)."""
     karpenter: NotRequired[Mapping[str, Any]]
     """AWS only: Karpenter autoscaling (``enabled: true`` turns it on; see ``components.aws.karpenter``)."""
     local: NotRequired[Mapping[str, Any]]
@@ -105,7 +113,7 @@ class PlatformSettings:
     cloud: str
     region: str
     tags: CostTags
-    cloud_layer: AwsSettings | LocalLayerSettings
+    cloud_layer: AwsSettings | AzureLayerSettings | LocalLayerSettings
     """The validated sections of the chosen cloud layer."""
     kubernetes: KubernetesLayerSettings
     """The Kubernetes layer's sections (mlflow, monitoring, endpoints), validated."""
@@ -118,7 +126,7 @@ def validate_platform_args(args: Mapping[str, Any], prefix: str = "") -> Platfor
     if cloud not in SUPPORTED_CLOUDS:
         raise ArgumentError(
             f"{prefix}cloud: {cloud!r} is not allowed; use one of {', '.join(SUPPORTED_CLOUDS)} "
-            f"(the gcp and azure layers are not built yet)"
+            f"(the gcp layer is not built yet)"
         )
     pattern, meaning = REGION_PATTERNS[cloud]
     region = args.get("region")
@@ -134,9 +142,11 @@ def validate_platform_args(args: Mapping[str, Any], prefix: str = "") -> Platfor
     if not isinstance(name, str) or not re.fullmatch(NAME_PATTERN, name):
         raise ArgumentError(f"{prefix}name: {name!r} is not allowed; use {NAME_MEANING}")
     _reject_other_clouds_sections(args, cloud, prefix)
-    cloud_layer: AwsSettings | LocalLayerSettings
+    cloud_layer: AwsSettings | AzureLayerSettings | LocalLayerSettings
     if cloud == "local":
         cloud_layer = validate_local_layer_args(args.get("local"), field=f"{prefix}local")
+    elif cloud == "azure":
+        cloud_layer = validate_azure_layer_args(args, location=region, name=name, prefix=prefix)
     else:
         artifacts_args = config_section(args, "artifacts", prefix)
         artifacts_args.setdefault("name_prefix", f"{name}-artifacts-")
@@ -149,17 +159,20 @@ def validate_platform_args(args: Mapping[str, Any], prefix: str = "") -> Platfor
     return PlatformSettings(cloud=cloud, region=region, tags=tags, cloud_layer=cloud_layer, kubernetes=kubernetes)
 
 
-_CLOUD_SECTIONS: Mapping[str, tuple[str, ...]] = {"aws": ("artifacts", *AWS_SECTIONS), "local": ("local",)}
+_CLOUD_SECTIONS: Mapping[str, tuple[str, ...]] = {"aws": ("artifacts", *AWS_SECTIONS),
+                                                  "azure": ("artifacts", *AZURE_SECTIONS), "local": ("local",)}
 """The sections only one cloud reads; setting one for another cloud would be silently ignored, so it is an error."""
 
 
 def _reject_other_clouds_sections(args: Mapping[str, Any], cloud: str, prefix: str) -> None:
+    readers: dict[str, list[str]] = {}
     for other, sections in _CLOUD_SECTIONS.items():
         for section in sections:
-            if other != cloud and args.get(section) is not None and section not in _CLOUD_SECTIONS[cloud]:
-                raise ArgumentError(
-                    f"{prefix}{section}: not allowed with cloud {cloud!r}; it configures the {other} layer only"
-                )
+            readers.setdefault(section, []).append(other)
+    for section, clouds in readers.items():
+        if cloud not in clouds and args.get(section) is not None:
+            layers = f"{' and '.join(clouds)} layer{'s' if len(clouds) > 1 else ''}"
+            raise ArgumentError(f"{prefix}{section}: not allowed with cloud {cloud!r}; it configures the {layers} only")
 
 
 class MlopsPlatform(pulumi.ComponentResource):
@@ -214,6 +227,9 @@ class MlopsPlatform(pulumi.ComponentResource):
             namespaces = [MLFLOW_NAMESPACE, settings.kubernetes.models_namespace]
             return LocalLayer(f"{name}-local", settings.cloud_layer, client_namespaces=namespaces,
                               opts=pulumi.ResourceOptions(parent=self)).layer
+        if isinstance(settings.cloud_layer, AzureLayerSettings):
+            return build_azure_layer(name, settings.cloud_layer, parent=self,
+                                     provider=azure_provider(f"{name}-azure", settings.cloud_layer, parent=self))
         provider = aws.Provider(
             f"{name}-aws",
             region=settings.region,

@@ -94,10 +94,10 @@ def test_keys_of_other_programs_namespaces_are_left_alone():
          r"^mlops:local: not allowed with cloud 'aws'; it configures the local layer only"),
         ({"mlops__cloud": "local", "mlops__region": "local", "mlops__local": {"context": "kind-mlops"},
           "mlops__network": {"zone_count": 2}},
-         r"^mlops:network: not allowed with cloud 'local'; it configures the aws layer only"),
+         r"^mlops:network: not allowed with cloud 'local'; it configures the aws and azure layers only"),
         ({"mlops__cloud": "local", "mlops__region": "local", "mlops__local": {"context": "kind-mlops"},
           "mlops__artifacts": {"noncurrent_days": 3}},
-         r"^mlops:artifacts: not allowed with cloud 'local'; it configures the aws layer only"),
+         r"^mlops:artifacts: not allowed with cloud 'local'; it configures the aws and azure layers only"),
     ],
 )
 def test_a_bad_value_fails_with_one_line_naming_the_key_the_value_and_what_is_allowed(changes, message):
