@@ -65,6 +65,8 @@ larger, costlier superset."""
 AKS_SERVER_APP_ID = "6dae42f8-4368-4678-94ff-3960e28e3630"
 """The Entra application behind every AKS API server: the audience ``kubelogin`` requests tokens for."""
 POOL_LABEL = "mlops.io/pool"
+SYSTEM_POOL_TAINT = "CriticalAddonsOnly=true:NoSchedule"
+"""Keeps everything but AKS's critical add-ons off the system pool."""
 SPOT_TAINT = NodeTaint(key="kubernetes.azure.com/scalesetpriority", value="spot", effect="NoSchedule")
 """The taint AKS puts on every Spot node (it cannot be left out): the platform's workloads tolerate it."""
 GPU_TAINT = NodeTaint(key="nvidia.com/gpu", value="true", effect="NoSchedule")
@@ -463,11 +465,13 @@ class Cluster(pulumi.ComponentResource):
                 node_os_upgrade_channel=settings.node_os_upgrade_channel,
             ),
             auto_scaler_profile=containerservice.ManagedClusterPropertiesAutoScalerProfileArgs(**settings.autoscaler),
+            # AKS creates a cluster with its system pool inline but never updates the inline profile; the system
+            # pool's own AgentPool below, of the same name, takes it over from then on.
             agent_pool_profiles=[containerservice.ManagedClusterAgentPoolProfileArgs(
                 name=system.role, mode=containerservice.AgentPoolMode.SYSTEM,
-                node_taints=["CriticalAddonsOnly=true:NoSchedule"], **self._pool_shape(system, settings))],
+                node_taints=[SYSTEM_POOL_TAINT], **self._pool_shape(system, settings))],
             opts=child.merge(pulumi.ResourceOptions(protect=True, depends_on=prerequisites,
-                                                    ignore_changes=["agentPoolProfiles[0].count"])),
+                                                    ignore_changes=["agentPoolProfiles"])),
         )
         monitor.DiagnosticSetting(
             f"{name}-audit-logs",
@@ -479,8 +483,7 @@ class Cluster(pulumi.ComponentResource):
             opts=child,
         )
 
-        pools = [self._user_pool(name, pool, cluster, settings, child) for pool in settings.pools
-                 if pool.role != "system"]
+        pools = [self._agent_pool(name, pool, cluster, settings, child) for pool in settings.pools]
         admins: dict[str, Input[str]] = {str(i): oid for i, oid in enumerate(settings.admin_principal_ids)}
         if not admins:
             admins["deployer"] = client.object_id
@@ -541,15 +544,16 @@ class Cluster(pulumi.ComponentResource):
                          spot_max_price=pool.spot_max_price)
         return shape
 
-    def _user_pool(self, name: str, pool: NodePoolSettings, cluster: "containerservice.ManagedCluster",
-                   settings: ClusterSettings, child: pulumi.ResourceOptions) -> "containerservice.AgentPool":
-        taints = [aks_taint(taint) for taint in pool_taints(pool)]
+    def _agent_pool(self, name: str, pool: NodePoolSettings, cluster: "containerservice.ManagedCluster",
+                    settings: ClusterSettings, child: pulumi.ResourceOptions) -> "containerservice.AgentPool":
+        system = pool.role == "system"
+        taints = [SYSTEM_POOL_TAINT] if system else [aks_taint(taint) for taint in pool_taints(pool)]
         return containerservice.AgentPool(
             f"{name}-{pool.role}",
             resource_group_name=settings.resource_group_name,
             resource_name_=cluster.name,
             agent_pool_name=pool.role,
-            mode=containerservice.AgentPoolMode.USER,
+            mode=containerservice.AgentPoolMode.SYSTEM if system else containerservice.AgentPoolMode.USER,
             node_taints=taints or None,
             **self._pool_shape(pool, settings),
             opts=child.merge(pulumi.ResourceOptions(ignore_changes=["count"])),

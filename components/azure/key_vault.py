@@ -7,6 +7,7 @@ storage and database services that wrap their data keys with it; AKS reaches it 
 are RSA 2048, rotate every 90 days, and are protected; the vault is also delete-locked.
 """
 
+import re
 from dataclasses import dataclass
 
 import pulumi
@@ -35,8 +36,9 @@ class EncryptionKey:
 
 def encryption_key(name: str, *, purpose: str, vault_name_prefix: str, resource_group_name: pulumi.Input[str],
                    location: str, tenant_id: pulumi.Input[str], parent: pulumi.Resource) -> EncryptionKey:
-    """A vault (``<vault_name_prefix><8 random characters>``, at most 24 in all) holding one rotating key named
+    """A vault (``<vault_name_prefix><8 random characters>``, at most 23 in all) holding one rotating key named
     after ``purpose``. Vault names are global; the random suffix is generated once and kept in the state."""
+    prefix = re.sub(r"-+", "-", vault_name_prefix[:15])  # vault names allow no "--"
     child = pulumi.ResourceOptions(parent=parent)
     stateful = child.merge(pulumi.ResourceOptions(protect=True))
     suffix = random.RandomString(f"{name}-vault-suffix", length=8, special=False, upper=False, numeric=True,
@@ -45,7 +47,7 @@ def encryption_key(name: str, *, purpose: str, vault_name_prefix: str, resource_
         f"{name}-vault",
         resource_group_name=resource_group_name,
         location=location,
-        vault_name=suffix.result.apply(lambda tail: f"{vault_name_prefix[:15]}{tail}"),
+        vault_name=suffix.result.apply(lambda tail: f"{prefix}{tail}"),
         properties=keyvault.VaultPropertiesArgs(
             tenant_id=tenant_id,
             sku=keyvault.SkuArgs(family="A", name=keyvault.SkuName.STANDARD),
