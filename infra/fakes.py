@@ -262,15 +262,6 @@ def _sqs_queue(name: str, inputs: dict[str, Any], tail: str) -> dict[str, Any]:
             "arn": f"arn:aws:sqs:{region}:{ACCOUNT_ID}:{queue}"}
 
 
-def _secret_version(args: dict[str, Any]) -> dict[str, Any]:
-    """An RDS-managed master secret: JSON with the username and a generated password."""
-    secret_id = str(args.get("secretId"))
-    password = hashlib.sha256(f"rds-password::{secret_id}".encode()).hexdigest()[:28] + "+/=!"
-    return {"id": f"{secret_id}|AWSCURRENT", "arn": secret_id, "secretId": secret_id,
-            "versionId": suffix("secret-version", secret_id, 32), "versionStages": ["AWSCURRENT"],
-            "secretString": f'{{"username": "mlflow", "password": "{password}"}}'}
-
-
 RESOURCE_FAKES.update({
     "aws:ec2/vpc:Vpc": _aws_hex_id("vpc"),
     "aws:ec2/subnet:Subnet": _aws_hex_id("subnet"),
@@ -292,9 +283,6 @@ RESOURCE_FAKES.update({
     "aws:cloudwatch/eventRule:EventRule": _named_by_provider,
 })
 
-INVOKE_FAKES.update({
-    "aws:secretsmanager/getSecretVersion:getSecretVersion": _secret_version,
-})
 INVOKE_FAKES.update({
     "aws:iam/getSessionContext:getSessionContext": lambda args: {
         "id": str(args.get("arn")),
@@ -346,8 +334,8 @@ def _azure_arm(name_key: str, path: str | Callable[[dict[str, Any], str], str],
         resource_name = str(inputs.get(name_key) or f"{name}{tail}")
         resource_id = path(inputs, resource_name) if callable(path) else \
             f"{_group_id(inputs)}/providers/{path}/{resource_name}"
-        state = {"id": resource_id, "name": resource_name, "type": resource_id.split("/providers/")[-1].rsplit("/", 1)[0],
-                 "azureApiVersion": "2025-01-01"}
+        state = {"id": resource_id, "name": resource_name,
+                 "type": resource_id.split("/providers/")[-1].rsplit("/", 1)[0], "azureApiVersion": "2025-01-01"}
         if "location" in inputs or "_location" in inputs:
             state["location"] = inputs.get("location") or inputs["_location"]
         identity = inputs.get("identity")
@@ -366,7 +354,8 @@ def _identity_response(identity: dict[str, Any]) -> dict[str, Any]:
     assigned = identity["userAssignedIdentities"]
     ids = list(assigned) if isinstance(assigned, (list, dict)) else []
     return {**identity, "userAssignedIdentities": {
-        identity_id: {"clientId": azure_guid("client", identity_id), "principalId": azure_guid("principal", identity_id)}
+        identity_id: {"clientId": azure_guid("client", identity_id),
+                      "principalId": azure_guid("principal", identity_id)}
         for identity_id in ids}}
 
 

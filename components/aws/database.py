@@ -4,25 +4,24 @@ What it gives: an instance in private subnets with a security group that admits 
 security group only (the cluster's); storage, Performance Insights and the master secret encrypted with a
 customer-managed KMS key; TLS forced through a parameter group; automated backups (7 to 35 days), deletion
 protection and a final snapshot; Multi-AZ unless explicitly turned off; enhanced monitoring; log exports; IAM
-database authentication; and a master password that RDS generates and keeps in Secrets Manager, so no password is
-ever written in a stack file or in plain text in the state.
+database authentication; and a master password that RDS generates, rotates and keeps in Secrets Manager, so no
+password is ever written in a stack file, in the state, or anywhere at deployment time.
 
-The connection URI is read from that secret at deployment time and is a Pulumi secret. RDS rotates the master
-password (every 7 days by default); a rotation takes effect for MLflow at the next ``pulumi up``, so run one after
-a rotation or switch rotation off in the console.
+Nobody signs in with a password known at deployment: MLflow signs in as its own role (``mlflow_username``) with
+15-minute RDS IAM tokens (``mlflow_user_arn`` is the one ``rds-db:connect`` resource), and the bootstrap Job that
+creates that role reads the master secret (``master_secret_arn``, encrypted with ``key_arn``) at run time, so a
+rotation of the master password never matters.
 
-What it deliberately does not: create application users or schemas (MLflow migrates its own schema), or allow a
-public endpoint.
+What it deliberately does not: create the MLflow role, its schema or grants (the Kubernetes layer's bootstrap Job
+does, as the master user), or allow a public endpoint.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NotRequired, TypedDict
-from urllib.parse import quote
 
 import pulumi
 import pulumi_aws as aws
@@ -37,7 +36,7 @@ DEFAULT_ENGINE_VERSION = "17.5"
 PORT = 5432
 _CONFIG_KEYS = frozenset({"identifier", "engine_version", "instance_class", "allocated_storage_gib",
                           "max_allocated_storage_gib", "multi_az", "backup_retention_days", "database_name",
-                          "username", "performance_insights_retention_days"})
+                          "username", "mlflow_username", "performance_insights_retention_days"})
 _WIRING_KEYS = frozenset({"vpc_id", "subnet_ids", "client_security_group_id"})
 _IDENTIFIER = r"[a-z][a-z0-9]*(-[a-z0-9]+)*"
 
@@ -67,7 +66,9 @@ class DatabaseArgs(TypedDict):
     database_name: NotRequired[str]
     """The database MLflow uses (default ``mlflow``)."""
     username: NotRequired[str]
-    """The master user (default ``mlflow``)."""
+    """The master user (default ``mlflow``); only the bootstrap Job signs in as it, with the RDS-managed secret."""
+    mlflow_username: NotRequired[str]
+    """The role MLflow signs in as with RDS IAM tokens (default ``mlflow_tracking``; not the master user)."""
     performance_insights_retention_days: NotRequired[int]
     """7 (free tier) or a multiple of 31 up to 731 (default 7)."""
 
@@ -83,6 +84,7 @@ class DatabaseSettings:
     backup_retention_days: int
     database_name: str
     username: str
+    mlflow_username: str
     performance_insights_retention_days: int
     vpc_id: Any = None
     subnet_ids: Any = None
@@ -117,13 +119,16 @@ def validate_database_args(args: Mapping[str, Any], field: str = "database", *, 
         raise ArgumentError(f"{field_path(field, 'performance_insights_retention_days')}: {insights} is not allowed; "
                             f"use 7 or a multiple of 31 up to 731")
     names = {}
-    for key in ("database_name", "username"):
-        value = args.get(key, "mlflow")
+    for key, default in (("database_name", "mlflow"), ("username", "mlflow"), ("mlflow_username", "mlflow_tracking")):
+        value = args.get(key, default)
         if not isinstance(value, str) or not re.fullmatch(r"[a-z][a-z0-9_]{0,62}", value) or value in ("postgres",
                                                                                                         "rdsadmin"):
             raise ArgumentError(f"{field_path(field, key)}: {value!r} is not allowed; use 1 to 63 lowercase letters, "
                                 f"digits or '_', starting with a letter (not postgres or rdsadmin)")
         names[key] = value
+    if names["mlflow_username"] == names["username"]:
+        raise ArgumentError(f"{field_path(field, 'mlflow_username')}: {names['mlflow_username']!r} is not allowed; "
+                            f"use a role name other than the master user's ({names['username']!r})")
     return DatabaseSettings(
         identifier=identifier,
         engine_version=version,
@@ -134,6 +139,7 @@ def validate_database_args(args: Mapping[str, Any], field: str = "database", *, 
         backup_retention_days=optional_int(args, "backup_retention_days", field, 7, 7, 35),
         database_name=names["database_name"],
         username=names["username"],
+        mlflow_username=names["mlflow_username"],
         performance_insights_retention_days=insights,
         vpc_id=args.get("vpc_id"),
         subnet_ids=args.get("subnet_ids"),
@@ -141,10 +147,10 @@ def validate_database_args(args: Mapping[str, Any], field: str = "database", *, 
     )
 
 
-def connection_uri(username: str, password: str, host: str, port: int, database: str) -> str:
-    """``postgresql://`` URI that requires TLS; user and password are percent-encoded."""
-    return (f"postgresql://{quote(username, safe='')}:{quote(password, safe='')}@{host}:{port}/{database}"
-            f"?sslmode=require")
+def db_user_arn(partition: str, region: str, account_id: str, resource_id: str, username: str) -> str:
+    """The ``rds-db:connect`` resource of one database user: ``arn:aws:rds-db:<region>:<account>:dbuser:<dbi resource
+    id>/<user>``."""
+    return f"arn:{partition}:rds-db:{region}:{account_id}:dbuser:{resource_id}/{username}"
 
 
 class Database(pulumi.ComponentResource):
@@ -154,10 +160,15 @@ class Database(pulumi.ComponentResource):
     port: pulumi.Output[int]
     database: pulumi.Output[str]
     username: pulumi.Output[str]
-    connection_uri: pulumi.Output[str]
-    """A secret: ``postgresql://user:password@host:5432/db?sslmode=require``."""
+    """The master user."""
+    mlflow_username: pulumi.Output[str]
+    """MLflow's own role (IAM authentication)."""
+    mlflow_user_arn: pulumi.Output[str]
+    """The ``rds-db:connect`` resource of ``mlflow_username``."""
     master_secret_arn: pulumi.Output[str]
-    """The Secrets Manager secret RDS keeps the master credentials in."""
+    """The Secrets Manager secret RDS keeps (and rotates) the master credentials in."""
+    key_arn: pulumi.Output[str]
+    """The KMS key of the storage and of the master secret."""
 
     def __init__(self, name: str, args: DatabaseArgs, opts: pulumi.ResourceOptions | None = None):
         settings = validate_database_args(args)
@@ -166,6 +177,8 @@ class Database(pulumi.ComponentResource):
         stateful = child.merge(pulumi.ResourceOptions(protect=True))
         invoke = pulumi.InvokeOutputOptions(parent=self)
         partition = aws.get_partition_output(opts=invoke).partition
+        region = aws.get_region_output(opts=invoke).region
+        account_id = aws.get_caller_identity_output(opts=invoke).account_id
 
         key = aws.kms.Key(f"{name}-key", description=f"Encrypts the {settings.identifier} database, its backups, "
                                                     f"Performance Insights and master secret",
@@ -250,20 +263,16 @@ class Database(pulumi.ComponentResource):
             opts=stateful.merge(pulumi.ResourceOptions(depends_on=[monitoring_policy])),
         )
 
-        secret_arn = instance.master_user_secrets.apply(lambda secrets: secrets[0].secret_arn)
-        secret = aws.secretsmanager.get_secret_version_output(secret_id=secret_arn, opts=invoke)
-        password = secret.secret_string.apply(lambda text: json.loads(text)["password"])
         self.host = instance.address
         self.port = instance.port
         self.database = pulumi.Output.from_input(settings.database_name)
         self.username = pulumi.Output.from_input(settings.username)
-        self.master_secret_arn = secret_arn
-        self.connection_uri = pulumi.Output.secret(
-            pulumi.Output.all(password, instance.address, instance.port).apply(
-                lambda values: connection_uri(settings.username, values[0], values[1], values[2],
-                                              settings.database_name)
-            )
-        )
+        self.mlflow_username = pulumi.Output.from_input(settings.mlflow_username)
+        self.mlflow_user_arn = pulumi.Output.all(partition, region, account_id, instance.resource_id).apply(
+            lambda values: db_user_arn(*values, settings.mlflow_username))
+        self.master_secret_arn = instance.master_user_secrets.apply(lambda secrets: secrets[0].secret_arn)
+        self.key_arn = key.arn
         self.register_outputs({"host": self.host, "port": self.port, "database": self.database,
-                               "username": self.username, "connection_uri": self.connection_uri,
-                               "master_secret_arn": self.master_secret_arn})
+                               "username": self.username, "mlflow_username": self.mlflow_username,
+                               "mlflow_user_arn": self.mlflow_user_arn, "master_secret_arn": self.master_secret_arn,
+                               "key_arn": self.key_arn})

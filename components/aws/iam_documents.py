@@ -115,3 +115,25 @@ def key_user_policy(key_arn: str) -> str:
             "Resource": key_arn,
         }
     )
+
+
+def database_connect_policy(db_user_arn: str) -> str:
+    """Sign in to RDS with IAM authentication tokens as exactly one database user (``rds-db:connect`` on its
+    ``arn:aws:rds-db:...:dbuser:<resource id>/<user>``), and nothing else."""
+    return document({"Sid": "ConnectAsOwnDatabaseUser", "Effect": "Allow", "Action": "rds-db:connect",
+                     "Resource": db_user_arn})
+
+
+def secret_read_policy(secret_arn: str, kms_key_arn: str | None = None) -> str:
+    """Read the current value of exactly one Secrets Manager secret (the RDS-managed master secret), and decrypt it
+    with its customer-managed key only when Secrets Manager asks on the reader's behalf. Nothing else: no listing,
+    no other secret, no writes, no rotation."""
+    statements: list[dict[str, Any]] = [{"Sid": "ReadOneSecret", "Effect": "Allow",
+                                         "Action": ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"],
+                                         "Resource": secret_arn}]
+    if kms_key_arn:
+        region = secret_arn.split(":")[3]
+        statements.append({"Sid": "DecryptThroughSecretsManager", "Effect": "Allow", "Action": "kms:Decrypt",
+                           "Resource": kms_key_arn,
+                           "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}}})
+    return document(*statements)

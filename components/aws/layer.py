@@ -6,7 +6,11 @@ from the platform's base name (never from tags, so retagging renames nothing): t
 ``<name>-mlflow``.
 ``build_aws_layer`` then creates Network -> Cluster (-> Karpenter when enabled) -> Database, plus the artifact
 store, and returns the contract the Kubernetes layer reads, with a workload-identity factory that binds IRSA roles
-to one ServiceAccount and the artifact bucket.
+to one ServiceAccount and the artifact bucket (and, for MLflow, ``rds-db:connect`` as its own database user).
+
+How pods sign in to RDS: MLflow as its own role with RDS IAM tokens (``aws-rds-iam``, refreshed in the pod through
+IRSA), verified against Amazon's RDS CA bundle; the bootstrap Job as the master user with the RDS-managed master
+secret, read at run time through its own IRSA role (``aws-secrets-manager``), so RDS may rotate it freely.
 
 What it deliberately does not: create providers (the caller passes the AWS provider carrying the cost tags as
 default tags) or anything inside the cluster except Karpenter.
@@ -27,7 +31,17 @@ from components.aws.database import PORT, Database, DatabaseArgs, validate_datab
 from components.aws.karpenter import Karpenter, KarpenterArgs, validate_karpenter_args
 from components.aws.network import Network, NetworkArgs, validate_network_args
 from components.aws.workload_identity import WorkloadIdentity
-from components.cloud_layer import CloudLayer, DatabaseEndpoint, EgressTarget, GpuCapacity, ServiceAccountIdentity
+from components.cloud_layer import (
+    CloudLayer,
+    DatabaseAccess,
+    DatabaseAdmin,
+    DatabaseRole,
+    DatabaseTls,
+    EgressTarget,
+    GpuCapacity,
+    RefreshedToken,
+    ServiceAccountIdentity,
+)
 from components.tags import CostTags
 from components.validation import config_section
 
@@ -102,27 +116,55 @@ def build_aws_layer(name: str, settings: AwsLayerSettings, artifacts: ArtifactSt
     store = ArtifactStore(f"{name}-artifacts", artifacts, opts=on_aws)
 
     def workload_identity(identity_name: str, namespace: str, service_account: str, *,
-                          read_only: bool = False) -> ServiceAccountIdentity:
-        """An IRSA role for ``namespace/service_account`` on the artifact bucket (reads only, when ``read_only``)."""
+                          read_only: bool = False, database_user: bool = False) -> ServiceAccountIdentity:
+        """An IRSA role for ``namespace/service_account`` on the artifact bucket (reads only, when ``read_only``);
+        with ``database_user``, also ``rds-db:connect`` as MLflow's database user."""
+        extra = {"database_user_arn": database.mlflow_user_arn} if database_user else {}
         identity = WorkloadIdentity(
             identity_name,
             {"oidc_provider_arn": cluster.oidc_provider_arn, "oidc_issuer": cluster.oidc_issuer,
              "namespace": namespace, "service_account": service_account, "bucket_arn": store.arn,
-             "kms_key_arn": store.kms_key_arn, "read_only": read_only},
+             "kms_key_arn": store.kms_key_arn, "read_only": read_only, **extra},
             opts=on_aws,
         )
         return ServiceAccountIdentity(annotations=identity.service_account_annotations,
                                       labels=identity.service_account_labels)
+
+    def admin_identity(identity_name: str, namespace: str, service_account: str) -> ServiceAccountIdentity:
+        """An IRSA role for the bootstrap Job that may read exactly the RDS-managed master secret."""
+        identity = WorkloadIdentity(
+            identity_name,
+            {"oidc_provider_arn": cluster.oidc_provider_arn, "oidc_issuer": cluster.oidc_issuer,
+             "namespace": namespace, "service_account": service_account, "secret_arn": database.master_secret_arn,
+             "secret_kms_key_arn": database.key_arn},
+            opts=on_aws,
+        )
+        return ServiceAccountIdentity(annotations=identity.service_account_annotations,
+                                      labels=identity.service_account_labels)
+
+    region_env = {"AWS_REGION": settings.region, "AWS_DEFAULT_REGION": settings.region}
 
     return CloudLayer(
         cluster_name=cluster.name,
         kubernetes_provider=cluster.provider,
         artifact_uri=store.uri,
         artifact_pod_env=store.pod_env,
-        database=DatabaseEndpoint(host=database.host, port=database.port, database=database.database,
-                                  username=database.username, connection_uri=database.connection_uri),
+        database=DatabaseAccess(
+            host=database.host, port=database.port, database=database.database, username=database.mlflow_username,
+            login=RefreshedToken(source="aws-rds-iam", settings=region_env),
+            tls=DatabaseTls(mode="verify-full", ca_bundle="aws-rds"),
+            role=DatabaseRole(create=("CREATE ROLE {role} LOGIN",), ensure=("GRANT rds_iam TO {role}",)),
+            admin=DatabaseAdmin(
+                username=database.username,
+                login=RefreshedToken(source="aws-secrets-manager", settings=database.master_secret_arn.apply(
+                    lambda arn: {**region_env, "MLOPS_DB_SECRET_ID": arn})),
+                identity=admin_identity,
+            ),
+        ),
         workload_identity=workload_identity,
         database_egress=EgressTarget(ports=(PORT,), cidrs=settings.private_cidrs),
+        # IRSA's STS exchange and Secrets Manager: public HTTPS endpoints without a stable range (or VPC endpoints).
+        credential_egress=EgressTarget(ports=(443,)),
         cluster_endpoint=cluster.endpoint,
         kubeconfig=cluster.kubeconfig,
         oidc_issuer=cluster.oidc_issuer,

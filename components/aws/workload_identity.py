@@ -3,10 +3,13 @@
 What it gives: an IAM role whose trust policy admits a web identity token from the cluster's OIDC provider only when
 its subject is ``system:serviceaccount:<namespace>:<name>`` and its audience is ``sts.amazonaws.com``, and an inline
 policy (``iam_documents.artifact_access_policy``) that lets it list, read and (unless read-only) write objects of
-one bucket under one prefix, plus use of the bucket's KMS key when it has one. The output is the annotation to put
-on the ServiceAccount.
+one bucket under one prefix, plus use of the bucket's KMS key when it has one; optionally ``rds-db:connect`` as
+exactly one database user (``database_user_arn``, the MLflow server's IAM database authentication) and reading
+exactly one secret (``secret_arn``, the bootstrap Job's RDS-managed master secret). The output is the annotation to
+put on the ServiceAccount.
 
-What it deliberately does not: grant any bucket configuration, policy or IAM action, or anything on other buckets.
+What it deliberately does not: grant any bucket configuration, policy or IAM action, anything on other buckets,
+other database users or other secrets.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from components.validation import DNS_LABEL, ArgumentError, field_path, optional
 
 ROLE_ARN_ANNOTATION = "eks.amazonaws.com/role-arn"
 _ARGS = frozenset({"oidc_provider_arn", "oidc_issuer", "namespace", "service_account", "bucket_arn", "prefix",
-                   "kms_key_arn", "read_only"})
+                   "kms_key_arn", "read_only", "database_user_arn", "secret_arn", "secret_kms_key_arn"})
 _DNS_SUBDOMAIN = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
 _PREFIX = r"([A-Za-z0-9!_.'()-]+/)+"
 """Safe S3 key characters only: '*' and '?' would widen the IAM resource pattern beyond one prefix."""
@@ -42,14 +45,20 @@ class WorkloadIdentityArgs(TypedDict):
     """The ServiceAccount's namespace (a DNS label)."""
     service_account: str
     """The ServiceAccount's name (a DNS subdomain, at most 253 characters)."""
-    bucket_arn: Input[str]
-    """The artifact bucket the workload may use; no other."""
+    bucket_arn: NotRequired[Input[str]]
+    """The artifact bucket the workload may use; no other (absent: no artifact access, e.g. the bootstrap Job)."""
     prefix: NotRequired[str]
     """Key prefix the workload is confined to, ending in '/' (default: the whole bucket)."""
     kms_key_arn: NotRequired[Input[str] | None]
     """The bucket's customer-managed key, when it has one."""
     read_only: NotRequired[bool]
     """Read and list only (a model endpoint); default false (MLflow writes artifacts)."""
+    database_user_arn: NotRequired[Input[str]]
+    """``arn:aws:rds-db:...:dbuser:<resource id>/<user>``: sign in to RDS as that one user with IAM tokens."""
+    secret_arn: NotRequired[Input[str]]
+    """One Secrets Manager secret the workload may read (the RDS-managed master secret, for the bootstrap Job)."""
+    secret_kms_key_arn: NotRequired[Input[str]]
+    """The customer-managed key of ``secret_arn``."""
 
 
 @dataclass(frozen=True)
@@ -62,14 +71,23 @@ class WorkloadIdentitySettings:
     prefix: str
     kms_key_arn: Any
     read_only: bool
+    database_user_arn: Any = None
+    secret_arn: Any = None
+    secret_kms_key_arn: Any = None
 
 
 def validate_workload_identity_args(args: Mapping[str, Any], field: str = "workload_identity") -> WorkloadIdentitySettings:
     """Check ``args``; raises ``ArgumentError`` naming the field, the value and what is allowed."""
     reject_unknown_keys(args, _ARGS, field)
-    for key in ("oidc_provider_arn", "oidc_issuer", "bucket_arn"):
+    for key in ("oidc_provider_arn", "oidc_issuer"):
         if args.get(key) is None:
             raise ArgumentError(f"{field_path(field, key)}: missing; it is required")
+    if all(args.get(key) is None for key in ("bucket_arn", "database_user_arn", "secret_arn")):
+        raise ArgumentError(f"{field_path(field, 'bucket_arn')}: missing; an identity needs at least one of "
+                            f"bucket_arn, database_user_arn or secret_arn")
+    for key, needs in (("prefix", "bucket_arn"), ("kms_key_arn", "bucket_arn"), ("secret_kms_key_arn", "secret_arn")):
+        if args.get(key) is not None and args.get(needs) is None:
+            raise ArgumentError(f"{field_path(field, key)}: {args[key]!r} is not allowed without {needs}")
     issuer = args["oidc_issuer"]
     if isinstance(issuer, str) and not issuer.startswith("https://"):
         raise ArgumentError(f"{field_path(field, 'oidc_issuer')}: {issuer!r} is not allowed; use the cluster's "
@@ -92,10 +110,13 @@ def validate_workload_identity_args(args: Mapping[str, Any], field: str = "workl
         oidc_issuer=issuer,
         namespace=namespace,
         service_account=account,
-        bucket_arn=args["bucket_arn"],
+        bucket_arn=args.get("bucket_arn"),
         prefix=prefix,
         kms_key_arn=args.get("kms_key_arn"),
         read_only=optional_bool(args, "read_only", field, False),
+        database_user_arn=args.get("database_user_arn"),
+        secret_arn=args.get("secret_arn"),
+        secret_kms_key_arn=args.get("secret_kms_key_arn"),
     )
 
 
@@ -122,15 +143,32 @@ class WorkloadIdentity(pulumi.ComponentResource):
             max_session_duration=3600,
             opts=child,
         )
-        aws.iam.RolePolicy(
-            f"{name}-artifacts",
-            role=role.id,
-            policy=pulumi.Output.all(settings.bucket_arn, settings.kms_key_arn).apply(
-                lambda values: iam_documents.artifact_access_policy(values[0], settings.prefix, values[1],
-                                                                    settings.read_only)
-            ),
-            opts=child,
-        )
+        if settings.bucket_arn is not None:
+            aws.iam.RolePolicy(
+                f"{name}-artifacts",
+                role=role.id,
+                policy=pulumi.Output.all(settings.bucket_arn, settings.kms_key_arn).apply(
+                    lambda values: iam_documents.artifact_access_policy(values[0], settings.prefix, values[1],
+                                                                        settings.read_only)
+                ),
+                opts=child,
+            )
+        if settings.database_user_arn is not None:
+            aws.iam.RolePolicy(
+                f"{name}-database",
+                role=role.id,
+                policy=pulumi.Output.from_input(settings.database_user_arn).apply(
+                    iam_documents.database_connect_policy),
+                opts=child,
+            )
+        if settings.secret_arn is not None:
+            aws.iam.RolePolicy(
+                f"{name}-secret",
+                role=role.id,
+                policy=pulumi.Output.all(settings.secret_arn, settings.secret_kms_key_arn).apply(
+                    lambda values: iam_documents.secret_read_policy(values[0], values[1])),
+                opts=child,
+            )
         self.role_arn = role.arn
         self.service_account_annotations = role.arn.apply(lambda arn: {ROLE_ARN_ANNOTATION: arn})
         self.service_account_labels = pulumi.Output.from_input({})

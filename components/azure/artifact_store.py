@@ -261,7 +261,8 @@ class ArtifactStore(pulumi.ComponentResource):
             ),
         )
 
-    def _customer_key_encryption(self, name: str, settings: ArtifactStoreSettings) -> "tuple[storage.IdentityArgs, storage.EncryptionArgs, list[pulumi.Resource]]":
+    def _customer_key_encryption(self, name: str, settings: ArtifactStoreSettings) -> (
+            "tuple[storage.IdentityArgs, storage.EncryptionArgs, list[pulumi.Resource]]"):
         """A key of the account's own, and the identity the account unwraps its data keys with."""
         client = authorization.get_client_config_output(opts=pulumi.InvokeOutputOptions(parent=self))
         key = encryption_key(f"{name}-cmk", purpose="artifacts", vault_name_prefix=f"{settings.name_prefix[:10]}-cmk-",

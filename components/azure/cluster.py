@@ -16,7 +16,8 @@ Spot by default (evicted nodes are deleted; AKS taints them ``kubernetes.azure.c
 the platform's workloads tolerate through the contract), and an optional GPU pool (an NC/ND VM size, AKS installs
 the NVIDIA driver, taint ``nvidia.com/gpu=true:NoSchedule``, label ``nvidia.com/gpu.present=true``). Every pool
 autoscales within its bounds, encrypts at host, gets no public IPs, and leaves its node count to the autoscaler
-after creation. The cluster autoscaler profile is the knob that Karpenter is on AWS.
+after creation. Every pool is its own AgentPool, the system pool included: AKS creates the cluster with the system
+pool inline but never updates that inline profile, so its AgentPool of the same name carries later changes. The cluster autoscaler profile is the knob that Karpenter is on AWS.
 
 Outputs a kubeconfig that authenticates with ``kubelogin`` (the cluster's user credentials carry no secret; local
 accounts are off) and a ``pulumi_kubernetes.Provider`` built from it.
@@ -27,7 +28,6 @@ registered once (``az feature register --namespace Microsoft.Compute --name Encr
 """
 
 import base64
-import ipaddress
 import json
 import re
 from collections.abc import Mapping
@@ -46,7 +46,14 @@ from pulumi import Input
 from components.azure.key_vault import encryption_key
 from components.azure.roles import assign_role
 from components.cloud_layer import NodeTaint
-from components.validation import ArgumentError, field_path, optional_bool, optional_int, reject_unknown_keys
+from components.validation import (
+    ArgumentError,
+    field_path,
+    optional_bool,
+    optional_int,
+    public_access_cidrs,
+    reject_unknown_keys,
+)
 
 SUPPORTED_VERSIONS = ("1.35", "1.36")
 """Kubernetes minor versions in AKS standard support in December 2026 (AKS release calendar; 1.34 leaves it in
@@ -246,7 +253,8 @@ def validate_cluster_args(args: Mapping[str, Any], field: str = "cluster", *, wi
         sku_tier=_choice(args, "sku_tier", field, "Standard", SKU_TIERS),
         admin_principal_ids=tuple(admins),
         public_endpoint=public,
-        public_access_cidrs=_public_access_cidrs(args.get("public_access_cidrs"), public, field),
+        public_access_cidrs=public_access_cidrs(args.get("public_access_cidrs"), public,
+                                                field_path(field, "public_access_cidrs"), "the API server is private"),
         zones=tuple(str(zone) for zone in range(1, zone_count + 1)),
         kubelogin_login=_choice(args, "kubelogin_login", field, "azurecli", KUBELOGIN_LOGINS),
         autoscaler=_autoscaler(args.get("autoscaler"), field_path(field, "autoscaler")),
@@ -257,26 +265,6 @@ def validate_cluster_args(args: Mapping[str, Any], field: str = "cluster", *, wi
         api_server_subnet_id=args.get("api_server_subnet_id"),
         log_workspace_id=args.get("log_workspace_id"),
     )
-
-
-def _public_access_cidrs(cidrs: Any, public: bool, field: str) -> tuple[str, ...]:
-    path = field_path(field, "public_access_cidrs")
-    if not public:
-        if cidrs:
-            raise ArgumentError(f"{path}: {cidrs!r} is not allowed without public_endpoint: true; the API server is "
-                                f"private by default")
-        return ()
-    allowed = "a non-empty list of IPv4 CIDRs narrower than 0.0.0.0/0, such as 203.0.113.0/24"
-    if not isinstance(cidrs, (list, tuple)) or not cidrs:
-        raise ArgumentError(f"{path}: {cidrs!r} is not allowed with public_endpoint: true; use {allowed}")
-    for cidr in cidrs:
-        try:
-            network = ipaddress.IPv4Network(cidr)
-        except (ValueError, TypeError):
-            raise ArgumentError(f"{path}: {cidr!r} is not allowed; use {allowed}") from None
-        if network.prefixlen == 0:
-            raise ArgumentError(f"{path}: {cidr!r} is not allowed; use {allowed}")
-    return tuple(cidrs)
 
 
 def _autoscaler(args: Any, path: str) -> dict[str, str]:
@@ -398,7 +386,8 @@ class Cluster(pulumi.ComponentResource):
 
         identity = managedidentity.UserAssignedIdentity(f"{name}-identity", resource_group_name=group,
                                                         location=location, opts=child)
-        secrets = encryption_key(f"{name}-secrets", purpose="etcd-secrets", vault_name_prefix=f"{settings.name[:10]}-kms-",
+        secrets = encryption_key(f"{name}-secrets", purpose="etcd-secrets",
+                                 vault_name_prefix=f"{settings.name[:10]}-kms-",
                                  resource_group_name=group, location=location, tenant_id=client.tenant_id,
                                  parent=self)
 

@@ -107,7 +107,8 @@ class DatabaseSettings:
     log_workspace_id: Any = None
 
 
-def validate_database_args(args: Mapping[str, Any], field: str = "database", *, wiring: bool = True) -> DatabaseSettings:
+def validate_database_args(args: Mapping[str, Any], field: str = "database", *,
+                           wiring: bool = True) -> DatabaseSettings:
     """Check ``args`` and fill defaults. With ``wiring=False`` only the keys a stack config may set are checked."""
     reject_unknown_keys(args, _CONFIG_KEYS | (_WIRING_KEYS if wiring else frozenset()), field)
     server_name = args.get("server_name")
@@ -271,7 +272,8 @@ class Database(pulumi.ComponentResource):
                                "admin_client_id": self.admin_client_id, "admin_principal_id": self.admin_principal_id,
                                "admin_identity_id": self.admin_identity_id})
 
-    def _customer_key_encryption(self, name: str, settings: DatabaseSettings, client: Any) -> "tuple[dbforpostgresql.UserAssignedIdentityArgs, dbforpostgresql.DataEncryptionArgs, list[pulumi.Resource]]":
+    def _customer_key_encryption(self, name: str, settings: DatabaseSettings, client: Any) -> (
+            "tuple[dbforpostgresql.UserAssignedIdentityArgs, dbforpostgresql.DataEncryptionArgs, list[pulumi.Resource]]"):
         """A key of the database's own, and the identity the server unwraps its data keys with."""
         key = encryption_key(f"{name}-cmk", purpose="database", vault_name_prefix=f"{settings.server_name[:10]}-db-",
                              resource_group_name=settings.resource_group_name, location=settings.location,

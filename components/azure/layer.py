@@ -10,6 +10,12 @@ not set from the platform's base name (never from tags, so retagging renames not
 returns the contract the Kubernetes layer reads, with a workload-identity factory that federates a managed identity
 to one ServiceAccount and gives it blob access to the artifact container.
 
+How pods sign in to PostgreSQL: with Microsoft Entra access tokens only (password authentication is off). MLflow's
+managed identity is its role ``mlflow``, which the bootstrap Job creates with ``pgaadauth_create_principal_with_oid``
+signed in as the database's Entra administrator (a managed identity of the database, federated to the bootstrap's
+ServiceAccount only); both get their tokens in the pod from the tracking image's refresher (``azure-entra``), and
+libpq verifies the server against the image's public roots.
+
 What it deliberately does not: create the provider (the caller passes the azure-native provider with the location
 and subscription; cost tags reach every resource through the platform's transform, since azure-native has no
 default tags) or anything inside the cluster.
@@ -24,6 +30,7 @@ from typing import Any
 
 import pulumi
 import pulumi_azure_native.provider as azure_provider_module
+import pulumi_azure_native.managedidentity as managedidentity
 
 from components.azure.artifact_store import (
     ArtifactStore,
@@ -38,14 +45,32 @@ from components.azure.cluster import (
     Cluster,
     validate_cluster_args,
 )
-from components.azure.database import PORT, Database, validate_database_args
+from components.azure.database import ENTRA_SCOPE, PORT, Database, validate_database_args
 from components.azure.network import Network, validate_network_args
 from components.azure.resource_group import ResourceGroup, validate_resource_group_args
-from components.azure.workload_identity import WorkloadIdentity
-from components.cloud_layer import CloudLayer, DatabaseEndpoint, EgressTarget, GpuCapacity, ServiceAccountIdentity
+from components.azure.workload_identity import (
+    CLIENT_ID_ANNOTATION,
+    USE_LABEL,
+    WorkloadIdentity,
+    federate,
+    service_account_subject,
+)
+from components.cloud_layer import (
+    CloudLayer,
+    DatabaseAccess,
+    DatabaseAdmin,
+    DatabaseRole,
+    DatabaseTls,
+    EgressTarget,
+    GpuCapacity,
+    RefreshedToken,
+    ServiceAccountIdentity,
+)
 from components.validation import ArgumentError, config_section, field_path, reject_unknown_keys
 
 SECTIONS = ("azure", "network", "cluster", "database")
+DATABASE_USER = "mlflow"
+"""MLflow's PostgreSQL role, mapped by the bootstrap to the object id of MLflow's managed identity."""
 """The stack config sections (``mlops:<section>``) this layer reads besides ``artifacts``."""
 
 LOCATIONS = (
@@ -152,32 +177,68 @@ def build_azure_layer(name: str, settings: AzureLayerSettings, *, parent: pulumi
                                              "dns_zone_id": network.database_dns_zone_id,
                                              "log_workspace_id": group.log_workspace_id}, opts=on_azure)
 
+    # MLflow's database role maps to this identity; the Kubernetes layer's MLflow identity federates it.
+    database_user_identity = managedidentity.UserAssignedIdentity(
+        f"{name}-database-user", resource_group_name=group.name, location=location,
+        opts=pulumi.ResourceOptions(parent=database))
+    made: list[str] = []
+
     def workload_identity(identity_name: str, namespace: str, service_account: str, *,
-                          read_only: bool = False) -> ServiceAccountIdentity:
+                          read_only: bool = False, database_user: bool = False) -> ServiceAccountIdentity:
         """A managed identity federated to ``namespace/service_account`` with blob access to the artifact container
-        (reads only, when ``read_only``)."""
+        (reads only, when ``read_only``); with ``database_user``, the identity is the one MLflow's database role
+        maps to (one ServiceAccount per layer)."""
+        if database_user and made:
+            raise ValueError(f"workload_identity({identity_name!r}, database_user=True): the database user is already "
+                             f"{made[0]!r}; a layer has one")
+        existing = {}
+        if database_user:
+            made.append(identity_name)
+            existing = {"existing_identity": {"name": database_user_identity.name,
+                                              "client_id": database_user_identity.client_id,
+                                              "principal_id": database_user_identity.principal_id}}
         identity = WorkloadIdentity(
             identity_name,
             {"oidc_issuer": cluster.oidc_issuer, "namespace": namespace, "service_account": service_account,
              "resource_group_name": group.name, "location": location, "container_id": store.container_id,
-             "read_only": read_only},
+             "read_only": read_only, **existing},
             opts=on_azure,
         )
         return ServiceAccountIdentity(annotations=identity.service_account_annotations,
                                       labels=identity.service_account_labels)
 
-    username = pulumi.Output.from_input("mlflow")
+    def admin_identity(identity_name: str, namespace: str, service_account: str) -> ServiceAccountIdentity:
+        """The database's Entra administrator identity, federated to the bootstrap Job's ServiceAccount only; it
+        has no access to the artifact store."""
+        federate(f"{identity_name}-federation", identity_name=database.admin_name, resource_group_name=group.name,
+                 oidc_issuer=cluster.oidc_issuer, subject=service_account_subject(namespace, service_account),
+                 parent=database)
+        return ServiceAccountIdentity(
+            annotations=database.admin_client_id.apply(lambda client_id: {CLIENT_ID_ANNOTATION: client_id}),
+            labels=pulumi.Output.from_input({USE_LABEL: "true"}))
+
+    entra_token = RefreshedToken(source="azure-entra", settings={"MLOPS_DB_TOKEN_SCOPE": ENTRA_SCOPE})
     return CloudLayer(
         cluster_name=cluster.name,
         kubernetes_provider=cluster.provider,
         artifact_uri=store.uri,
         artifact_pod_env=store.pod_env,
-        database=DatabaseEndpoint(
-            host=database.host, port=database.port, database=database.database, username=username,
-            connection_uri=pulumi.Output.secret(pulumi.Output.all(database.host, database.database).apply(
-                lambda values: f"postgresql://mlflow@{values[0]}:{PORT}/{values[1]}?sslmode=require"))),
+        database=DatabaseAccess(
+            host=database.host, port=database.port, database=database.database,
+            username=pulumi.Output.from_input(DATABASE_USER),
+            login=entra_token,
+            tls=DatabaseTls(mode="verify-full", ca_bundle="system"),
+            role=DatabaseRole(
+                create=("SELECT * FROM pgaadauth_create_principal_with_oid(%(role)s, %(object_id)s, 'service', "
+                        "false, false)",),
+                parameters=database_user_identity.principal_id.apply(lambda object_id: {"object_id": object_id}),
+            ),
+            admin=DatabaseAdmin(username=database.admin_name, login=entra_token, identity=admin_identity),
+        ),
         workload_identity=workload_identity,
         database_egress=EgressTarget(ports=(PORT,), cidrs=(settings.database_cidr,)),
+        # Entra's token endpoint (login.microsoftonline.com): public HTTPS without a stable range.
+        credential_egress=EgressTarget(ports=(443,)),
         cluster_endpoint=cluster.endpoint,
         kubeconfig=cluster.kubeconfig,
         oidc_issuer=cluster.oidc_issuer,

@@ -29,8 +29,16 @@ CLIENT_ID_ANNOTATION = "azure.workload.identity/client-id"
 USE_LABEL = "azure.workload.identity/use"
 TOKEN_AUDIENCE = "api://AzureADTokenExchange"
 _ARGS = frozenset({"oidc_issuer", "namespace", "service_account", "resource_group_name", "location",
-                   "container_id", "read_only"})
+                   "container_id", "read_only", "existing_identity"})
 _DNS_SUBDOMAIN = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
+
+
+class ExistingIdentityArgs(TypedDict):
+    """A managed identity made elsewhere (the database user's), to federate and grant instead of making one."""
+
+    name: Input[str]
+    client_id: Input[str]
+    principal_id: Input[str]
 
 
 class WorkloadIdentityArgs(TypedDict):
@@ -48,6 +56,8 @@ class WorkloadIdentityArgs(TypedDict):
     """ARM id of the artifact container the workload may use; no other."""
     read_only: NotRequired[bool]
     """Read and list only (a model endpoint); default false (MLflow writes artifacts)."""
+    existing_identity: NotRequired[ExistingIdentityArgs]
+    """Federate and grant this identity instead of making a new one."""
 
 
 @dataclass(frozen=True)
@@ -59,10 +69,32 @@ class WorkloadIdentitySettings:
     location: str
     container_id: Any
     read_only: bool
+    existing_identity: Any = None
 
     @property
     def subject(self) -> str:
-        return f"system:serviceaccount:{self.namespace}:{self.service_account}"
+        return service_account_subject(self.namespace, self.service_account)
+
+
+def service_account_subject(namespace: str, service_account: str) -> str:
+    """The ``sub`` claim of a Kubernetes service-account token."""
+    return f"system:serviceaccount:{namespace}:{service_account}"
+
+
+def federate(name: str, *, identity_name: Input[str], resource_group_name: Input[str], oidc_issuer: Input[str],
+             subject: str, parent: pulumi.Resource) -> "managedidentity.FederatedIdentityCredential":
+    """The one federated credential of a managed identity: Entra trusts tokens of ``oidc_issuer`` with exactly
+    ``subject`` and the token-exchange audience, and nothing else."""
+    return managedidentity.FederatedIdentityCredential(
+        name,
+        resource_group_name=resource_group_name,
+        resource_name_=identity_name,
+        federated_identity_credential_resource_name="kubernetes-service-account",
+        issuer=oidc_issuer,
+        subject=subject,
+        audiences=[TOKEN_AUDIENCE],
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
 
 
 def validate_workload_identity_args(args: Mapping[str, Any],
@@ -97,6 +129,7 @@ def validate_workload_identity_args(args: Mapping[str, Any],
         location=args["location"],
         container_id=container,
         read_only=optional_bool(args, "read_only", field, False),
+        existing_identity=args.get("existing_identity"),
     )
 
 
@@ -118,27 +151,26 @@ class WorkloadIdentity(pulumi.ComponentResource):
         super().__init__("mlops:azure:WorkloadIdentity", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         client = authorization.get_client_config_output(opts=pulumi.InvokeOutputOptions(parent=self))
-        identity = managedidentity.UserAssignedIdentity(f"{name}-identity",
+        if settings.existing_identity is None:
+            made = managedidentity.UserAssignedIdentity(f"{name}-identity",
                                                         resource_group_name=settings.resource_group_name,
                                                         location=settings.location, opts=child)
-        managedidentity.FederatedIdentityCredential(
-            f"{name}-federation",
-            resource_group_name=settings.resource_group_name,
-            resource_name_=identity.name,
-            federated_identity_credential_resource_name="kubernetes-service-account",
-            issuer=settings.oidc_issuer,
-            subject=settings.subject,
-            audiences=[TOKEN_AUDIENCE],
-            opts=child,
-        )
+            identity_name, client_id, principal_id = made.name, made.client_id, made.principal_id
+        else:
+            existing = settings.existing_identity
+            identity_name, client_id, principal_id = (pulumi.Output.from_input(existing["name"]),
+                                                      pulumi.Output.from_input(existing["client_id"]),
+                                                      pulumi.Output.from_input(existing["principal_id"]))
+        federate(f"{name}-federation", identity_name=identity_name, resource_group_name=settings.resource_group_name,
+                 oidc_issuer=settings.oidc_issuer, subject=settings.subject, parent=self)
         assign_role(f"{name}-artifacts",
                     role="Storage Blob Data Reader" if settings.read_only else "Storage Blob Data Contributor",
-                    scope=settings.container_id, principal_id=identity.principal_id,
+                    scope=settings.container_id, principal_id=principal_id,
                     subscription_id=client.subscription_id, parent=self)
-        self.client_id = identity.client_id
-        self.principal_id = identity.principal_id
-        self.name = identity.name
-        self.service_account_annotations = identity.client_id.apply(lambda cid: {CLIENT_ID_ANNOTATION: cid})
+        self.client_id = client_id
+        self.principal_id = principal_id
+        self.name = identity_name
+        self.service_account_annotations = client_id.apply(lambda cid: {CLIENT_ID_ANNOTATION: cid})
         self.service_account_labels = pulumi.Output.from_input({USE_LABEL: "true"})
         self.register_outputs({"client_id": self.client_id, "principal_id": self.principal_id, "name": self.name,
                                "service_account_annotations": self.service_account_annotations,

@@ -19,6 +19,7 @@ from typing import Any
 import pulumi
 
 from components.cloud_layer import CloudLayer
+from components.kubernetes.database_bootstrap import OBJECT_NAME as DATABASE_BOOTSTRAP_ACCOUNT
 from components.kubernetes.mlflow_server import MlflowServer, validate_mlflow_server_args
 from components.kubernetes.model_endpoint import BlueGreenModelEndpoint, validate_endpoint_args
 from components.kubernetes.namespace import IsolatedNamespace, validate_namespace_name
@@ -71,7 +72,7 @@ def validate_kubernetes_layer_args(mlflow: Any, monitoring: Any, endpoints: Any,
     mlflow.setdefault("image", DEFAULT_MLFLOW_IMAGE)
     models = validate_namespace_name(models_namespace, f"{prefix}models_namespace")
     validate_mlflow_server_args(
-        {**mlflow, "namespace": MLFLOW_NAMESPACE, "backend_store_uri": "placeholder", "artifact_uri": "placeholder",
+        {**mlflow, "namespace": MLFLOW_NAMESPACE, "database": "placeholder", "artifact_uri": "placeholder",
          "client_namespaces": [models], "monitoring_namespace": monitoring_settings.namespace},
         field=f"{prefix}mlflow")
     if endpoints is None:
@@ -111,11 +112,12 @@ class KubernetesLayer(pulumi.ComponentResource):
         monitoring = PrometheusStack(f"{name}-monitoring", settings.monitoring, opts=on_cluster)
         after_monitoring = on_cluster.merge(pulumi.ResourceOptions(depends_on=[monitoring]))
 
-        identity = cloud.workload_identity(f"{name}-mlflow", MLFLOW_NAMESPACE, "mlflow")
+        # MLflow's identity also signs in to the database as MLflow's own role; the bootstrap Job's reads the admin's.
+        identity = cloud.workload_identity(f"{name}-mlflow", MLFLOW_NAMESPACE, "mlflow", database_user=True)
         mlflow_args: dict[str, Any] = {
             **settings.mlflow,
             "namespace": MLFLOW_NAMESPACE,
-            "backend_store_uri": cloud.database.connection_uri,
+            "database": cloud.database,
             "artifact_uri": cloud.artifact_uri,
             "artifact_pod_env": cloud.artifact_pod_env,
             "service_account_annotations": identity.annotations,
@@ -130,6 +132,13 @@ class KubernetesLayer(pulumi.ComponentResource):
         }
         if cloud.artifact_secret_env is not None:
             mlflow_args["artifact_secret_env"] = cloud.artifact_secret_env
+        if cloud.credential_egress is not None:
+            mlflow_args["credential_egress"] = cloud.credential_egress
+        if cloud.database.admin.identity is not None:
+            admin = cloud.database.admin.identity(f"{name}-mlflow-database-admin", MLFLOW_NAMESPACE,
+                                                  DATABASE_BOOTSTRAP_ACCOUNT)
+            mlflow_args["database_admin_annotations"] = admin.annotations
+            mlflow_args["database_admin_labels"] = admin.labels
         mlflow = MlflowServer(f"{name}-mlflow", mlflow_args, opts=after_monitoring)
 
         models = IsolatedNamespace(f"{name}-models", {"name": settings.models_namespace}, opts=on_cluster)

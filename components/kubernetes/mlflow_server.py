@@ -1,10 +1,11 @@
 """The MLflow tracking server and model registry, in its own isolated namespace.
 
 What it gives: a namespace with default-deny NetworkPolicy; a ServiceAccount carrying the cloud layer's
-workload-identity annotations (so the server reaches the artifact store without keys); a Secret with the backend
-store URI, the basic-auth configuration and generated admin password and CSRF key (all Pulumi secrets); a migration
-Job (``mlflow db upgrade``) that the Deployment waits for, so a new MLflow version never serves against an old
-schema; a Deployment running ``mlflow server`` with proxied artifacts (``--serve-artifacts
+workload-identity annotations (so the server reaches the artifact store and signs in to the database without
+keys); a Secret with the basic-auth configuration and generated admin password and CSRF key (all Pulumi secrets); a
+database bootstrap Job (``database_bootstrap``) that creates MLflow's own PostgreSQL role as the admin; a migration
+Job (``mlflow db upgrade``, as MLflow's role) that the Deployment waits for, so a new MLflow version never serves
+against an old schema; a Deployment running ``mlflow server`` with proxied artifacts (``--serve-artifacts
 --artifacts-destination <bucket>``), MLflow's basic-auth app, Prometheus metrics on ``/metrics`` and probes on
 ``/health``, non-root with a read-only root filesystem; a Service, a PodDisruptionBudget, NetworkPolicies (ingress
 from the allowed namespaces and Prometheus; egress to the database and the artifact store) and a ServiceMonitor
@@ -20,6 +21,10 @@ The image must contain MLflow 3.17.2 with its ``auth`` extra (Flask-WTF), the Po
 (boto3, google-cloud-storage, azure-storage-blob) and prometheus-flask-exporter (for ``--expose-prometheus``), run
 as the numeric user ``MLFLOW_UID`` and need no writable path but ``/tmp``: the build target under
 ``serving_image/tracking/`` is such an image. Pin it by tag and, for production, by digest (``image_digest``).
+
+Every pod that opens a database connection (server, migration, bootstrap) signs in the way the cloud layer's
+``DatabaseAccess`` says, rendered by ``database_login``: the backend store URI names the user and TLS but never a
+password.
 
 What it deliberately does not: create the database or the bucket (the cloud layer does), or grant anything beyond
 the readers' READ (people and training pipelines get their permissions from an admin, through MLflow's permission
@@ -39,7 +44,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 from pulumi import Input
 
-from components.cloud_layer import EgressTarget
+from components.cloud_layer import DatabaseAccess, EgressTarget
 from components.kubernetes.container_resources import (
     ComputeSettings,
     ProbeSettings,
@@ -48,7 +53,15 @@ from components.kubernetes.container_resources import (
     validate_compute,
     validate_probes,
 )
+from components.kubernetes.database_bootstrap import DatabaseBootstrap
+from components.kubernetes.database_login import (
+    backend_uri,
+    login_secret,
+    pod_login,
+    validate_database_access,
+)
 from components.kubernetes.gateway_route import http_route, validate_route_args
+from components.kubernetes.identity_labels import with_identity_labels
 from components.kubernetes.namespace import IsolatedNamespace, validate_namespace_name
 from components.kubernetes.network_access import allow_policy, egress_rule, namespace_peer, tcp_ports
 from components.kubernetes.pod_security import container_security_context, pod_security_context, writable_volumes
@@ -70,11 +83,15 @@ UPLOAD_TIMEOUT_SECONDS = 600
 DEFAULT_COMPUTE = ComputeSettings("500m", "1Gi", "2", "2Gi", 0)
 DEFAULT_PROBES = ProbeSettings(initial_delay_seconds=10, period_seconds=10, timeout_seconds=5, failure_threshold=6)
 SERVER_LABELS = {"app.kubernetes.io/name": "mlflow", "app.kubernetes.io/component": "tracking-server"}
+SCHEMA_UPGRADE_COMMAND = ["python", "-m", "serving_image.tracking.schema_upgrade"]
+"""``mlflow db upgrade`` with the backend store URI read from ``MLFLOW_BACKEND_STORE_URI``."""
+DATABASE_LOGIN_SECRET = "mlflow-database-login"
+"""The Secret of a static database login (``local`` only)."""
 USERS_LABELS = {"app.kubernetes.io/name": "mlflow", "app.kubernetes.io/component": "users"}
 _ARGS = frozenset({
-    "namespace", "image", "image_digest", "backend_store_uri", "artifact_uri", "artifact_pod_env",
+    "namespace", "image", "image_digest", "database", "artifact_uri", "artifact_pod_env",
     "artifact_secret_env", "service_account_annotations", "service_account_labels", "database_egress",
-    "storage_egress", "replicas", "workers", "compute", "probes", "client_namespaces", "monitoring_namespace",
+    "database_admin_annotations", "database_admin_labels", "credential_egress", "storage_egress", "replicas", "workers", "compute", "probes", "client_namespaces", "monitoring_namespace",
     "route", "allowed_hosts", "readers",
 })
 
@@ -174,8 +191,8 @@ class MlflowServerArgs(TypedDict):
     """Tracking-server image, pinned by tag (``registry/name:tag``; see the module docstring for what it needs)."""
     image_digest: NotRequired[str]
     """``sha256:...`` digest of ``image``; appended as ``@sha256:...`` so the tag cannot move under a deployment."""
-    backend_store_uri: Input[str]
-    """PostgreSQL URI of the backend store (a Pulumi secret); goes only into a Kubernetes Secret."""
+    database: DatabaseAccess
+    """The backend store: where PostgreSQL is and how pods sign in (the cloud layer's ``DatabaseAccess``)."""
     artifact_uri: Input[str]
     """The artifact store (``s3://``, ``gs://``, ``wasbs://``) the server proxies artifacts to."""
     artifact_pod_env: NotRequired[Input[Mapping[str, str]]]
@@ -185,8 +202,13 @@ class MlflowServerArgs(TypedDict):
     service_account_annotations: NotRequired[Input[Mapping[str, str]]]
     """Workload-identity annotations of the server's ServiceAccount."""
     service_account_labels: NotRequired[Input[Mapping[str, str]]]
+    database_admin_annotations: NotRequired[Input[Mapping[str, str]]]
+    """Annotations of the bootstrap Job's ServiceAccount (the cloud layer's admin identity)."""
+    database_admin_labels: NotRequired[Input[Mapping[str, str]]]
     database_egress: NotRequired[EgressTarget]
     """Where the database listens (default: port 5432 anywhere)."""
+    credential_egress: NotRequired[EgressTarget]
+    """Where database pods get their credential (STS, Entra, ...); absent when none is fetched."""
     storage_egress: NotRequired[EgressTarget]
     """Where the artifact store listens (default: port 443 anywhere)."""
     replicas: NotRequired[int]
@@ -223,6 +245,7 @@ class MlflowServerSettings:
     route: Mapping[str, str] | None
     allowed_hosts: tuple[str, ...]
     database_egress: EgressTarget
+    credential_egress: EgressTarget | None
     storage_egress: EgressTarget
     readers: tuple[tuple[str, str, tuple[str, ...]], ...]
     """``(username, model_name, model_versions)``."""
@@ -269,7 +292,7 @@ def validate_mlflow_server_args(args: Mapping[str, Any], field: str = "mlflow") 
         if not isinstance(digest, str) or not re.fullmatch(DIGEST_PATTERN, digest):
             raise ArgumentError(f"{field}.image_digest: {digest!r} is not allowed; use sha256: and 64 hex digits")
         image = f"{image}@{digest}"
-    for required in ("backend_store_uri", "artifact_uri"):
+    for required in ("database", "artifact_uri"):
         if args.get(required) is None:
             raise ArgumentError(f"{field}.{required}: missing; the cloud layer provides it")
     clients = tuple(validate_namespace_name(n, f"{field}.client_namespaces[{i}]")
@@ -292,6 +315,7 @@ def validate_mlflow_server_args(args: Mapping[str, Any], field: str = "mlflow") 
         route=route,
         allowed_hosts=tuple(hosts),
         database_egress=args.get("database_egress") or EgressTarget(ports=(5432,)),
+        credential_egress=args.get("credential_egress"),
         storage_egress=args.get("storage_egress") or EgressTarget(ports=(443,)),
         readers=validate_readers(args.get("readers"), f"{field}.readers"),
     )
@@ -331,14 +355,6 @@ def server_command(settings: MlflowServerSettings, artifact_uri: str) -> tuple[l
     return ["mlflow"], args
 
 
-def sqlalchemy_uri(connection_uri: str) -> str:
-    """The cloud layer's ``postgresql://`` URI with the driver the image has named: SQLAlchemy 2.1 maps a bare
-    ``postgresql://`` to psycopg 3, which the tracking image does not ship (it has psycopg2)."""
-    if connection_uri.startswith(("postgresql://", "postgres://")):
-        return "postgresql+psycopg2://" + connection_uri.split("://", 1)[1]
-    return connection_uri
-
-
 def auth_config(backend_store_uri: str) -> str:
     """MLflow's basic-auth configuration: users live in the same PostgreSQL database (their own tables), no
     permission for anyone until granted. The admin's name and password come from the environment."""
@@ -365,6 +381,8 @@ class MlflowServer(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: MlflowServerArgs, opts: pulumi.ResourceOptions | None = None):
         settings = validate_mlflow_server_args(args, field=name)
+        database: DatabaseAccess = args["database"]
+        validate_database_access(database, f"{name}.database")
         super().__init__("mlops:kubernetes:MlflowServer", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         ns = settings.namespace
@@ -374,16 +392,16 @@ class MlflowServer(pulumi.ComponentResource):
 
         admin_password = random.RandomPassword(f"{name}-admin-password", length=32, special=False, opts=child)
         csrf_key = random.RandomPassword(f"{name}-csrf-key", length=48, special=False, opts=child)
-        backend_uri = pulumi.Output.secret(args["backend_store_uri"]).apply(sqlalchemy_uri)
+        store_uri = pulumi.Output.all(database.host, database.port, database.database, database.username).apply(
+            lambda values: backend_uri(*values, database.tls))
         config_secret = k8s.core.v1.Secret(
             f"{name}-config",
             metadata=k8s.meta.v1.ObjectMetaArgs(name="mlflow-config", namespace=ns),
             type="Opaque",
             string_data={
-                "MLFLOW_BACKEND_STORE_URI": backend_uri,
                 "MLFLOW_AUTH_ADMIN_PASSWORD": admin_password.result,
                 "MLFLOW_FLASK_SERVER_SECRET_KEY": csrf_key.result,
-                "basic_auth.ini": backend_uri.apply(auth_config),
+                "basic_auth.ini": store_uri.apply(auth_config),
             },
             opts=inside,
         )
@@ -435,9 +453,14 @@ class MlflowServer(pulumi.ComponentResource):
 
         plain_env = pulumi.Output.from_input(args.get("artifact_pod_env") or {}).apply(
             lambda env: [k8s.core.v1.EnvVarArgs(name=k, value=v) for k, v in sorted(env.items())])
+        login_secret(f"{name}-database-login", DATABASE_LOGIN_SECRET, ns, database.login, inside)
+        login = pod_login(database.login, host=database.host, port=database.port, username=database.username,
+                          image=settings.image, uid=MLFLOW_UID, secret_name=DATABASE_LOGIN_SECRET)
+        store_env = k8s.core.v1.EnvVarArgs(name="MLFLOW_BACKEND_STORE_URI", value=store_uri)
         env = plain_env.apply(lambda plain: [
             *plain,
-            secret_env("MLFLOW_BACKEND_STORE_URI"),
+            store_env,
+            *login.env,
             secret_env("MLFLOW_AUTH_ADMIN_PASSWORD"),
             secret_env("MLFLOW_FLASK_SERVER_SECRET_KEY"),
             k8s.core.v1.EnvVarArgs(name="MLFLOW_AUTH_ADMIN_USERNAME", value=ADMIN_USERNAME),
@@ -445,6 +468,9 @@ class MlflowServer(pulumi.ComponentResource):
             k8s.core.v1.EnvVarArgs(name="HOME", value="/tmp"),
         ])
         volumes, mounts = writable_volumes({"tmp": "/tmp"}, size_limit="8Gi")
+        tmp_volume, tmp_mount = volumes[0], mounts[0]
+        volumes += login.volumes
+        mounts += login.mounts
         volumes.append(k8s.core.v1.VolumeArgs(name="auth-config", secret=k8s.core.v1.SecretVolumeSourceArgs(
             secret_name="mlflow-config", default_mode=0o440,
             items=[k8s.core.v1.KeyToPathArgs(key="basic_auth.ini", path="basic_auth.ini")])))
@@ -452,6 +478,12 @@ class MlflowServer(pulumi.ComponentResource):
                                                   read_only=True))
         pod_security = pod_security_context(MLFLOW_UID)
         resources = resource_requirements(settings.compute)
+        bootstrap = DatabaseBootstrap(f"{name}-database-bootstrap", {
+            "namespace": ns, "image": settings.image, "uid": MLFLOW_UID, "database": database,
+            "service_account_annotations": args.get("database_admin_annotations") or {},
+            "service_account_labels": args.get("database_admin_labels") or {},
+            "database_egress": settings.database_egress, "credential_egress": settings.credential_egress,
+        }, opts=inside)
 
         migration = k8s.batch.v1.Job(
             f"{name}-db-upgrade",
@@ -462,30 +494,31 @@ class MlflowServer(pulumi.ComponentResource):
                 active_deadline_seconds=900,
                 ttl_seconds_after_finished=86400,
                 template=k8s.core.v1.PodTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(labels={
-                        "app.kubernetes.io/name": "mlflow", "app.kubernetes.io/component": "db-upgrade"}),
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=with_identity_labels({
+                        "app.kubernetes.io/name": "mlflow", "app.kubernetes.io/component": "db-upgrade"},
+                        args.get("service_account_labels"))),
                     spec=k8s.core.v1.PodSpecArgs(
                         restart_policy="Never",
                         service_account_name="mlflow",
                         automount_service_account_token=False,
                         security_context=pod_security,
-                        volumes=[volumes[0]],
+                        volumes=[tmp_volume, *login.volumes],
+                        init_containers=login.sidecars or None,
                         containers=[k8s.core.v1.ContainerArgs(
                             name="db-upgrade",
                             image=settings.image,
                             image_pull_policy="IfNotPresent",
-                            command=["mlflow"],
-                            args=["db", "upgrade", "$(MLFLOW_BACKEND_STORE_URI)"],
-                            env=[secret_env("MLFLOW_BACKEND_STORE_URI"),
-                                 k8s.core.v1.EnvVarArgs(name="HOME", value="/tmp")],
+                            # The URI comes from the environment, never the command line.
+                            command=SCHEMA_UPGRADE_COMMAND,
+                            env=[store_env, *login.env, k8s.core.v1.EnvVarArgs(name="HOME", value="/tmp")],
                             resources=resources,
                             security_context=container_security_context(MLFLOW_UID),
-                            volume_mounts=[mounts[0]],
+                            volume_mounts=[tmp_mount, *login.mounts],
                         )],
                     ),
                 ),
             ),
-            opts=inside.merge(pulumi.ResourceOptions(depends_on=[config_secret, service_account])),
+            opts=inside.merge(pulumi.ResourceOptions(depends_on=[config_secret, service_account, bootstrap])),
         )
 
         command_and_args = pulumi.Output.from_input(args["artifact_uri"]).apply(
@@ -518,13 +551,15 @@ class MlflowServer(pulumi.ComponentResource):
                     type="RollingUpdate",
                     rolling_update=k8s.apps.v1.RollingUpdateDeploymentArgs(max_unavailable=0, max_surge=1)),
                 template=k8s.core.v1.PodTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=SERVER_LABELS),
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=with_identity_labels(SERVER_LABELS,
+                                                                          args.get("service_account_labels"))),
                     spec=k8s.core.v1.PodSpecArgs(
                         service_account_name="mlflow",
                         automount_service_account_token=False,
                         security_context=pod_security,
                         termination_grace_period_seconds=90,
                         volumes=volumes,
+                        init_containers=login.sidecars or None,
                         containers=[container],
                     ),
                 ),
@@ -599,6 +634,9 @@ class MlflowServer(pulumi.ComponentResource):
                 opts=inside,
             )
 
+        database_egress = [egress_rule(settings.database_egress)]
+        if settings.credential_egress is not None:
+            database_egress.append(egress_rule(settings.credential_egress))
         callers = [namespace_peer(n) for n in (*settings.client_namespaces, settings.monitoring_namespace)]
         if readers_secret is not None:
             callers.append(namespace_peer(ns, USERS_LABELS))
@@ -607,13 +645,13 @@ class MlflowServer(pulumi.ComponentResource):
         allow_policy(
             f"{name}-allow-server", ns, SERVER_LABELS,
             ingress=[k8s.networking.v1.NetworkPolicyIngressRuleArgs(from_=callers, ports=tcp_ports([MLFLOW_PORT]))],
-            egress=[egress_rule(settings.database_egress), egress_rule(settings.storage_egress)],
+            egress=[*database_egress, egress_rule(settings.storage_egress)],
             opts=inside,
         )
         allow_policy(
             f"{name}-allow-db-upgrade", ns,
             {"app.kubernetes.io/name": "mlflow", "app.kubernetes.io/component": "db-upgrade"},
-            ingress=None, egress=[egress_rule(settings.database_egress)], opts=inside,
+            ingress=None, egress=database_egress, opts=inside,
         )
         k8s.apiextensions.CustomResource(
             f"{name}-service-monitor",

@@ -3,7 +3,9 @@
 It uses a kubeconfig context that already exists on the machine (kind, k3d, minikube, Docker Desktop, or any
 cluster), runs PostgreSQL and an S3-compatible store (MinIO) in a ``mlops-data`` namespace, and returns a
 :class:`components.cloud_layer.CloudLayer` like every cloud does, so the Kubernetes layer on top is the same.
-Workload identity does not exist here: pods get the store's access keys from a Secret (``artifact_secret_env``).
+Workload identity does not exist here: pods get the store's access keys from a Secret (``artifact_secret_env``),
+and sign in to PostgreSQL with the static kind of the contract: MLflow as its own role (``mlflow_tracking``) with a
+generated password, the bootstrap Job as the in-cluster superuser, each password kept only in a Kubernetes Secret.
 """
 
 from __future__ import annotations
@@ -15,8 +17,18 @@ from typing import Any, NotRequired, TypedDict
 
 import pulumi
 import pulumi_kubernetes as k8s
+import pulumi_random as random
 
-from components.cloud_layer import CloudLayer, DatabaseEndpoint, EgressTarget, ServiceAccountIdentity
+from components.cloud_layer import (
+    CloudLayer,
+    DatabaseAccess,
+    DatabaseAdmin,
+    DatabaseRole,
+    DatabaseTls,
+    EgressTarget,
+    ServiceAccountIdentity,
+    StaticPassword,
+)
 from components.kubernetes.namespace import IsolatedNamespace, validate_namespace_name
 from components.local import object_store, postgres
 from components.local.object_store import InClusterObjectStore
@@ -33,6 +45,8 @@ DEFAULTS = {
     "bucket": "mlflow-artifacts",
     "storage_size": "10Gi",
 }
+MLFLOW_ROLE = "mlflow_tracking"
+"""The role MLflow signs in as; the superuser (``mlflow``) is the bootstrap Job's only."""
 
 
 class LocalLayerArgs(TypedDict):
@@ -116,8 +130,12 @@ class LocalLayer(pulumi.ComponentResource):
             "bucket": settings.bucket, "storage_size": settings.storage_size,
             "client_namespaces": client_namespaces}, opts=inside)
 
+        mlflow_password = pulumi.Output.secret(random.RandomPassword(
+            f"{name}-mlflow-database-password", length=32, special=False,
+            opts=pulumi.ResourceOptions(parent=self)).result)
+
         def no_identity(_name: str, _namespace: str, _service_account: str, *,
-                        read_only: bool = False) -> ServiceAccountIdentity:
+                        read_only: bool = False, database_user: bool = False) -> ServiceAccountIdentity:
             """The local store has no workload identity; pods use the access keys of ``artifact_secret_env``."""
             return ServiceAccountIdentity(annotations=pulumi.Output.from_input({}),
                                           labels=pulumi.Output.from_input({}))
@@ -128,8 +146,17 @@ class LocalLayer(pulumi.ComponentResource):
             artifact_uri=store.uri,
             artifact_pod_env=store.endpoint.apply(lambda endpoint: {
                 "MLFLOW_S3_ENDPOINT_URL": endpoint, "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1"}),
-            database=DatabaseEndpoint(host=database.host, port=database.port, database=database.database,
-                                      username=database.username, connection_uri=database.connection_uri),
+            database=DatabaseAccess(
+                host=database.host, port=database.port, database=database.database,
+                username=pulumi.Output.from_input(MLFLOW_ROLE),
+                login=StaticPassword(password=mlflow_password),
+                # In-cluster traffic to a development database without a certificate; clouds verify-full.
+                tls=DatabaseTls(mode="disable"),
+                role=DatabaseRole(create=("CREATE ROLE {role} LOGIN",),
+                                  ensure=("ALTER ROLE {role} PASSWORD %(password)s",),
+                                  secret_parameters=mlflow_password.apply(lambda password: {"password": password})),
+                admin=DatabaseAdmin(username=database.username, login=StaticPassword(password=database.password)),
+            ),
             workload_identity=no_identity,
             database_egress=EgressTarget(ports=(postgres.PORT,), namespace=ns, pod_labels=postgres.LABELS),
             storage_egress=EgressTarget(ports=(object_store.PORT,), namespace=ns, pod_labels=object_store.LABELS),

@@ -45,7 +45,7 @@ class InClusterPostgres(pulumi.ComponentResource):
     database: pulumi.Output[str]
     username: pulumi.Output[str]
     password: pulumi.Output[str]
-    connection_uri: pulumi.Output[str]
+    """The superuser's (``username``); a Pulumi secret."""
 
     def __init__(self, name: str, args: InClusterPostgresArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("mlops:local:InClusterPostgres", name, None, opts)
@@ -127,8 +127,5 @@ class InClusterPostgres(pulumi.ComponentResource):
         self.database = pulumi.Output.from_input(args["database"])
         self.username = pulumi.Output.from_input(args["username"])
         self.password = pulumi.Output.secret(password.result)
-        self.connection_uri = pulumi.Output.secret(pulumi.Output.format(
-            "postgresql://{0}:{1}@{2}:{3}/{4}?sslmode=disable", args["username"], password.result, self.host, PORT,
-            args["database"]))
         self.register_outputs({"host": self.host, "port": self.port, "database": self.database,
-                               "username": self.username, "connection_uri": self.connection_uri})
+                               "username": self.username})

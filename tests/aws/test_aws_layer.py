@@ -156,14 +156,16 @@ def contract():
         layer = build_aws_layer("layer", settings, {"name_prefix": "mlops-dev-artifacts-"}, parent=parent,
                                 aws_provider=provider)
         seen["layer"] = layer
-        identity = layer.workload_identity("layer-mlflow", "mlflow", "mlflow")
+        identity = layer.workload_identity("layer-mlflow", "mlflow", "mlflow", database_user=True)
+        admin = layer.database.admin.identity("layer-bootstrap", "mlflow", "database-bootstrap")
         for key, output in {"kubeconfig": layer.kubeconfig, "issuer": layer.oidc_issuer,
-                            "uri": layer.database.connection_uri, "artifact_uri": layer.artifact_uri,
+                            "username": layer.database.username, "artifact_uri": layer.artifact_uri,
                             "annotations": identity.annotations, "port": layer.database.port,
+                            "admin_annotations": admin.annotations, "admin_username": layer.database.admin.username,
+                            "admin_settings": pulumi.Output.from_input(layer.database.admin.login.settings),
                             "cluster_name": layer.cluster_name}.items():
-            output.apply(lambda value, key=key: seen.__setitem__(key, value))
+            pulumi.Output.from_input(output).apply(lambda value, key=key: seen.__setitem__(key, value))
         pulumi.export("kubeconfig", layer.kubeconfig)  # stack outputs record secrets as "[secret]"
-        pulumi.export("connection_uri", layer.database.connection_uri)
         pulumi.export("oidc_issuer", layer.oidc_issuer)
 
     plan = run_function(program)
@@ -196,13 +198,30 @@ def test_the_oidc_issuer_is_an_https_url(contract):
     assert plan.outputs["oidc_issuer"] == seen["issuer"]
 
 
-def test_the_connection_uri_is_a_secret_requiring_tls(contract):
+def test_mlflow_signs_in_as_its_own_role_with_rds_iam_tokens_verified_against_the_rds_ca(contract):
     plan, seen = contract
-    assert seen["uri"].startswith("postgresql://mlflow:") and seen["uri"].endswith(":5432/mlflow?sslmode=require")
+    database = seen["layer"].database
+    assert seen["username"] == "mlflow_tracking" and seen["admin_username"] == "mlflow"
     assert seen["port"] == 5432
-    assert plan.outputs["connection_uri"] == "[secret]"
+    assert database.login.source == "aws-rds-iam"
+    assert (database.tls.mode, database.tls.ca_bundle) == ("verify-full", "aws-rds")
+    assert database.role.ensure == ("GRANT rds_iam TO {role}",)
+    # No password is kept at deployment time: the instance's inputs carry none, and no secret value is read (the
+    # harness has no fake for getSecretVersion, so reading one would fail the run).
     assert "password" not in json.dumps([r.inputs for r in plan.all(RDS)]).lower().replace(
         "managemasteruserpassword", "")
+
+
+def test_the_bootstrap_reads_the_master_secret_at_run_time_through_its_own_role(contract):
+    plan, seen = contract
+    instance = plan.one(RDS)
+    secret_arn = instance.outputs["masterUserSecrets"][0]["secretArn"]
+    assert seen["layer"].database.admin.login.source == "aws-secrets-manager"
+    assert seen["admin_settings"]["MLOPS_DB_SECRET_ID"] == secret_arn
+    role = plan.one("aws:iam/role:Role", "layer-bootstrap-role")
+    assert seen["admin_annotations"] == {"eks.amazonaws.com/role-arn": role.outputs["arn"]}
+    assert [p.name for p in plan.all("aws:iam/rolePolicy:RolePolicy") if p.parent == role.parent] == [
+        "layer-bootstrap-secret"]
 
 
 def test_the_identity_annotation_names_its_role(contract):

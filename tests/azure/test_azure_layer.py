@@ -5,6 +5,7 @@ the key vaults or their keys."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pulumi_kubernetes as k8s
@@ -186,7 +187,8 @@ def test_workload_identities_get_blob_access_to_the_artifact_container_only(prev
                      "mlops-kubernetes-churn-artifacts": (container, "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1")}
     subjects = sorted(f.inputs["subject"] for f in plan.all("azure-native:managedidentity:FederatedIdentityCredential")
                       if f.name.startswith("mlops-kubernetes-"))
-    assert subjects == ["system:serviceaccount:mlflow:mlflow", "system:serviceaccount:models:churn"]
+    assert subjects == ["system:serviceaccount:mlflow:database-bootstrap", "system:serviceaccount:mlflow:mlflow",
+                        "system:serviceaccount:models:churn"]
 
 
 # --- the contract's output shapes ---------------------------------------------------------------------------------
@@ -273,3 +275,32 @@ def test_bad_sections_fail_naming_the_config_key(sections, message):
 
     with pytest.raises(ArgumentError, match=message):
         validate_azure_layer_args(sections, location="westeurope", name="mlops-dev")
+
+
+@pytest.mark.parametrize("stack", ["azure-dev", "azure-prod"])
+def test_mlflow_and_its_jobs_sign_in_with_entra_tokens_and_no_password_exists_anywhere(preview, stack):
+    plan = preview(stack)
+    server = plan.one("azure-native:dbforpostgresql:Server").inputs
+    assert server["authConfig"]["passwordAuth"] == "Disabled" and "administratorLoginPassword" not in server
+    workloads = [r for r in plan.all("kubernetes:apps/v1:Deployment") + plan.all("kubernetes:batch/v1:Job")
+                 if r.name.startswith("mlops-kubernetes-mlflow-") and not r.name.endswith("-users")]
+    assert {r.name.rsplit("-mlflow-", 1)[1] for r in workloads} == {"server", "db-upgrade",
+                                                                     "database-bootstrap-job"}
+    for workload in workloads:
+        pod = workload.outputs["spec"]["template"]
+        assert pod["metadata"]["labels"]["azure.workload.identity/use"] == "true", workload.name
+        sidecar, = [c for c in pod["spec"]["initContainers"] if c["name"] == "database-token"]
+        env = {e["name"]: e.get("value") for e in sidecar["env"]}
+        assert env["MLOPS_DB_TOKEN_SOURCE"] == "azure-entra"
+        assert env["MLOPS_DB_TOKEN_SCOPE"] == "https://ossrdbms-aad.database.windows.net/.default"
+        for container in [*pod["spec"]["initContainers"], *pod["spec"]["containers"]]:
+            for entry in container.get("env", []):
+                value = str(entry.get("value", ""))
+                assert "PASSWORD" not in entry["name"] or "value" not in entry, (workload.name, entry["name"])
+                assert not re.search(r"postgres(ql)?(\+psycopg2)?://[^/@]*:[^/@]*@", value), (workload.name, value)
+            assert not any("password" in arg.lower() for arg in container.get("args", [])), workload.name
+    uri = next(e["value"] for w in workloads if w.name.endswith("-server")
+               for c in w.outputs["spec"]["template"]["spec"]["containers"] for e in c.get("env", [])
+               if e["name"] == "MLFLOW_BACKEND_STORE_URI")
+    assert uri.startswith("postgresql+psycopg2://mlflow@") and "sslmode=verify-full" in uri
+    assert not [key for key in plan.outputs if "database" in key and "password" in key]

@@ -67,3 +67,46 @@ def endpoint_args(**overrides: Any) -> dict[str, Any]:
     }
     args.update(overrides)
     return args
+
+
+def database_access(kind: str = "token", *, host: str = "db.cluster.internal", port: int = 5432,
+                    database: str = "mlflow", username: str = "mlflow_tracking",
+                    password: str = "hunter2-workload", admin_password: str = "hunter2-admin") -> Any:
+    """A cloud layer's ``DatabaseAccess`` of one credential kind: ``token`` (AWS-like RDS IAM tokens, the admin
+    through the master secret), ``static`` (the local target) or ``connector`` (a GCP-like proxy sidecar)."""
+    from components.cloud_layer import (
+        ConnectorSidecar,
+        DatabaseAccess,
+        DatabaseAdmin,
+        DatabaseRole,
+        DatabaseTls,
+        RefreshedToken,
+        StaticPassword,
+    )
+
+    out = pulumi.Output.from_input
+    if kind == "static":
+        return DatabaseAccess(
+            host=out(host), port=out(port), database=out(database), username=out(username),
+            login=StaticPassword(password=pulumi.Output.secret(password)), tls=DatabaseTls(mode="disable"),
+            role=DatabaseRole(create=("CREATE ROLE {role} LOGIN",), ensure=("ALTER ROLE {role} PASSWORD %(password)s",),
+                              secret_parameters=pulumi.Output.secret({"password": password})),
+            admin=DatabaseAdmin(username="postgres", login=StaticPassword(password=pulumi.Output.secret(admin_password))))
+    if kind == "connector":
+        proxy = ConnectorSidecar(name="cloud-sql-proxy", image="gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.18.2",
+                                 args=["--auto-iam-authn", "--private-ip", "--port", str(port), "--health-check",
+                                       "--http-address", "0.0.0.0", "--http-port", "9090", "project:region:instance"],
+                                 health_port=9090, startup_path="/startup", liveness_path="/liveness",
+                                 readiness_path="/readiness")
+        return DatabaseAccess(
+            host=out("127.0.0.1"), port=out(port), database=out(database), username=out(username),
+            login=proxy, tls=DatabaseTls(mode="disable"), role=DatabaseRole(ensure=()),
+            admin=DatabaseAdmin(username="postgres", login=proxy))
+    region = {"AWS_REGION": "eu-west-1"}
+    return DatabaseAccess(
+        host=out(host), port=out(port), database=out(database), username=out(username),
+        login=RefreshedToken(source="aws-rds-iam", settings=region),
+        tls=DatabaseTls(mode="verify-full", ca_bundle="aws-rds"),
+        role=DatabaseRole(create=("CREATE ROLE {role} LOGIN",), ensure=("GRANT rds_iam TO {role}",)),
+        admin=DatabaseAdmin(username="mlflow", login=RefreshedToken(
+            source="aws-secrets-manager", settings={**region, "MLOPS_DB_SECRET_ID": "arn:aws:secretsmanager:x"})))

@@ -10,35 +10,41 @@ from components.cloud_layer import EgressTarget
 from components.kubernetes.mlflow_server import MlflowServer, validate_mlflow_server_args
 from components.validation import ArgumentError
 from infra.harness import SECRET_SIG
-from tests.kubernetes.rendering import container, inputs, render
+from tests.kubernetes.rendering import container, database_access, inputs, render
 
 ARGS = {"namespace": "mlflow", "image": "ghcr.io/example/mlflow:3.17.2",
-        "backend_store_uri": "postgresql://mlflow:hunter2@db:5432/mlflow", "artifact_uri": "s3://bucket",
+        "database": "placeholder", "artifact_uri": "s3://bucket",
         "database_egress": EgressTarget(ports=(5432,), cidrs=["10.20.0.0/16"])}
+
+
+def rendered(kind: str = "token"):
+    return render(lambda opts: MlflowServer("mlflow", {**ARGS, "database": database_access(kind)}, opts=opts))
 
 
 @pytest.fixture(scope="module")
 def plan():
-    import pulumi
-    return render(lambda opts: MlflowServer("mlflow", {**ARGS, "backend_store_uri": pulumi.Output.secret(
-        ARGS["backend_store_uri"])}, opts=opts))
+    return rendered()
 
 
-def test_migration_job_precedes_the_server(plan):
+def test_migration_job_follows_the_bootstrap_and_precedes_the_server(plan):
     job = plan.one("kubernetes:batch/v1:Job", "mlflow-db-upgrade")
+    bootstrap = plan.one("kubernetes:batch/v1:Job", "mlflow-database-bootstrap-job")
     server = plan.one("kubernetes:apps/v1:Deployment")
     assert job.urn in server.dependencies
-    assert container(job)["args"] == ["db", "upgrade", "$(MLFLOW_BACKEND_STORE_URI)"]
+    assert bootstrap.urn in job.dependencies
+    assert container(job)["command"] == ["python", "-m", "serving_image.tracking.schema_upgrade"]
+    assert "args" not in container(job)
 
 
-def test_database_password_appears_only_inside_a_secret(plan):
+@pytest.mark.parametrize("kind", ["static", "token"])
+def test_database_password_appears_only_inside_a_secret(kind):
+    plan = rendered(kind)
     for resource in plan.resources:
         if resource.type == "kubernetes:core/v1:Secret":
             continue
         assert "hunter2" not in json.dumps(resource.inputs), resource.name
     secret = plan.one("kubernetes:core/v1:Secret", "mlflow-config")
     assert secret.inputs["stringData"][SECRET_SIG]
-    assert "MLFLOW_BACKEND_STORE_URI" in inputs(secret)["stringData"]
 
 
 def test_server_runs_basic_auth_with_proxied_artifacts_and_metrics(plan):

@@ -16,17 +16,16 @@ from components.kubernetes.mlflow_server import (
     validate_mlflow_server_args,
 )
 from components.validation import ArgumentError
-from tests.kubernetes.rendering import container, inputs, render
+from tests.kubernetes.rendering import container, database_access, inputs, render
 
 ARGS = {"namespace": "mlflow", "image": "ghcr.io/example/mlflow:3.17.2",
-        "backend_store_uri": "postgresql://mlflow:hunter2@db:5432/mlflow", "artifact_uri": "s3://bucket",
+        "database": "placeholder", "artifact_uri": "s3://bucket",
         "readers": [{"username": "endpoint-churn", "model_name": "churn-classifier", "model_versions": ["1", "2"]}]}
 
 
 @pytest.fixture(scope="module")
 def plan():
-    return render(lambda opts: MlflowServer("mlflow", {**ARGS, "backend_store_uri": pulumi.Output.secret(
-        ARGS["backend_store_uri"])}, opts=opts))
+    return render(lambda opts: MlflowServer("mlflow", {**ARGS, "database": database_access()}, opts=opts))
 
 
 def _in_namespace(plan, namespace: str):
@@ -91,8 +90,10 @@ def test_users_job_may_reach_the_server_and_the_server_admits_it(plan):
 
 
 def test_without_readers_there_is_no_users_job():
-    plan = render(lambda opts: MlflowServer("mlflow", {**ARGS, "readers": []}, opts=opts))
-    assert [r.name for r in plan.all("kubernetes:batch/v1:Job")] == ["mlflow-db-upgrade"]
+    plan = render(lambda opts: MlflowServer("mlflow", {**ARGS, "database": database_access(), "readers": []},
+                                            opts=opts))
+    assert sorted(r.name for r in plan.all("kubernetes:batch/v1:Job")) == ["mlflow-database-bootstrap-job",
+                                                                           "mlflow-db-upgrade"]
 
 
 @pytest.mark.parametrize("readers, message", [

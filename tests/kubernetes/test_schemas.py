@@ -36,13 +36,13 @@ def test_every_kubernetes_object_of_a_stack_passes_its_schema(preview, reference
 def test_canary_shadow_gpu_endpoint_and_mlflow_route_pass_their_schemas(reference):
     from components.kubernetes.mlflow_server import MlflowServer
     from components.kubernetes.model_endpoint import BlueGreenModelEndpoint
-    from tests.kubernetes.rendering import endpoint_args
+    from tests.kubernetes.rendering import database_access, endpoint_args
 
     def build(opts):
         BlueGreenModelEndpoint("endpoint", endpoint_args(
             canary_weight=10, shadow=True, compute={"gpus": 1, "cpu_limit": "4", "memory_limit": "16Gi"}), opts=opts)
         MlflowServer("mlflow", {"namespace": "mlflow", "image": "ghcr.io/example/mlflow:3.17.2",
-                                "backend_store_uri": "postgresql://u:p@db:5432/mlflow", "artifact_uri": "s3://b",
+                                "database": database_access("static"), "artifact_uri": "s3://b",
                                 "artifact_secret_env": {"AWS_ACCESS_KEY_ID": "k"},
                                 "route": {"hostname": "mlflow.example.com", "gateway_name": "public",
                                           "gateway_namespace": "gateway"}}, opts=opts)

@@ -1,0 +1,241 @@
+"""How a pod signs in to the platform's PostgreSQL, rendered from the cloud layer's credential kind.
+
+One rendering for every workload that opens a database connection (the MLflow server, its migration Job, the
+bootstrap Job), so none of them knows the cloud (``components.cloud_layer.DatabaseLogin``):
+
+- ``RefreshedToken``: the token refresher from the tracking image as a native sidecar (an init container with
+  ``restartPolicy: Always``, gated by its startup probe, so the workload starts only once a credential is there). It
+  writes ``PGPASSFILE`` on an in-memory volume (mode 0600) that libpq reads at every new connection.
+- ``ConnectorSidecar``: the cloud's connector as a native sidecar; the workload connects to it on 127.0.0.1.
+- ``StaticPassword``: ``PGPASSWORD`` from a Kubernetes Secret (``local`` only).
+
+The workload's connection string carries no password in any case: libpq finds it in the pass file or the
+environment from a Secret, never in a pod spec value, an argument or a log line.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import quote
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.cloud_layer import (
+    TRACKING_IMAGE_CA_BUNDLES,
+    ConnectorSidecar,
+    DatabaseAccess,
+    DatabaseLogin,
+    DatabaseTls,
+    RefreshedToken,
+    StaticPassword,
+)
+from components.kubernetes.container_resources import ComputeSettings, resource_requirements
+from components.kubernetes.pod_security import container_security_context
+from components.validation import DNS_LABEL, ArgumentError, pinned_image
+
+LOGIN_VOLUME = "database-login"
+LOGIN_DIR = "/var/run/mlops-database"
+PASSFILE = f"{LOGIN_DIR}/pgpass"
+REFRESHER_NAME = "database-token"
+REFRESHER_COMMAND = ["python", "-m", "serving_image.tracking.token_refresher"]
+REFRESHER_HEALTH_PORT = 8087
+READY_PATH = "/readyz"
+"""200 while the pass file holds a credential that has not expired."""
+LIVE_PATH = "/livez"
+"""200 while the refresh loop runs."""
+SIDECAR_COMPUTE = ComputeSettings("10m", "64Mi", "200m", "128Mi", 0)
+PASSWORD_KEY = "password"
+"""Key of the password in a static login's Secret."""
+SSL_MODES = ("disable", "require", "verify-ca", "verify-full")
+REFRESH_SECONDS = (10, 3600)
+"""Allowed range of ``RefreshedToken.refresh_seconds``: often enough for 15-minute tokens, rarely enough to be cheap."""
+
+
+def validate_database_access(access: DatabaseAccess, field_name: str = "database") -> None:
+    """Check what the cloud layer put in the contract, before anything is rendered; one-line errors naming the
+    field, the value and what is allowed."""
+    validate_tls(access.tls, f"{field_name}.tls")
+    validate_login(access.login, f"{field_name}.login")
+    validate_login(access.admin.login, f"{field_name}.admin.login")
+    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", access.schema):
+        raise ArgumentError(f"{field_name}.schema: {access.schema!r} is not allowed; use 1 to 63 lowercase letters, "
+                            f"digits or '_', not starting with a digit")
+    for where, statements in (("create", access.role.create), ("ensure", access.role.ensure)):
+        for index, statement in enumerate(statements):
+            if not isinstance(statement, str) or not statement.strip() or ";" in statement.rstrip().rstrip(";"):
+                raise ArgumentError(f"{field_name}.role.{where}[{index}]: {statement!r} is not allowed; use one SQL "
+                                    f"statement per entry")
+
+
+def validate_tls(tls: DatabaseTls, field_name: str) -> None:
+    if tls.mode not in SSL_MODES:
+        raise ArgumentError(f"{field_name}.mode: {tls.mode!r} is not allowed; use one of {', '.join(SSL_MODES)}")
+    if tls.ca_bundle is not None and tls.ca_bundle not in TRACKING_IMAGE_CA_BUNDLES:
+        raise ArgumentError(f"{field_name}.ca_bundle: {tls.ca_bundle!r} is not allowed; use one of "
+                            f"{', '.join(TRACKING_IMAGE_CA_BUNDLES)} (the bundles the tracking image ships)")
+    if tls.mode.startswith("verify-") and tls.ca_bundle is None:
+        raise ArgumentError(f"{field_name}.ca_bundle: None is not allowed with mode {tls.mode!r}; name the CA "
+                            f"bundle to verify against ({', '.join(TRACKING_IMAGE_CA_BUNDLES)})")
+
+
+def validate_login(login: DatabaseLogin, field_name: str) -> None:
+    if isinstance(login, RefreshedToken):
+        if not isinstance(login.source, str) or not re.fullmatch(r"[a-z0-9][a-z0-9-]*", login.source):
+            raise ArgumentError(f"{field_name}.source: {login.source!r} is not allowed; use the name of a token "
+                                f"source of the refresher, such as aws-rds-iam")
+        low, high = REFRESH_SECONDS
+        if not isinstance(login.refresh_seconds, int) or not low <= login.refresh_seconds <= high:
+            raise ArgumentError(f"{field_name}.refresh_seconds: {login.refresh_seconds!r} is not allowed; use an "
+                                f"integer from {low} to {high}")
+    elif isinstance(login, ConnectorSidecar):
+        if not re.fullmatch(DNS_LABEL, login.name) or login.name == REFRESHER_NAME:
+            raise ArgumentError(f"{field_name}.name: {login.name!r} is not allowed; use a DNS label other than "
+                                f"{REFRESHER_NAME}")
+        pinned_image(login.image, f"{field_name}.image", tag_required=True)
+        for key in ("startup_path", "liveness_path", "readiness_path"):
+            if not str(getattr(login, key)).startswith("/"):
+                raise ArgumentError(f"{field_name}.{key}: {getattr(login, key)!r} is not allowed; use an HTTP path "
+                                    f"starting with '/'")
+    elif not isinstance(login, StaticPassword):
+        raise ArgumentError(f"{field_name}: {type(login).__name__} is not allowed; use StaticPassword, "
+                            f"RefreshedToken or ConnectorSidecar")
+
+
+def ca_path(tls: DatabaseTls) -> str | None:
+    return TRACKING_IMAGE_CA_BUNDLES[tls.ca_bundle] if tls.ca_bundle else None
+
+
+def backend_uri(host: str, port: int, database: str, username: str, tls: DatabaseTls) -> str:
+    """MLflow's backend store URI: the psycopg2 driver (the tracking image's), the user and no password (libpq reads
+    it from the pass file or the environment), and TLS as the cloud layer asks."""
+    query = f"sslmode={tls.mode}"
+    if tls.ca_bundle:
+        query += f"&sslrootcert={ca_path(tls)}"
+    return f"postgresql+psycopg2://{quote(username, safe='')}@{host}:{port}/{quote(database, safe='')}?{query}"
+
+
+def libpq_env(host: pulumi.Input[str], port: pulumi.Input[int], database: pulumi.Input[str],
+              username: pulumi.Input[str], tls: DatabaseTls) -> list[k8s.core.v1.EnvVarArgs]:
+    """The standard libpq variables for a program that connects without a URI (the bootstrap Job)."""
+    env = [
+        k8s.core.v1.EnvVarArgs(name="PGHOST", value=host),
+        k8s.core.v1.EnvVarArgs(name="PGPORT", value=pulumi.Output.from_input(port).apply(str)),
+        k8s.core.v1.EnvVarArgs(name="PGDATABASE", value=database),
+        k8s.core.v1.EnvVarArgs(name="PGUSER", value=username),
+        k8s.core.v1.EnvVarArgs(name="PGSSLMODE", value=tls.mode),
+    ]
+    if tls.ca_bundle:
+        env.append(k8s.core.v1.EnvVarArgs(name="PGSSLROOTCERT", value=ca_path(tls)))
+    return env
+
+
+@dataclass
+class PodLogin:
+    """What to add to a pod so its containers sign in: sidecars, volumes, and the mounts and env of each container
+    that opens connections."""
+
+    sidecars: list[k8s.core.v1.ContainerArgs] = field(default_factory=list)
+    volumes: list[k8s.core.v1.VolumeArgs] = field(default_factory=list)
+    mounts: list[k8s.core.v1.VolumeMountArgs] = field(default_factory=list)
+    env: list[k8s.core.v1.EnvVarArgs] = field(default_factory=list)
+
+
+def login_secret(resource_name: str, secret_name: str, namespace: pulumi.Input[str], login: DatabaseLogin,
+                 opts: pulumi.ResourceOptions) -> k8s.core.v1.Secret | None:
+    """The Secret a static login's password lives in (None for the other kinds, which keep no secret)."""
+    if not isinstance(login, StaticPassword):
+        return None
+    return k8s.core.v1.Secret(
+        resource_name,
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=secret_name, namespace=namespace),
+        type="Opaque",
+        string_data={PASSWORD_KEY: pulumi.Output.secret(login.password)},
+        opts=opts,
+    )
+
+
+def pod_login(login: DatabaseLogin, *, host: pulumi.Input[str], port: pulumi.Input[int],
+              username: pulumi.Input[str], image: str, uid: int, secret_name: str) -> PodLogin:
+    """Render ``login`` for one pod; ``image`` is the tracking image (it holds the refresher), ``uid`` the pod's
+    user (the pass file is its own, mode 0600), ``secret_name`` the static login's Secret."""
+    if isinstance(login, StaticPassword):
+        return PodLogin(env=[k8s.core.v1.EnvVarArgs(name="PGPASSWORD", value_from=k8s.core.v1.EnvVarSourceArgs(
+            secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=secret_name, key=PASSWORD_KEY)))])
+    if isinstance(login, ConnectorSidecar):
+        return PodLogin(sidecars=[_connector(login)])
+    volume = k8s.core.v1.VolumeArgs(name=LOGIN_VOLUME, empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(
+        medium="Memory", size_limit="1Mi"))
+    return PodLogin(
+        sidecars=[_refresher(login, host=host, port=port, username=username, image=image, uid=uid)],
+        volumes=[volume],
+        mounts=[k8s.core.v1.VolumeMountArgs(name=LOGIN_VOLUME, mount_path=LOGIN_DIR, read_only=True)],
+        env=[k8s.core.v1.EnvVarArgs(name="PGPASSFILE", value=PASSFILE)],
+    )
+
+
+def refresher_env(login: RefreshedToken, host: str, port: int, username: str,
+                  settings: Mapping[str, str]) -> list[k8s.core.v1.EnvVarArgs]:
+    """The refresher's environment (``serving_image.tracking.token_refresher``): where the credential is for, where
+    it goes, how often, and the source's own plain settings."""
+    fixed = {
+        "MLOPS_DB_TOKEN_SOURCE": login.source,
+        "MLOPS_DB_HOST": host,
+        "MLOPS_DB_PORT": str(port),
+        "MLOPS_DB_USER": username,
+        "MLOPS_DB_PASSFILE": PASSFILE,
+        "MLOPS_DB_REFRESH_SECONDS": str(login.refresh_seconds),
+        "MLOPS_DB_HEALTH_PORT": str(REFRESHER_HEALTH_PORT),
+    }
+    clash = sorted(set(fixed) & set(settings))
+    if clash:
+        raise ArgumentError(f"database.login.settings.{clash[0]}: not allowed; the Kubernetes layer sets it")
+    return [k8s.core.v1.EnvVarArgs(name=key, value=value) for key, value in {**fixed, **dict(settings)}.items()]
+
+
+def _probe(path: str, port: int, period: int, failures: int) -> k8s.core.v1.ProbeArgs:
+    return k8s.core.v1.ProbeArgs(http_get=k8s.core.v1.HTTPGetActionArgs(path=path, port=port),
+                                 period_seconds=period, timeout_seconds=2, failure_threshold=failures)
+
+
+def _refresher(login: RefreshedToken, *, host: pulumi.Input[str], port: pulumi.Input[int],
+               username: pulumi.Input[str], image: str, uid: int) -> k8s.core.v1.ContainerArgs:
+    env = pulumi.Output.all(host, port, username, pulumi.Output.from_input(login.settings)).apply(
+        lambda values: refresher_env(login, values[0], values[1], values[2], values[3]))
+    return k8s.core.v1.ContainerArgs(
+        name=REFRESHER_NAME,
+        image=image,
+        image_pull_policy="IfNotPresent",
+        command=REFRESHER_COMMAND,
+        restart_policy="Always",
+        env=env,
+        ports=[k8s.core.v1.ContainerPortArgs(name="token-health", container_port=REFRESHER_HEALTH_PORT,
+                                             protocol="TCP")],
+        # The workload starts only once a credential is written (up to two minutes for the identity provider).
+        startup_probe=_probe(READY_PATH, REFRESHER_HEALTH_PORT, 2, 60),
+        readiness_probe=_probe(READY_PATH, REFRESHER_HEALTH_PORT, 10, 3),
+        liveness_probe=_probe(LIVE_PATH, REFRESHER_HEALTH_PORT, 20, 3),
+        resources=resource_requirements(SIDECAR_COMPUTE),
+        security_context=container_security_context(uid),
+        volume_mounts=[k8s.core.v1.VolumeMountArgs(name=LOGIN_VOLUME, mount_path=LOGIN_DIR)],
+    )
+
+
+def _connector(login: ConnectorSidecar) -> k8s.core.v1.ContainerArgs:
+    return k8s.core.v1.ContainerArgs(
+        name=login.name,
+        image=login.image,
+        image_pull_policy="IfNotPresent",
+        args=login.args,
+        restart_policy="Always",
+        ports=[k8s.core.v1.ContainerPortArgs(name="connector-health", container_port=login.health_port,
+                                             protocol="TCP")],
+        startup_probe=_probe(login.startup_path, login.health_port, 2, 60),
+        readiness_probe=_probe(login.readiness_path, login.health_port, 10, 3),
+        liveness_probe=_probe(login.liveness_path, login.health_port, 20, 3),
+        resources=resource_requirements(SIDECAR_COMPUTE),
+        security_context=container_security_context(login.run_as_user),
+    )
+
