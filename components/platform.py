@@ -24,6 +24,9 @@ from components.aws.artifact_store import (
 )
 from components.aws.layer import SECTIONS as AWS_SECTIONS
 from components.aws.layer import AwsLayerSettings, build_aws_layer, validate_aws_layer_args, validate_registry_lookup
+from components.azure.layer import LOCATION_MEANING, LOCATION_PATTERN
+from components.azure.layer import SECTIONS as AZURE_SECTIONS
+from components.azure.layer import AzureLayerSettings, azure_provider, build_azure_layer, validate_azure_layer_args
 from components.cloud_layer import CloudLayer
 from components.gcp.layer import REGION_MEANING as GCP_REGION_MEANING
 from components.gcp.layer import REGION_PATTERN as GCP_REGION_PATTERN
@@ -44,13 +47,14 @@ from components.validation import ArgumentError, config_section, reject_unknown_
 KUBERNETES_SECTIONS = ("images", "mlflow", "monitoring", "endpoints")
 """Sections of the cloud-neutral Kubernetes layer, the same on every cloud."""
 
-SUPPORTED_CLOUDS = ("aws", "gcp", "local")
-"""Clouds whose layer exists. Azure follows the same contract (DESIGN.md) and is not built yet."""
+SUPPORTED_CLOUDS = ("aws", "azure", "gcp", "local")
+"""Clouds whose layer exists; each follows the same contract (DESIGN.md)."""
 
 REGION_PATTERNS: Mapping[str, tuple[str, str]] = {
     "aws": (r"[a-z]{2}(-gov|-iso[a-z]?)?-(central|north|south|east|west|northeast|northwest|southeast|southwest)-\d",
             "an AWS region such as eu-west-1 or us-east-2"),
     "gcp": (GCP_REGION_PATTERN, GCP_REGION_MEANING),
+    "azure": (LOCATION_PATTERN, LOCATION_MEANING),
     "local": (r"[a-z0-9][a-z0-9-]{0,62}", "a label such as local (the local target has no region; it only names it)"),
 }
 
@@ -58,8 +62,8 @@ NAME_PATTERN = r"(?!.*--)[a-z][a-z0-9-]{0,22}[a-z0-9]"
 NAME_MEANING = ("2 to 24 lowercase letters, digits and single '-', starting with a letter and ending with a letter or "
                 "digit (it must make a legal EKS cluster, RDS identifier and S3 bucket name)")
 
-_ARGS = frozenset({"name", "cloud", "region", "tags", "artifacts", *AWS_SECTIONS, *GCP_SECTIONS, *KUBERNETES_SECTIONS,
-                   "local"})
+_ARGS = frozenset({"name", "cloud", "region", "tags", "artifacts", *AWS_SECTIONS, *AZURE_SECTIONS, *GCP_SECTIONS,
+                   *KUBERNETES_SECTIONS, "local"})
 
 
 class MlopsPlatformArgs(TypedDict):
@@ -85,6 +89,9 @@ class MlopsPlatformArgs(TypedDict):
     wiring; ``name`` defaults to the platform's ``name``)."""
     database: NotRequired[Mapping[str, Any]]
     """The PostgreSQL database for MLflow (AWS: ``components.aws.database.DatabaseArgs`` without the wiring)."""
+    azure: NotRequired[Mapping[str, Any]]
+    """Azure only: ``subscription_id`` (required), ``resource_group_name`` (default ``<name>-rg``) and
+    ``log_retention_days`` of the stack's Log Analytics workspace (see ``components.azure.layer``)."""
     gcp: NotRequired[Mapping[str, Any]]
     """GCP only: ``project``, the id of the project every resource lives in (required on GCP)."""
     karpenter: NotRequired[Mapping[str, Any]]
@@ -118,7 +125,7 @@ class PlatformSettings:
     cloud: str
     region: str
     tags: CostTags
-    cloud_layer: AwsSettings | GcpLayerSettings | LocalLayerSettings
+    cloud_layer: AwsSettings | AzureLayerSettings | GcpLayerSettings | LocalLayerSettings
     """The validated sections of the chosen cloud layer."""
     kubernetes: KubernetesLayerSettings
     """The Kubernetes layer's sections (mlflow, monitoring, endpoints), validated."""
@@ -130,8 +137,7 @@ def validate_platform_args(args: Mapping[str, Any], prefix: str = "") -> Platfor
     cloud = args.get("cloud")
     if cloud not in SUPPORTED_CLOUDS:
         raise ArgumentError(
-            f"{prefix}cloud: {cloud!r} is not allowed; use one of {', '.join(SUPPORTED_CLOUDS)} "
-            f"(the azure layer is not built yet)"
+            f"{prefix}cloud: {cloud!r} is not allowed; use one of {', '.join(SUPPORTED_CLOUDS)}"
         )
     pattern, meaning = REGION_PATTERNS[cloud]
     region = args.get("region")
@@ -147,11 +153,13 @@ def validate_platform_args(args: Mapping[str, Any], prefix: str = "") -> Platfor
     if not isinstance(name, str) or not re.fullmatch(NAME_PATTERN, name):
         raise ArgumentError(f"{prefix}name: {name!r} is not allowed; use {NAME_MEANING}")
     _reject_other_clouds_sections(args, cloud, prefix)
-    cloud_layer: AwsSettings | GcpLayerSettings | LocalLayerSettings
+    cloud_layer: AwsSettings | AzureLayerSettings | GcpLayerSettings | LocalLayerSettings
     if cloud == "local":
         cloud_layer = validate_local_layer_args(args.get("local"), field=f"{prefix}local")
     elif cloud == "gcp":
         cloud_layer = validate_gcp_layer_args(args, region=region, tags=tags, name=name, prefix=prefix)
+    elif cloud == "azure":
+        cloud_layer = validate_azure_layer_args(args, location=region, name=name, prefix=prefix)
     else:
         artifacts_args = config_section(args, "artifacts", prefix)
         artifacts_args.setdefault("name_prefix", f"{name}-artifacts-")
@@ -174,17 +182,20 @@ def validate_platform_args(args: Mapping[str, Any], prefix: str = "") -> Platfor
 
 
 _CLOUD_SECTIONS: Mapping[str, tuple[str, ...]] = {"aws": ("artifacts", *AWS_SECTIONS),
-                                                  "gcp": ("artifacts", *GCP_SECTIONS), "local": ("local",)}
+                                                  "gcp": ("artifacts", *GCP_SECTIONS),
+                                                  "azure": ("artifacts", *AZURE_SECTIONS), "local": ("local",)}
 """The sections only one cloud reads; setting one for another cloud would be silently ignored, so it is an error."""
 
 
 def _reject_other_clouds_sections(args: Mapping[str, Any], cloud: str, prefix: str) -> None:
-    for section in dict.fromkeys(s for sections in _CLOUD_SECTIONS.values() for s in sections):
-        if args.get(section) is not None and section not in _CLOUD_SECTIONS[cloud]:
-            owners = " and ".join(other for other, sections in _CLOUD_SECTIONS.items() if section in sections)
-            raise ArgumentError(
-                f"{prefix}{section}: not allowed with cloud {cloud!r}; it configures the {owners} layer only"
-            )
+    readers: dict[str, list[str]] = {}
+    for other, sections in _CLOUD_SECTIONS.items():
+        for section in sections:
+            readers.setdefault(section, []).append(other)
+    for section, clouds in readers.items():
+        if cloud not in clouds and args.get(section) is not None:
+            layers = f"{' and '.join(clouds)} layer{'s' if len(clouds) > 1 else ''}"
+            raise ArgumentError(f"{prefix}{section}: not allowed with cloud {cloud!r}; it configures the {layers} only")
 
 
 class MlopsPlatform(pulumi.ComponentResource):
@@ -239,6 +250,9 @@ class MlopsPlatform(pulumi.ComponentResource):
             namespaces = [MLFLOW_NAMESPACE, settings.kubernetes.models_namespace]
             return LocalLayer(f"{name}-local", settings.cloud_layer, client_namespaces=namespaces,
                               opts=pulumi.ResourceOptions(parent=self)).layer
+        if isinstance(settings.cloud_layer, AzureLayerSettings):
+            return build_azure_layer(name, settings.cloud_layer, parent=self,
+                                     provider=azure_provider(f"{name}-azure", settings.cloud_layer, parent=self))
         if isinstance(settings.cloud_layer, GcpLayerSettings):
             gcp_provider = gcp.Provider(
                 f"{name}-gcp",

@@ -3,6 +3,7 @@ given and what is allowed, in one line (see STYLE.md, "An error")."""
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -99,3 +100,24 @@ def optional_bool(args: Mapping[str, Any], key: str, field: str, default: bool) 
     if not isinstance(value, bool):
         raise ArgumentError(f"{field}.{key}: {value!r} is not allowed; use true or false")
     return value
+
+
+def public_access_cidrs(cidrs: Any, public: bool, path: str, private_default: str) -> tuple[str, ...]:
+    """The allow-list of a public Kubernetes API endpoint: required and narrower than 0.0.0.0/0 when ``public``,
+    refused when not (``private_default`` says what the endpoint is then, e.g. "the endpoint is private")."""
+    if not public:
+        if cidrs:
+            raise ArgumentError(f"{path}: {cidrs!r} is not allowed without public_endpoint: true; {private_default} "
+                                f"by default")
+        return ()
+    allowed = "a non-empty list of IPv4 CIDRs narrower than 0.0.0.0/0, such as 203.0.113.0/24"
+    if not isinstance(cidrs, (list, tuple)) or not cidrs:
+        raise ArgumentError(f"{path}: {cidrs!r} is not allowed with public_endpoint: true; use {allowed}")
+    for cidr in cidrs:
+        try:
+            network = ipaddress.IPv4Network(cidr)
+        except (ValueError, TypeError):
+            raise ArgumentError(f"{path}: {cidr!r} is not allowed; use {allowed}") from None
+        if network.prefixlen == 0:
+            raise ArgumentError(f"{path}: {cidr!r} is not allowed; use {allowed}")
+    return tuple(cidrs)

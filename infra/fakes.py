@@ -39,6 +39,8 @@ def new_resource(
         return f"{name}-provider-id", dict(inputs)
     fake = RESOURCE_FAKES.get(type_)
     context = _with_provider_region(inputs, provider)
+    if type_.startswith("azure-native:"):
+        context = _with_azure_provider(context, provider)
     computed = fake(name, context, tail) if fake else {}
     state = {**inputs, **computed}
     resource_id = str(computed.get("id") or _default_id(type_, name, inputs, tail))
@@ -57,6 +59,8 @@ def call(token: str, args: dict[str, Any], provider: dict[str, Any] | None = Non
         raise NotImplementedError(
             f"the offline harness has no fake for invoke {token!r}; add one to infra/fakes.py INVOKE_FAKES"
         )
+    if token.startswith("azure-native:"):
+        return fake(_with_azure_provider(args, provider))
     return fake(_with_provider_region(args, provider))
 
 
@@ -579,4 +583,222 @@ INVOKE_FAKES.update({
     "gcp:artifactregistry/getDockerImage:getDockerImage": _artifact_registry_image,
     "gcp:organizations/getProject:getProject": _gcp_project_invoke,
     "gcp:storage/getProjectServiceAccount:getProjectServiceAccount": _gcs_service_agent,
+})
+
+
+# --- Azure cloud layer: resource group, VNet, AKS, Blob storage, PostgreSQL Flexible Server, Entra identities -----
+
+AZURE_SUBSCRIPTION_ID = "00000000-0000-4000-8000-000000000001"
+"""Used when the azure-native provider names no subscription."""
+AZURE_TENANT_ID = "00000000-0000-4000-8000-00000000000a"
+AZURE_DEFAULT_LOCATION = "westeurope"
+
+_AZURE_CLUSTERS: dict[tuple[str, str], dict[str, Any]] = {}
+"""Managed clusters by (resource group, name), for the credentials invoke, as the real API looks them up."""
+
+
+def azure_guid(*parts: str) -> str:
+    """A stable, well-formed GUID (version 4 layout) derived from ``parts``."""
+    digest = hashlib.sha256("::".join(parts).encode()).hexdigest()
+    return f"{digest[:8]}-{digest[8:12]}-4{digest[13:16]}-8{digest[17:20]}-{digest[20:32]}"
+
+
+def _with_azure_provider(values: dict[str, Any], provider: dict[str, Any] | None) -> dict[str, Any]:
+    """The azure-native provider's subscription and location, which ARM ids and regional names carry."""
+    provider = provider or {}
+    return {**values, "_subscription": provider.get("subscriptionId") or AZURE_SUBSCRIPTION_ID,
+            "_location": values.get("location") or provider.get("location") or AZURE_DEFAULT_LOCATION}
+
+
+def _group_id(inputs: dict[str, Any], group: Any = None) -> str:
+    return f"/subscriptions/{inputs['_subscription']}/resourceGroups/{group or inputs.get('resourceGroupName')}"
+
+
+def _azure_arm(name_key: str, path: str | Callable[[dict[str, Any], str], str],
+               extra: Callable[[str, dict[str, Any], str], dict[str, Any]] | None = None) -> ResourceFake:
+    """A fake for an ARM resource named by input ``name_key`` (azure-native auto-names it ``<name><suffix>``
+    otherwise), whose id is ``<group id>/providers/<path>/<name>`` or ``path(inputs, name)``."""
+
+    def fake(name: str, inputs: dict[str, Any], tail: str) -> dict[str, Any]:
+        resource_name = str(inputs.get(name_key) or f"{name}{tail}")
+        resource_id = path(inputs, resource_name) if callable(path) else \
+            f"{_group_id(inputs)}/providers/{path}/{resource_name}"
+        state = {"id": resource_id, "name": resource_name,
+                 "type": resource_id.split("/providers/")[-1].rsplit("/", 1)[0], "azureApiVersion": "2025-01-01"}
+        if "location" in inputs or "_location" in inputs:
+            state["location"] = inputs.get("location") or inputs["_location"]
+        identity = inputs.get("identity")
+        if isinstance(identity, dict) and identity.get("userAssignedIdentities") is not None:
+            state["identity"] = _identity_response(identity)
+        if extra:
+            state.update(extra(resource_name, inputs, resource_id))
+        return state
+
+    return fake
+
+
+def _identity_response(identity: dict[str, Any]) -> dict[str, Any]:
+    """ARM answers a list (or map) of user-assigned identity ids with a map of each id to its client and principal
+    ids."""
+    assigned = identity["userAssignedIdentities"]
+    ids = list(assigned) if isinstance(assigned, (list, dict)) else []
+    return {**identity, "userAssignedIdentities": {
+        identity_id: {"clientId": azure_guid("client", identity_id),
+                      "principalId": azure_guid("principal", identity_id)}
+        for identity_id in ids}}
+
+
+def _child_of(parent_key: str, parent_path: str, child_path: str) -> Callable[[dict[str, Any], str], str]:
+    return lambda inputs, child: (f"{_group_id(inputs)}/providers/{parent_path}/{inputs.get(parent_key)}/"
+                                  f"{child_path}/{child}")
+
+
+def _identity_outputs(name: str, inputs: dict[str, Any], resource_id: str) -> dict[str, Any]:
+    return {"clientId": azure_guid("client", resource_id), "principalId": azure_guid("principal", resource_id),
+            "tenantId": AZURE_TENANT_ID}
+
+
+def _public_ip(name: str, inputs: dict[str, Any], resource_id: str) -> dict[str, Any]:
+    digest = hashlib.sha256(resource_id.encode()).digest()
+    return {"ipAddress": f"20.{digest[0] % 200 + 20}.{digest[1]}.{digest[2] % 250 + 1}"}
+
+
+def _vault(name: str, inputs: dict[str, Any], resource_id: str) -> dict[str, Any]:
+    properties = dict(inputs.get("properties") or {})
+    properties["vaultUri"] = f"https://{name}.vault.azure.net/"
+    return {"properties": properties}
+
+
+def _key(name: str, inputs: dict[str, Any], resource_id: str) -> dict[str, Any]:
+    uri = f"https://{inputs.get('vaultName')}.vault.azure.net/keys/{name}"
+    return {"keyUri": uri, "keyUriWithVersion": f"{uri}/{suffix('key-version', resource_id, 32)}"}
+
+
+def _managed_cluster(name: str, inputs: dict[str, Any], resource_id: str) -> dict[str, Any]:
+    location = inputs.get("location") or inputs["_location"]
+    prefix = inputs.get("dnsPrefix") or name
+    hashed = suffix("aks-fqdn", resource_id, 8)
+    private = bool((inputs.get("apiServerAccessProfile") or {}).get("enablePrivateCluster"))
+    state = {
+        "fqdn": f"{prefix}-{hashed}.hcp.{location}.azmk8s.io",
+        "privateFQDN": f"{prefix}-{hashed}.{azure_guid('aks-dns', resource_id)}.privatelink.{location}.azmk8s.io"
+        if private else None,
+        "azurePortalFQDN": f"{prefix}-{hashed}.portal.hcp.{location}.azmk8s.io",
+        "nodeResourceGroup": f"MC_{inputs.get('resourceGroupName')}_{name}_{location}",
+        "oidcIssuerProfile": {"enabled": True, "issuerURL": f"https://{location}.oic.prod-aks.azure.com/"
+                              f"{AZURE_TENANT_ID}/{azure_guid('aks-oidc', resource_id)}/"},
+        "identityProfile": {"kubeletidentity": {"clientId": azure_guid("kubelet-client", resource_id),
+                                                "objectId": azure_guid("kubelet-object", resource_id),
+                                                "resourceId": f"{resource_id}-agentpool"}},
+        "provisioningState": "Succeeded",
+        "currentKubernetesVersion": f"{inputs.get('kubernetesVersion') or '1.36'}.2",
+    }
+    _AZURE_CLUSTERS[(str(inputs.get("resourceGroupName")), name)] = state
+    return state
+
+
+def _cluster_user_credentials(args: dict[str, Any]) -> dict[str, Any]:
+    """``listManagedClusterUserCredentials``: a base64 kubeconfig whose server is the cluster's (private) FQDN."""
+    key = (str(args.get("resourceGroupName")), str(args.get("resourceName")))
+    cluster = _AZURE_CLUSTERS.get(key) or {}
+    host = cluster.get("privateFQDN") or cluster.get("fqdn") or f"{key[1]}.hcp.{AZURE_DEFAULT_LOCATION}.azmk8s.io"
+    document = (
+        "apiVersion: v1\nkind: Config\n"
+        f"clusters:\n- name: {key[1]}\n  cluster:\n    server: https://{host}:443\n"
+        f"    certificate-authority-data: {certificate_authority_data(key[1])}\n"
+        f"contexts:\n- name: {key[1]}\n  context: {{cluster: {key[1]}, user: clusterUser_{key[0]}_{key[1]}}}\n"
+        f"current-context: {key[1]}\n"
+        f"users:\n- name: clusterUser_{key[0]}_{key[1]}\n  user:\n    exec:\n"
+        "      apiVersion: client.authentication.k8s.io/v1beta1\n      command: kubelogin\n"
+        "      args: [get-token, --login, devicecode, --server-id, 6dae42f8-4368-4678-94ff-3960e28e3630]\n"
+    )
+    return {"kubeconfigs": [{"name": "clusterUser", "value": base64.b64encode(document.encode()).decode()}]}
+
+
+def _storage_account(name: str, inputs: dict[str, Any], resource_id: str) -> dict[str, Any]:
+    endpoints = {service: f"https://{name}.{service}.core.windows.net/" for service in ("blob", "dfs", "file",
+                                                                                         "queue", "table", "web")}
+    endpoints["web"] = f"https://{name}.z6.web.core.windows.net/"
+    return {"primaryEndpoints": endpoints, "primaryLocation": inputs.get("location") or inputs["_location"],
+            "provisioningState": "Succeeded"}
+
+
+def _postgres_server(name: str, inputs: dict[str, Any], resource_id: str) -> dict[str, Any]:
+    return {"fullyQualifiedDomainName": f"{name}.postgres.database.azure.com", "state": "Ready"}
+
+
+def _role_assignment(name: str, inputs: dict[str, Any], tail: str) -> dict[str, Any]:
+    assignment = str(inputs.get("roleAssignmentName") or azure_guid("role-assignment", name))
+    resource_id = f"{inputs.get('scope')}/providers/Microsoft.Authorization/roleAssignments/{assignment}"
+    return {"id": resource_id, "name": assignment, "type": "Microsoft.Authorization/roleAssignments"}
+
+
+def _scoped(path: str, scope_key: str, name_key: str) -> ResourceFake:
+    def fake(name: str, inputs: dict[str, Any], tail: str) -> dict[str, Any]:
+        resource_name = str(inputs.get(name_key) or f"{name}{tail}")
+        return {"id": f"{inputs.get(scope_key)}/providers/{path}/{resource_name}", "name": resource_name,
+                "type": path}
+    return fake
+
+
+_AZURE_RESOURCE_FAKES: dict[str, ResourceFake] = {
+    "azure-native:resources:ResourceGroup": _azure_arm(
+        "resourceGroupName", lambda inputs, group: _group_id(inputs, group)),
+    "azure-native:operationalinsights:Workspace": _azure_arm(
+        "workspaceName", "Microsoft.OperationalInsights/workspaces",
+        lambda name, inputs, rid: {"customerId": azure_guid("workspace", rid)}),
+    "azure-native:network:VirtualNetwork": _azure_arm("virtualNetworkName", "Microsoft.Network/virtualNetworks"),
+    "azure-native:network:Subnet": _azure_arm(
+        "subnetName", _child_of("virtualNetworkName", "Microsoft.Network/virtualNetworks", "subnets")),
+    "azure-native:network:NetworkSecurityGroup": _azure_arm("networkSecurityGroupName",
+                                                             "Microsoft.Network/networkSecurityGroups"),
+    "azure-native:network:PublicIPAddress": _azure_arm("publicIpAddressName", "Microsoft.Network/publicIPAddresses",
+                                                       _public_ip),
+    "azure-native:network:NatGateway": _azure_arm("natGatewayName", "Microsoft.Network/natGateways"),
+    "azure-native:privatedns:PrivateZone": _azure_arm("privateZoneName", "Microsoft.Network/privateDnsZones"),
+    "azure-native:privatedns:VirtualNetworkLink": _azure_arm(
+        "virtualNetworkLinkName", _child_of("privateZoneName", "Microsoft.Network/privateDnsZones",
+                                            "virtualNetworkLinks")),
+    "azure-native:managedidentity:UserAssignedIdentity": _azure_arm(
+        "resourceName", "Microsoft.ManagedIdentity/userAssignedIdentities", _identity_outputs),
+    "azure-native:managedidentity:FederatedIdentityCredential": _azure_arm(
+        "federatedIdentityCredentialResourceName",
+        _child_of("resourceName", "Microsoft.ManagedIdentity/userAssignedIdentities", "federatedIdentityCredentials")),
+    "azure-native:keyvault:Vault": _azure_arm("vaultName", "Microsoft.KeyVault/vaults", _vault),
+    "azure-native:keyvault:Key": _azure_arm("keyName", _child_of("vaultName", "Microsoft.KeyVault/vaults", "keys"),
+                                            _key),
+    "azure-native:containerservice:ManagedCluster": _azure_arm(
+        "resourceName", "Microsoft.ContainerService/managedClusters", _managed_cluster),
+    "azure-native:containerservice:AgentPool": _azure_arm(
+        "agentPoolName", _child_of("resourceName", "Microsoft.ContainerService/managedClusters", "agentPools")),
+    "azure-native:storage:StorageAccount": _azure_arm("accountName", "Microsoft.Storage/storageAccounts",
+                                                      _storage_account),
+    "azure-native:storage:BlobServiceProperties": _azure_arm(
+        "blobServicesName", _child_of("accountName", "Microsoft.Storage/storageAccounts", "blobServices")),
+    "azure-native:storage:BlobContainer": _azure_arm(
+        "containerName", _child_of("accountName", "Microsoft.Storage/storageAccounts",
+                                   "blobServices/default/containers")),
+    "azure-native:storage:ManagementPolicy": _azure_arm(
+        "managementPolicyName", _child_of("accountName", "Microsoft.Storage/storageAccounts", "managementPolicies")),
+    "azure-native:dbforpostgresql:Server": _azure_arm("serverName", "Microsoft.DBforPostgreSQL/flexibleServers",
+                                                      _postgres_server),
+    "azure-native:dbforpostgresql:Configuration": _azure_arm(
+        "configurationName", _child_of("serverName", "Microsoft.DBforPostgreSQL/flexibleServers", "configurations")),
+    "azure-native:dbforpostgresql:Database": _azure_arm(
+        "databaseName", _child_of("serverName", "Microsoft.DBforPostgreSQL/flexibleServers", "databases")),
+    "azure-native:dbforpostgresql:AdministratorsMicrosoftEntra": _azure_arm(
+        "objectId", _child_of("serverName", "Microsoft.DBforPostgreSQL/flexibleServers", "administrators")),
+    "azure-native:authorization:RoleAssignment": _role_assignment,
+    "azure-native:authorization:ManagementLockByScope": _scoped("Microsoft.Authorization/locks", "scope",
+                                                                "lockName"),
+    "azure-native:monitor:DiagnosticSetting": _scoped("Microsoft.Insights/diagnosticSettings", "resourceUri", "name"),
+}
+RESOURCE_FAKES.update(_AZURE_RESOURCE_FAKES)
+
+INVOKE_FAKES.update({
+    "azure-native:authorization:getClientConfig": lambda args: {
+        "clientId": azure_guid("deployer-client"), "objectId": azure_guid("deployer-object"),
+        "subscriptionId": args.get("_subscription") or AZURE_SUBSCRIPTION_ID, "tenantId": AZURE_TENANT_ID,
+    },
+    "azure-native:containerservice:listManagedClusterUserCredentials": _cluster_user_credentials,
 })

@@ -20,7 +20,6 @@ replace every node on a retag).
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import re
 from collections.abc import Mapping
@@ -36,7 +35,14 @@ from components.aws import iam_documents
 from components.aws.log_encryption import logs_encryption_key
 from components.aws.network import LOG_RETENTION_DAYS
 from components.cloud_layer import NodeTaint
-from components.validation import ArgumentError, field_path, optional_bool, optional_int, reject_unknown_keys
+from components.validation import (
+    ArgumentError,
+    field_path,
+    optional_bool,
+    optional_int,
+    public_access_cidrs,
+    reject_unknown_keys,
+)
 
 ADDON_VERSIONS: Mapping[str, Mapping[str, str]] = {
     "1.35": {"vpc-cni": "v1.22.4-eksbuild.3", "coredns": "v1.13.2-eksbuild.1", "kube-proxy": "v1.35.0-eksbuild.2",
@@ -197,7 +203,8 @@ def validate_cluster_args(args: Mapping[str, Any], field: str = "cluster", *, wi
             f"ARNs (arn:aws:iam::<account>:role/<name>)"
         )
     public = optional_bool(args, "public_endpoint", field, False)
-    cidrs = _public_access_cidrs(args.get("public_access_cidrs"), public, field)
+    cidrs = public_access_cidrs(args.get("public_access_cidrs"), public, field_path(field, "public_access_cidrs"),
+                                "the endpoint is private")
     retention = args.get("log_retention_days", 90)
     if isinstance(retention, bool) or retention not in LOG_RETENTION_DAYS:
         raise ArgumentError(
@@ -242,27 +249,6 @@ def validate_cluster_args(args: Mapping[str, Any], field: str = "cluster", *, wi
         subnet_ids=args.get("subnet_ids"),
         instance_tags=dict(tags) if tags else None,
     )
-
-
-def _public_access_cidrs(cidrs: Any, public: bool, field: str) -> tuple[str, ...]:
-    path = field_path(field, "public_access_cidrs")
-    if not public:
-        if cidrs:
-            raise ArgumentError(
-                f"{path}: {cidrs!r} is not allowed without public_endpoint: true; the endpoint is private by default"
-            )
-        return ()
-    allowed = "a non-empty list of IPv4 CIDRs narrower than 0.0.0.0/0, such as 203.0.113.0/24"
-    if not isinstance(cidrs, (list, tuple)) or not cidrs:
-        raise ArgumentError(f"{path}: {cidrs!r} is not allowed with public_endpoint: true; use {allowed}")
-    for cidr in cidrs:
-        try:
-            network = ipaddress.IPv4Network(cidr)
-        except (ValueError, TypeError):
-            raise ArgumentError(f"{path}: {cidr!r} is not allowed; use {allowed}") from None
-        if network.prefixlen == 0:
-            raise ArgumentError(f"{path}: {cidr!r} is not allowed; use {allowed}")
-    return tuple(cidrs)
 
 
 def _pool(role: str, args: Any, field: str) -> NodePoolSettings:

@@ -25,6 +25,7 @@ import pulumi_kubernetes as k8s
 from components.cloud_layer import DatabaseAccess, EgressTarget
 from components.kubernetes.container_resources import ComputeSettings, resource_requirements
 from components.kubernetes.database_login import libpq_env, login_secret, pod_login
+from components.kubernetes.identity_labels import with_identity_labels
 from components.kubernetes.network_access import allow_policy, egress_rule
 from components.kubernetes.pod_security import container_security_context, pod_security_context, writable_volumes
 
@@ -115,7 +116,8 @@ class DatabaseBootstrap(pulumi.ComponentResource):
                 active_deadline_seconds=900,
                 ttl_seconds_after_finished=86400,
                 template=k8s.core.v1.PodTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels),
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=with_identity_labels(labels,
+                                                                          args.get("service_account_labels"))),
                     spec=k8s.core.v1.PodSpecArgs(
                         restart_policy="Never",
                         service_account_name=account,

@@ -61,6 +61,7 @@ from components.kubernetes.database_login import (
     validate_database_access,
 )
 from components.kubernetes.gateway_route import http_route, validate_route_args
+from components.kubernetes.identity_labels import with_identity_labels
 from components.kubernetes.namespace import IsolatedNamespace, validate_namespace_name
 from components.kubernetes.network_access import allow_policy, egress_rule, namespace_peer, tcp_ports
 from components.kubernetes.pod_security import container_security_context, pod_security_context, writable_volumes
@@ -510,8 +511,9 @@ class MlflowServer(pulumi.ComponentResource):
                 active_deadline_seconds=900,
                 ttl_seconds_after_finished=86400,
                 template=k8s.core.v1.PodTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(labels={
-                        "app.kubernetes.io/name": "mlflow", "app.kubernetes.io/component": "db-upgrade"}),
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=with_identity_labels({
+                        "app.kubernetes.io/name": "mlflow", "app.kubernetes.io/component": "db-upgrade"},
+                        args.get("service_account_labels"))),
                     spec=k8s.core.v1.PodSpecArgs(
                         restart_policy="Never",
                         service_account_name="mlflow",
@@ -566,7 +568,8 @@ class MlflowServer(pulumi.ComponentResource):
                     type="RollingUpdate",
                     rolling_update=k8s.apps.v1.RollingUpdateDeploymentArgs(max_unavailable=0, max_surge=1)),
                 template=k8s.core.v1.PodTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=SERVER_LABELS),
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=with_identity_labels(SERVER_LABELS,
+                                                                          args.get("service_account_labels"))),
                     spec=k8s.core.v1.PodSpecArgs(
                         service_account_name="mlflow",
                         automount_service_account_token=False,

@@ -38,6 +38,7 @@ from components.kubernetes.container_resources import (
 )
 from components.kubernetes.gateway_route import http_route, validate_route_args
 from components.kubernetes.gpu_placement import GpuNodesArgs, node_selector, toleration_args, validate_gpu_nodes
+from components.kubernetes.identity_labels import with_identity_labels
 from components.kubernetes.model_monitoring import AlertThresholds, ModelMonitoring
 from components.kubernetes.namespace import validate_namespace_name
 from components.kubernetes.network_access import allow_policy, egress_rule, namespace_peer, tcp_ports
@@ -401,7 +402,7 @@ class BlueGreenModelEndpoint(pulumi.ComponentResource):
                 secret_ref=k8s.core.v1.SecretEnvSourceArgs(name=f"{endpoint}-credentials")))
 
         for colour in COLOURS:
-            self._colour(name, settings, colour, extra_env, env_from, child)
+            self._colour(name, settings, colour, extra_env, env_from, args.get("service_account_labels"), child)
 
         selector = {ENDPOINT_LABEL: endpoint}
         for role, colour, service_name in (("live", settings.active, endpoint),
@@ -453,7 +454,8 @@ class BlueGreenModelEndpoint(pulumi.ComponentResource):
                                "url": self.url})
 
     def _colour(self, name: str, settings: EndpointSettings, colour: str, extra_env: pulumi.Output,
-                env_from: list, child: pulumi.ResourceOptions) -> None:
+                env_from: list, identity_labels: Input[Mapping[str, str]] | None,
+                child: pulumi.ResourceOptions) -> None:
         ns, endpoint = settings.namespace, settings.name
         model = settings.colours[colour]
         labels = pod_labels(settings, colour)
@@ -492,7 +494,7 @@ class BlueGreenModelEndpoint(pulumi.ComponentResource):
                     type="RollingUpdate",
                     rolling_update=k8s.apps.v1.RollingUpdateDeploymentArgs(max_unavailable=0, max_surge="25%")),
                 template=k8s.core.v1.PodTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels),
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=with_identity_labels(labels, identity_labels)),
                     spec=k8s.core.v1.PodSpecArgs(
                         service_account_name=endpoint,
                         automount_service_account_token=False,

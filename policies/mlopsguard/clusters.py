@@ -184,17 +184,52 @@ def _gke_audit(props: Any, _args: ResourceValidationArgs) -> Iterator[str]:
         yield "GKE loggingConfig.enableComponents leaves out APISERVER"
 
 
-AUDIT_LOGS = resource_rule(
+AKS_DIAGNOSTICS = frozenset({"azure-native:monitor:DiagnosticSetting", "azure-native:insights:DiagnosticSetting"})
+"""Azure Native 3 calls the module ``monitor``; 2.x called it ``insights``."""
+AKS_AUDIT_CATEGORIES = ("kube-audit", "kube-audit-admin")
+
+
+def aks_sends_audit_log(args: StackValidationArgs, cluster: Any) -> bool | Any:
+    """Whether a diagnostic setting of an AKS cluster sends its audit log (``kube-audit``, ``kube-audit-admin``, or
+    the ``audit``/``allLogs`` category group) somewhere; UNKNOWN when that cannot be told during preview."""
+    settings = [s for s in of_types(args.resources, AKS_DIAGNOSTICS) if refers_to(s, "resourceUri", cluster)]
+    if not settings and undecided_links(args.resources, AKS_DIAGNOSTICS, "resourceUri"):
+        return UNKNOWN
+    for setting in settings:
+        logs = get(setting.props, "logs")
+        if logs is UNKNOWN:
+            return UNKNOWN
+        for log in items(logs):
+            category, group, enabled = get(log, "category"), get(log, "categoryGroup"), get(log, "enabled")
+            if UNKNOWN in (category, group, enabled):
+                return UNKNOWN
+            if enabled is not False and (category in AKS_AUDIT_CATEGORIES or group in ("audit", "allLogs")):
+                return True
+    return False
+
+
+def _validate_audit_logs(args: StackValidationArgs, report) -> None:
+    checks = {EKS: _eks_audit, GKE: _gke_audit}
+    for cluster in of_types(args.resources, set(CLUSTERS)):
+        if cluster.resource_type in checks:
+            for message in checks[cluster.resource_type](cluster.props, None):
+                report(message, cluster.urn)
+        elif aks_sends_audit_log(args, cluster) is False:
+            report("AKS cluster has no diagnostic setting sending kube-audit or kube-audit-admin anywhere",
+                   cluster.urn)
+
+
+AUDIT_LOGS = stack_rule(
     name="cluster-audit-logs",
     description="The control plane logs API and authentication events, so every change to the cluster can be traced "
                 "to a principal.",
     severity=Severity.MEDIUM,
     level=EnforcementLevel.MANDATORY,
     controls=[nist("AU-2"), nist("AU-12"), pci("10.2.1"), iso("A.8.15")],
-    validate=by_type({EKS: _eks_audit, GKE: _gke_audit}),
-    applies_to=(EKS, GKE),
+    validate=_validate_audit_logs,
+    applies_to=CLUSTERS,
     remediation_steps="EKS: enabledClusterLogTypes with audit and authenticator. GKE: keep Cloud Logging on with "
-                      "APISERVER. AKS: a DiagnosticSetting with kube-audit (not checked by this rule).",
+                      "APISERVER. AKS: a DiagnosticSetting on the cluster with kube-audit or kube-audit-admin.",
 )
 
 

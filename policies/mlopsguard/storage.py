@@ -34,7 +34,8 @@ GCS_BUCKET = "gcp:storage/bucket:Bucket"
 AZURE_ACCOUNT = "azure-native:storage:StorageAccount"
 AZURE_BLOB_SERVICE = "azure-native:storage:BlobServiceProperties"
 AZURE_MANAGEMENT_POLICY = "azure-native:storage:ManagementPolicy"
-AZURE_DIAGNOSTICS = "azure-native:insights:DiagnosticSetting"
+AZURE_DIAGNOSTICS = frozenset({"azure-native:monitor:DiagnosticSetting", "azure-native:insights:DiagnosticSetting"})
+"""Azure Native 3 calls the module ``monitor``; 2.x called it ``insights``."""
 
 _STORAGE = [S3_BUCKET, S3_BUCKET_V2, GCS_BUCKET, AZURE_ACCOUNT]
 _STORAGE_CLOUDS = {S3_BUCKET: "s3", S3_BUCKET_V2: "s3", GCS_BUCKET: "gcs", AZURE_ACCOUNT: "azure"}
@@ -271,7 +272,7 @@ def _validate_access_logging_one(args: StackValidationArgs, bucket: Any, cloud: 
         if get(bucket.props, "logging", "logBucket") is None and not is_gcs_log_bucket(args, bucket):
             report("GCS bucket has no usage logging (logging.logBucket)", bucket.urn)
     else:
-        settings = _settings(args, bucket, {AZURE_DIAGNOSTICS}, "resourceUri")
+        settings = _settings(args, bucket, AZURE_DIAGNOSTICS, "resourceUri")
         if not settings:
             report("storage account has no diagnostic setting sending its logs anywhere", bucket.urn)
 

@@ -49,6 +49,7 @@ class TokenSourceFactory(Protocol):
 SOURCES: Mapping[str, str] = {
     "aws-rds-iam": "serving_image.tracking.aws_token_sources:RdsIamToken",
     "aws-secrets-manager": "serving_image.tracking.aws_token_sources:SecretsManagerPassword",
+    "azure-entra": "serving_image.tracking.azure_token_sources:EntraAccessToken",
 }
 """Token sources by name."""
 

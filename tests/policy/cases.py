@@ -85,7 +85,7 @@ def azure_account_set() -> list:
         resource("azure-native:storage:BlobServiceProperties", "blob", {
             "accountName": "sa1", "isVersioningEnabled": True}, property_dependencies=ref),
         resource("azure-native:storage:ManagementPolicy", "mp", {"accountName": "sa1"}, property_dependencies=ref),
-        resource("azure-native:insights:DiagnosticSetting", "diag", {"resourceUri": "x"},
+        resource("azure-native:monitor:DiagnosticSetting", "diag", {"resourceUri": "x"},
                  property_dependencies={"resourceUri": (account.urn,)}),
     ]
 
@@ -108,6 +108,9 @@ STORAGE_CASES = [
     Case("storage-versioning", azure_account_set(), 1, ("isVersioningEnabled",), False),
     Case("storage-access-logging", s3_bucket_set(), 5, (), None, unknown_path=(5, ("targetBucket",))),
     Case("storage-access-logging", GCS, 0, ("logging",), REMOVE),
+    Case("storage-access-logging", azure_account_set(), 3, (), None, unknown_path=(3, ("resourceUri",))),
+    Case("storage-access-logging", azure_account_set(), 3, ("__type__",), "azure-native:monitor:ActionGroup",
+         unknown_path=(3, ("resourceUri",))),
     Case("storage-uniform-access", s3_bucket_set(), 6, ("rule", "objectOwnership"), "ObjectWriter"),
     Case("storage-uniform-access", GCS, 0, ("uniformBucketLevelAccess",), False),
     Case("storage-uniform-access", azure_account_set(), 0, ("allowSharedKeyAccess",), True),
@@ -157,6 +160,14 @@ AKS = [resource("azure-native:containerservice:ManagedCluster", "aks", {
     "agentPoolProfiles": [{"name": "system", "mode": "System", "vmSize": "Standard_D4s_v5", "count": 3}],
     "tags": TAGS})]
 
+
+def aks_audit_set() -> list:
+    cluster = resource("azure-native:containerservice:ManagedCluster", "aks-audited", dict(AKS[0].inputs))
+    return [cluster, resource("azure-native:monitor:DiagnosticSetting", "aks-audit", {
+        "resourceUri": "x", "workspaceId": "w", "logs": [{"category": "kube-audit-admin", "enabled": True}]},
+        property_dependencies={"resourceUri": (cluster.urn,)})]
+
+
 CLUSTER_CASES = [
     Case("cluster-private-endpoint", eks_set(), 0, ("vpcConfig", "endpointPublicAccess"), True),
     Case("cluster-private-endpoint", GKE, 0, ("privateClusterConfig", "enablePrivateEndpoint"), False),
@@ -169,6 +180,8 @@ CLUSTER_CASES = [
     Case("cluster-secrets-encryption", AKS, 0, ("securityProfile", "azureKeyVaultKms", "enabled"), False),
     Case("cluster-audit-logs", eks_set(), 0, ("enabledClusterLogTypes",), ["api"]),
     Case("cluster-audit-logs", GKE, 0, ("loggingConfig", "enableComponents"), ["SYSTEM_COMPONENTS"]),
+    Case("cluster-audit-logs", aks_audit_set(), 1, ("logs", 0, "category"), "kube-apiserver"),
+    Case("cluster-audit-logs", aks_audit_set(), 1, (), None, unknown_path=(1, ("resourceUri",))),
     Case("cluster-network-policy-enforced", eks_set(), 1, ("configurationValues",), "{}"),
     Case("cluster-network-policy-enforced", GKE, 0, ("networkPolicy", "enabled"), False),
     Case("cluster-network-policy-enforced", AKS, 0, ("networkProfile", "networkPolicy"), "none"),
