@@ -192,7 +192,7 @@ AKS_AUDIT_CATEGORIES = ("kube-audit", "kube-audit-admin")
 def aks_sends_audit_log(args: StackValidationArgs, cluster: Any) -> bool | Any:
     """Whether a diagnostic setting of an AKS cluster sends its audit log (``kube-audit``, ``kube-audit-admin``, or
     the ``audit``/``allLogs`` category group) somewhere; UNKNOWN when that cannot be told during preview."""
-    settings = [s for s in of_types(args.resources, AKS_DIAGNOSTICS) if refers_to(s, "resourceUri", cluster)]
+    settings = referring(args.resources, AKS_DIAGNOSTICS, "resourceUri", cluster)
     if not settings and undecided_links(args.resources, AKS_DIAGNOSTICS, "resourceUri"):
         return UNKNOWN
     for setting in settings:
