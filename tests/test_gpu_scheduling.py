@@ -165,6 +165,15 @@ def scheduling_problems(plan: Preview) -> list[str]:
     return problems
 
 
+def cloud_manages_device_plugin(plan: Preview) -> bool:
+    """GKE installs the NVIDIA driver and device plugin itself on pools with a managed driver installation."""
+    pools = plan.all("gcp:container/nodePool:NodePool")
+    gpu_pools = [p for p in pools if (p.inputs.get("nodeConfig") or {}).get("guestAccelerators")]
+    return bool(gpu_pools) and all(
+        accelerator.get("gpuDriverInstallationConfig")
+        for p in gpu_pools for accelerator in p.inputs["nodeConfig"]["guestAccelerators"])
+
+
 def gpu_daemon_problems(plan: Preview) -> list[str]:
     """Each GPU pool runs the device plugin and the DCGM exporter; neither runs on a CPU pool."""
     pools = node_pools(plan)
@@ -173,6 +182,8 @@ def gpu_daemon_problems(plan: Preview) -> list[str]:
     problems = []
     for chart, found in releases.items():
         daemons = [_workload(r.name, plain_form(r.inputs, redact=False).get("values") or {}) for r in found]
+        if not found and chart == "nvidia-device-plugin" and cloud_manages_device_plugin(plan):
+            continue
         for pool in pools:
             running = any(can_schedule(daemon, pool) for daemon in daemons)
             if pool.gpu and not running:

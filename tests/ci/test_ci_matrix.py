@@ -59,7 +59,7 @@ def test_a_stack_file_added_to_the_folder_appears_in_the_matrix(project):
 
 def test_production_stacks_deploy_behind_the_environment_and_local_never_deploys():
     lists = matrices(stack_entries(ROOT))
-    assert [e["stack"] for e in lists["deploy-production"]] == ["aws-prod"]
+    assert [e["stack"] for e in lists["deploy-production"]] == ["aws-prod", "azure-prod", "gcp-prod"]
     assert "aws-dev" in [e["stack"] for e in lists["deploy"]]
     deployed = {e["stack"] for e in lists["deploy"] + lists["deploy-production"]}
     assert "local" not in deployed

@@ -184,7 +184,7 @@ def test_an_unknown_source_name_says_which_exist():
     with pytest.raises(SourceError) as raised:
         load_source("gcp-magic", {}, TARGET)
     assert str(raised.value) == ("MLOPS_DB_TOKEN_SOURCE: 'gcp-magic' is not allowed; use one of aws-rds-iam, "
-                                 "aws-secrets-manager or package.module:Class")
+                                 "aws-secrets-manager, azure-entra or package.module:Class")
 
 
 def test_a_source_outside_the_registry_is_named_by_module_and_class():

@@ -53,7 +53,7 @@ def test_keys_of_other_programs_namespaces_are_left_alone():
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"mlops__cloud": "azure"}, r"^mlops:cloud: 'azure' is not allowed; use one of aws, gcp, local"),
+        ({"mlops__cloud": "openstack"}, r"^mlops:cloud: 'openstack' is not allowed; use one of aws, azure, gcp, local"),
         ({"mlops__name": None}, r"^mlops:name: missing"),
         ({"mlops__name": "Mlops_Dev"}, r"^mlops:name: 'Mlops_Dev' is not allowed; use 2 to 24 lowercase letters"),
         ({"mlops__name": "a" * 25}, r"^mlops:name: 'a{25}' is not allowed"),
