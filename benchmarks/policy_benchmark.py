@@ -28,8 +28,8 @@ from pathlib import Path
 
 from google.protobuf import empty_pb2
 
-from infra.analyzer import PolicyPackProcess, encode_requests, reconcile_config
-from infra.harness import Preview, RecordedResource
+from mlops_platform_offline.analyzer import PolicyPackProcess, encode_requests, reconcile_config
+from mlops_platform_offline.harness import Preview, RecordedResource
 
 PACK_DIR = Path(__file__).resolve().parent.parent / "policies"
 PROJECT, STACK = "mlops", "bench"

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from components.validation import ArgumentError, field_path, optional_text
+from .validation import ArgumentError, field_path, optional_text
 
 ISSUER = "https://token.actions.githubusercontent.com"
 REPOSITORY_PATTERN = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}"

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from components.validation import ArgumentError, reject_unknown_keys
+from .validation import ArgumentError, reject_unknown_keys
 
 TRACKING_REPOSITORY = "mlops-mlflow-server"
 """``docker build -f serving_image/tracking/Dockerfile -t mlops-mlflow-server:<tag> .``"""

@@ -17,32 +17,32 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_gcp as gcp
 
-from components.aws.artifact_store import (
+from .aws.artifact_store import (
     ArtifactStoreArgs,
     ArtifactStoreSettings,
     validate_artifact_store_args,
 )
-from components.aws.layer import SECTIONS as AWS_SECTIONS
-from components.aws.layer import AwsLayerSettings, build_aws_layer, validate_aws_layer_args, validate_registry_lookup
-from components.azure.layer import LOCATION_MEANING, LOCATION_PATTERN
-from components.azure.layer import SECTIONS as AZURE_SECTIONS
-from components.azure.layer import AzureLayerSettings, azure_provider, build_azure_layer, validate_azure_layer_args
-from components.cloud_layer import CloudLayer
-from components.gcp.layer import REGION_MEANING as GCP_REGION_MEANING
-from components.gcp.layer import REGION_PATTERN as GCP_REGION_PATTERN
-from components.gcp.layer import SECTIONS as GCP_SECTIONS
-from components.gcp.layer import GcpLayerSettings, build_gcp_layer, validate_gcp_layer_args
-from components.gcp.layer import validate_registry_lookup as validate_gcp_registry_lookup
-from components.kubernetes.layer import (
+from .aws.layer import SECTIONS as AWS_SECTIONS
+from .aws.layer import AwsLayerSettings, build_aws_layer, validate_aws_layer_args, validate_registry_lookup
+from .azure.layer import LOCATION_MEANING, LOCATION_PATTERN
+from .azure.layer import SECTIONS as AZURE_SECTIONS
+from .azure.layer import AzureLayerSettings, azure_provider, build_azure_layer, validate_azure_layer_args
+from .cloud_layer import CloudLayer
+from .gcp.layer import REGION_MEANING as GCP_REGION_MEANING
+from .gcp.layer import REGION_PATTERN as GCP_REGION_PATTERN
+from .gcp.layer import SECTIONS as GCP_SECTIONS
+from .gcp.layer import GcpLayerSettings, build_gcp_layer, validate_gcp_layer_args
+from .gcp.layer import validate_registry_lookup as validate_gcp_registry_lookup
+from .kubernetes.layer import (
     MLFLOW_NAMESPACE,
     KubernetesLayer,
     KubernetesLayerSettings,
     validate_kubernetes_layer_args,
 )
-from components.local.layer import LocalLayer, LocalLayerSettings, validate_local_layer_args
-from components.tagging import aws_default_tags, cost_tag_transform, gcp_default_labels
-from components.tags import CostTags, TagError
-from components.validation import ArgumentError, config_section, reject_unknown_keys
+from .local.layer import LocalLayer, LocalLayerSettings, validate_local_layer_args
+from .tagging import aws_default_tags, cost_tag_transform, gcp_default_labels
+from .tags import CostTags, TagError
+from .validation import ArgumentError, config_section, reject_unknown_keys
 
 KUBERNETES_SECTIONS = ("images", "mlflow", "monitoring", "endpoints")
 """Sections of the cloud-neutral Kubernetes layer, the same on every cloud."""
@@ -78,37 +78,37 @@ class MlopsPlatformArgs(TypedDict):
     region: str
     """The cloud region every regional resource lives in."""
     tags: Mapping[str, str]
-    """The cost tags (see ``components.tags``): `environment` and `project` are required to build, and the policy pack
+    """The cost tags (see ``mlops_platform.tags``): `environment` and `project` are required to build, and the policy pack
     expects `cost-center` and `owner` too."""
     artifacts: NotRequired[Mapping[str, Any]]
     """Arguments of the cloud's artifact store, except ``name_prefix`` (derived from the tags when absent)."""
     network: NotRequired[Mapping[str, Any]]
-    """The cloud's network (AWS: ``components.aws.network.NetworkArgs`` without ``region``/``cluster_name``)."""
+    """The cloud's network (AWS: ``mlops_platform.aws.network.NetworkArgs`` without ``region``/``cluster_name``)."""
     cluster: NotRequired[Mapping[str, Any]]
-    """The Kubernetes cluster and its node pools (AWS: ``components.aws.cluster.ClusterArgs`` without the network
+    """The Kubernetes cluster and its node pools (AWS: ``mlops_platform.aws.cluster.ClusterArgs`` without the network
     wiring; ``name`` defaults to the platform's ``name``)."""
     database: NotRequired[Mapping[str, Any]]
-    """The PostgreSQL database for MLflow (AWS: ``components.aws.database.DatabaseArgs`` without the wiring)."""
+    """The PostgreSQL database for MLflow (AWS: ``mlops_platform.aws.database.DatabaseArgs`` without the wiring)."""
     azure: NotRequired[Mapping[str, Any]]
     """Azure only: ``subscription_id`` (required), ``resource_group_name`` (default ``<name>-rg``) and
-    ``log_retention_days`` of the stack's Log Analytics workspace (see ``components.azure.layer``)."""
+    ``log_retention_days`` of the stack's Log Analytics workspace (see ``mlops_platform.azure.layer``)."""
     gcp: NotRequired[Mapping[str, Any]]
     """GCP only: ``project``, the id of the project every resource lives in (required on GCP)."""
     karpenter: NotRequired[Mapping[str, Any]]
-    """AWS only: Karpenter autoscaling (``enabled: true`` turns it on; see ``components.aws.karpenter``)."""
+    """AWS only: Karpenter autoscaling (``enabled: true`` turns it on; see ``mlops_platform.aws.karpenter``)."""
     local: NotRequired[Mapping[str, Any]]
     """The ``local`` target only: ``context`` (an existing kubeconfig context) and the in-cluster data services
-    (see ``components.local.layer.LocalLayerArgs``)."""
+    (see ``mlops_platform.local.layer.LocalLayerArgs``)."""
     images: NotRequired[Mapping[str, Any]]
     """The platform's own images: ``registry``, ``tracking_tag``, ``serving_tag``, ``tracking_digest``,
-    ``serving_digest``, ``digests`` (see ``components.images``); required."""
+    ``serving_digest``, ``digests`` (see ``mlops_platform.images``); required."""
     mlflow: NotRequired[Mapping[str, Any]]
     """The MLflow server: ``replicas``, ``workers``, ``compute``, ``probes``, ``route``, ``allowed_hosts`` (see
-    ``components.kubernetes.mlflow_server``); its image comes from ``images``."""
+    ``mlops_platform.kubernetes.mlflow_server``); its image comes from ``images``."""
     monitoring: NotRequired[Mapping[str, Any]]
-    """The Prometheus stack (see ``components.kubernetes.prometheus_stack.PrometheusStackArgs``)."""
+    """The Prometheus stack (see ``mlops_platform.kubernetes.prometheus_stack.PrometheusStackArgs``)."""
     endpoints: NotRequired[list[Mapping[str, Any]]]
-    """The blue-green model endpoints, one mapping each (``components.kubernetes.model_endpoint``
+    """The blue-green model endpoints, one mapping each (``mlops_platform.kubernetes.model_endpoint``
     ``BlueGreenModelEndpointArgs`` without the fields the platform wires: namespace, identity, storage, tracking)."""
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import pulumi
 
-from components.tags import CostTags
+from .tags import CostTags
 
 _AZURE_TYPE = re.compile(r"azure-native:(?P<module>[A-Za-z0-9_.]+)(?:/(?P<version>v[A-Za-z0-9]+))?:(?P<cls>\w+)")
 _KUBERNETES_TYPE = re.compile(r"kubernetes:(?P<group>[^:]+):(?P<kind>\w+)")

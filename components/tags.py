@@ -11,7 +11,7 @@ the strictest rules the four share, so that rendering never has to rewrite a val
 A value that breaks a rule is rejected with a message that names the tag and suggests a legal spelling; it is
 never rewritten silently, because a silently rewritten cost-center value is a lost cost report.
 
-What this module does not do: attach the tags to resources. ``components.tagging`` does that, through provider
+What this module does not do: attach the tags to resources. ``mlops_platform.tagging`` does that, through provider
 default tags where the provider has them and resource transforms where it does not.
 """
 

@@ -1,11 +1,9 @@
-"""The Pulumi program: one stack's config in, one MLOps platform out."""
+"""The Pulumi program: one stack's config in, one MLOps platform out.
 
-import sys
-from pathlib import Path
+The Pulumi CLI runs this directory with the project's virtualenv (``Pulumi.yaml``), where the package is installed
+(``.ci/setup`` installs it editable), so the program imports the offline tools and the library by their own names.
+"""
 
-if not __package__:  # run by the Pulumi CLI as a program directory: make `infra` and `components` importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from infra.program import run  # noqa: E402
+from mlops_platform_offline.program import run
 
 run()

@@ -27,7 +27,7 @@ import jsonschema
 from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
-from infra.harness import Preview, RecordedResource
+from .harness import Preview, RecordedResource
 
 LEVELS = {
     analyzer_pb2.ADVISORY: "advisory",

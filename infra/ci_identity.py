@@ -19,17 +19,17 @@ import pulumi_aws as aws
 import pulumi_azure_native as azure
 import pulumi_gcp as gcp
 
-from components.aws.ci_identity import CiIdentity as AwsCiIdentity
-from components.aws.ci_identity import validate_ci_identity_args as validate_aws
-from components.azure.ci_identity import CiIdentity as AzureCiIdentity
-from components.azure.ci_identity import validate_ci_identity_args as validate_azure
-from components.gcp.ci_identity import CiIdentity as GcpCiIdentity
-from components.gcp.ci_identity import validate_ci_identity_args as validate_gcp
-from components.platform import REGION_PATTERNS
-from components.tagging import aws_default_tags, gcp_default_labels
-from components.tags import CostTags, TagError
-from components.validation import ArgumentError
-from infra.config import NAMESPACE, ConfigError
+from mlops_platform.aws.ci_identity import CiIdentity as AwsCiIdentity
+from mlops_platform.aws.ci_identity import validate_ci_identity_args as validate_aws
+from mlops_platform.azure.ci_identity import CiIdentity as AzureCiIdentity
+from mlops_platform.azure.ci_identity import validate_ci_identity_args as validate_azure
+from mlops_platform.gcp.ci_identity import CiIdentity as GcpCiIdentity
+from mlops_platform.gcp.ci_identity import validate_ci_identity_args as validate_gcp
+from mlops_platform.platform import REGION_PATTERNS
+from mlops_platform.tagging import aws_default_tags, gcp_default_labels
+from mlops_platform.tags import CostTags, TagError
+from mlops_platform.validation import ArgumentError
+from .config import NAMESPACE, ConfigError
 
 KEY = f"{NAMESPACE}:ci_identity"
 CLOUDS = ("aws", "gcp", "azure")

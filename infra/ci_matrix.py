@@ -1,4 +1,4 @@
-"""The stacks the CI workflows run on, read from ``stacks/``: ``python -m infra.ci_matrix [--github-output PATH]``.
+"""The stacks the CI workflows run on, read from ``stacks/``: ``python -m mlops_platform_offline.ci_matrix [--github-output PATH]``.
 
 Every ``stacks/Pulumi.<stack>.yaml`` is one entry, so a stack file added to the folder is previewed on the next pull
 request without touching a workflow. For each stack it says:
@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from infra.harness import ProjectFiles, StackConfigError, read_stack_config
+from .harness import ProjectFiles, StackConfigError, read_stack_config
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 POLICY_CONFIG_DIR = Path("policies") / "config"
@@ -115,7 +115,7 @@ def _object(config: dict[str, str], key: str, path: Path) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
-    parser = argparse.ArgumentParser(prog="python -m infra.ci_matrix", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m mlops_platform_offline.ci_matrix", description=__doc__.split("\n\n")[0])
     parser.add_argument("--project", type=Path, default=PROJECT_ROOT, help="project directory (default: this one)")
     parser.add_argument("--github-output", type=Path, metavar="PATH",
                         help="append name=<json> lines for each list to this file ($GITHUB_OUTPUT)")

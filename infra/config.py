@@ -2,7 +2,7 @@
 any resource exists.
 
 All settings live in the project's namespace (``mlops:``). Top-level keys are the sections of
-:class:`components.platform.MlopsPlatformArgs`; each section is validated by the component that owns it, so the
+:class:`mlops_platform.platform.MlopsPlatformArgs`; each section is validated by the component that owns it, so the
 rules live in one place and errors name the config key (``mlops:artifacts.noncurrent_days``).
 
 Provider namespaces (``aws:``, ``gcp:``, ``azure-native:``, ``kubernetes:``) are rejected: the platform creates
@@ -16,8 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, get_type_hints
 
-from components.platform import MlopsPlatformArgs, PlatformSettings, validate_platform_args
-from components.validation import ArgumentError
+from mlops_platform.platform import MlopsPlatformArgs, PlatformSettings, validate_platform_args
+from mlops_platform.validation import ArgumentError
 
 NAMESPACE = "mlops"
 IGNORED_PROVIDER_NAMESPACES = ("aws", "gcp", "azure-native", "azure", "kubernetes")

@@ -8,7 +8,7 @@ in-process under a mock resource monitor that
 - runs resource transforms as the engine does (Pulumi's own mock monitor does not): the resource's own transforms,
   then those of each ancestor, then the stack's, each through the SDK's callback server, so the recorded inputs are
   what a real ``pulumi up`` would send;
-- fills provider-computed outputs with realistic values (``infra.fakes``), so nothing downstream silently turns
+- fills provider-computed outputs with realistic values (``mlops_platform_offline.fakes``), so nothing downstream silently turns
   empty, and answers provider invokes from the same module (an invoke it has no fake for is an error, not None).
 
 Config comes from a stack file (``Pulumi.<stack>.yaml``) exactly as the CLI would pass it.
@@ -40,7 +40,7 @@ from pulumi.runtime.settings import configure, set_root_resource
 from pulumi.runtime.stack import run_in_stack
 from pulumi.runtime.sync_await import _ensure_event_loop
 
-from infra import fakes
+from . import fakes
 
 SECRET_SIG = rpc._special_sig_key
 SECRET_MARKER = rpc._special_secret_sig
@@ -432,7 +432,7 @@ def _whole_numbers(value: Any) -> Any:
 
 
 class _FakeProviders(pulumi.runtime.Mocks):
-    """Provider behaviour from ``infra.fakes`` for the parts of the mock monitor this module does not override:
+    """Provider behaviour from ``mlops_platform_offline.fakes`` for the parts of the mock monitor this module does not override:
     invokes, and reads of existing resources."""
 
     def __init__(self, monitor: _RecordingMonitor):

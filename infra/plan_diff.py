@@ -1,10 +1,10 @@
 """The offline plan diff of one stack: what a pull request changes, between two preview JSON documents.
 
-``compare(base, head)`` takes two documents written by ``python -m infra.preview STACK --json`` (the base branch's
+``compare(base, head)`` takes two documents written by ``python -m mlops_platform_offline.preview STACK --json`` (the base branch's
 and the pull request's) and lists the resources added, removed and changed (with the input keys that changed), and,
 in a section of their own, what a reviewer must not miss:
 
-- a stateful resource (cluster, database, bucket, key, vault, resource group; see ``infra.stateful_resources``) or
+- a stateful resource (cluster, database, bucket, key, vault, resource group; see ``mlops_platform_offline.stateful_resources``) or
   any protected resource that would be deleted, or replaced because its URN changes or because an input changes
   that its provider replaces on; and a database whose engine changes major version (irreversible, in place);
 - the policy violations the pull request introduces, and those it fixes.
@@ -20,8 +20,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from infra.harness import SECRET_MARKER, SECRET_SIG, UNKNOWN
-from infra.stateful_resources import MAJOR_VERSION_INPUT, REPLACED_ON, major_version, stateful_kind
+from .harness import SECRET_MARKER, SECRET_SIG, UNKNOWN
+from .stateful_resources import MAJOR_VERSION_INPUT, REPLACED_ON, major_version, stateful_kind
 
 _MISSING = object()
 _SHOWN_VALUE_LENGTH = 80
@@ -113,7 +113,7 @@ def compare(base: Mapping[str, Any], head: Mapping[str, Any], *, override: bool 
     """The diff from ``base`` to ``head``, two preview documents of the same project and stack."""
     for label, document in (("base", base), ("head", head)):
         if not isinstance(document, Mapping) or not isinstance(document.get("resources"), list):
-            raise PlanDiffError(f"{label}: not a preview document (expected the JSON of `python -m infra.preview "
+            raise PlanDiffError(f"{label}: not a preview document (expected the JSON of `python -m mlops_platform_offline.preview "
                                 f"STACK --json`, with a 'resources' list)")
     if (base.get("project"), base.get("stack")) != (head.get("project"), head.get("stack")):
         raise PlanDiffError(f"base is stack {base.get('project')}/{base.get('stack')} but head is "

@@ -1,8 +1,8 @@
-"""The pull-request comment of one stack: ``python -m infra.pr_comment STACK --preview FILE --status N
+"""The pull-request comment of one stack: ``python -m mlops_platform_offline.pr_comment STACK --preview FILE --status N
 [--diff FILE] --out FILE``.
 
 Joins what a reviewer needs in one comment: the policy verdict of ``pulumi preview --policy-pack``, the offline plan
-diff (``infra.plan_diff``'s Markdown) and the preview's own output, folded. The comment starts with a hidden marker
+diff (``mlops_platform_offline.plan_diff``'s Markdown) and the preview's own output, folded. The comment starts with a hidden marker
 naming the stack, which is how the workflow finds the comment again and edits it in place on the next push instead of
 adding another one. GitHub refuses comments over 65,536 characters, so the preview output is cut from its start
 (the summary and the policy verdict come last in Pulumi's output) to keep the comment under that.
@@ -47,7 +47,7 @@ def comment_body(stack: str, preview_output: str, status: int, diff_markdown: st
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m infra.pr_comment", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m mlops_platform_offline.pr_comment", description=__doc__.split("\n\n")[0])
     parser.add_argument("stack")
     parser.add_argument("--preview", type=Path, required=True, help="the output of pulumi preview")
     parser.add_argument("--status", type=int, required=True, help="the exit status of pulumi preview")

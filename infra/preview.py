@@ -1,10 +1,10 @@
-"""Offline preview of a stack: ``python -m infra.preview STACK``.
+"""Offline preview of a stack: ``python -m mlops_platform_offline.preview STACK``.
 
 Runs the program under the offline harness with ``stacks/Pulumi.STACK.yaml``, prints the resource tree, the counts
 by type, the stack outputs and the policy verdict, and optionally writes all of it as JSON.
 
 With ``--compare BASE.json`` (the preview JSON of the same stack on the base branch) it also prints the plan diff
-(``infra.plan_diff``) and writes it as Markdown (``--diff-markdown``) and JSON (``--diff-json``).
+(``mlops_platform_offline.plan_diff``) and writes it as Markdown (``--diff-markdown``) and JSON (``--diff-json``).
 
 Exit status: 0 when no mandatory policy is violated, 1 when one is, 2 when the program, its config, the policy
 config or the base document is bad (with a one-line message, not a traceback), 3 when the plan diff deletes,
@@ -23,9 +23,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, TextIO
 
-from infra.analyzer import PolicyConfigError, Violation, run_policy_pack
-from infra.harness import Preview, ProgramError, preview_stack, redacted
-from infra.plan_diff import PlanDiffError, compare, render_json, render_markdown
+from .analyzer import PolicyConfigError, Violation, run_policy_pack
+from .harness import Preview, ProgramError, preview_stack, redacted
+from .plan_diff import PlanDiffError, compare, render_json, render_markdown
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_POLICY_PACK = PROJECT_ROOT / "policies"
@@ -138,7 +138,7 @@ def _print_tree(preview: Preview, out: TextIO) -> None:
 
 
 def main(argv: list[str] | None = None, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
-    parser = argparse.ArgumentParser(prog="python -m infra.preview", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m mlops_platform_offline.preview", description=__doc__.split("\n\n")[0])
     parser.add_argument("stack", help="stack name: previews <stackConfigDir>/Pulumi.STACK.yaml")
     parser.add_argument("--program", type=Path, default=PROJECT_ROOT,
                         help="directory of the Pulumi project to preview (default: this project)")

@@ -5,14 +5,14 @@ from __future__ import annotations
 import pulumi
 import pulumi.runtime.config
 
-from components.platform import MlopsPlatform
-from infra.ci_identity import is_ci_identity_stack, run_ci_identity
-from infra.config import load_stack_config
+from mlops_platform.platform import MlopsPlatform
+from .ci_identity import is_ci_identity_stack, run_ci_identity
+from .config import load_stack_config
 
 
 def run() -> None:
     """Build the platform from the current stack's config and export its outputs; a stack with an
-    ``mlops:ci_identity`` section builds the CI's cloud identities instead (``infra.ci_identity``)."""
+    ``mlops:ci_identity`` section builds the CI's cloud identities instead (``mlops_platform_offline.ci_identity``)."""
     config = pulumi.runtime.config.CONFIG.get()
     if is_ci_identity_stack(config):
         run_ci_identity(config)

@@ -3,7 +3,7 @@
 The pack depends on pulumi-policy alone, so it cannot import the provider SDKs to ask which types take tags. This
 module reads the installed SDKs' generated sources instead (fast, no imports): an AWS or Azure Native type is
 taggable when its constructor takes ``tags``, a GCP type when it takes ``labels``. A test fails when the file is
-out of date with the pinned SDKs; regenerate with ``python -m infra.taggable_types``.
+out of date with the pinned SDKs; regenerate with ``python -m mlops_platform_offline.taggable_types``.
 """
 
 from __future__ import annotations

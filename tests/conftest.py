@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.harness import Preview, preview_stack
+from mlops_platform_offline.harness import Preview, preview_stack
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 REFERENCE_ENV = "MLOPS_REFERENCE_DIR"

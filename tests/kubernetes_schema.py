@@ -21,7 +21,7 @@ import jsonschema
 import kubernetes_validate
 import yaml
 
-from infra.harness import RecordedResource, plain_form
+from mlops_platform_offline.harness import RecordedResource, plain_form
 
 KUBERNETES_VERSION = "1.35.0"
 """The Kubernetes minor the schema checks use; keep it at the oldest version the clusters may run."""

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from infra.harness import ProjectFiles
+from mlops_platform_offline.harness import ProjectFiles
 from tests.kubernetes.rendering import kubernetes_objects
 from tests.kubernetes_schema import object_from_resource
 

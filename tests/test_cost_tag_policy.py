@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from infra.analyzer import PolicyConfigError, PolicyPackProcess, reconcile_config
-from infra.harness import SECRET_MARKER, SECRET_SIG, UNKNOWN, Preview, RecordedResource
+from mlops_platform_offline.analyzer import PolicyConfigError, PolicyPackProcess, reconcile_config
+from mlops_platform_offline.harness import SECRET_MARKER, SECRET_SIG, UNKNOWN, Preview, RecordedResource
 
 PACK = Path(__file__).resolve().parent.parent / "policies"
 TAGS = {"cost-center": "ml-platform", "owner": "ml-infra", "environment": "dev", "project": "mlops",

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from infra.harness import Preview, ProjectFiles, RecordedResource, plain_form, read_stack_config, run_program
+from mlops_platform_offline.harness import Preview, ProjectFiles, RecordedResource, plain_form, read_stack_config, run_program
 
 ROOT = Path(__file__).resolve().parent.parent
 STACKS = ProjectFiles.load(ROOT).stacks()

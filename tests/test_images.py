@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components.images import implausible_digest, validate_images
-from components.validation import ArgumentError
-from infra.config import ConfigError, load_stack_config
-from infra.harness import ProjectFiles, read_stack_config
+from mlops_platform.images import implausible_digest, validate_images
+from mlops_platform.validation import ArgumentError
+from mlops_platform_offline.config import ConfigError, load_stack_config
+from mlops_platform_offline.harness import ProjectFiles, read_stack_config
 from tests.kubernetes.rendering import inputs
 
 ROOT = Path(__file__).resolve().parent.parent

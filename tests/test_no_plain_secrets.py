@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from infra.ci_matrix import CI_IDENTITY_KEY
-from infra.harness import SECRET_MARKER, SECRET_SIG, ProjectFiles, plain_form, read_stack_config
+from mlops_platform_offline.ci_matrix import CI_IDENTITY_KEY
+from mlops_platform_offline.harness import SECRET_MARKER, SECRET_SIG, ProjectFiles, plain_form, read_stack_config
 from tests.test_stacks import ROOT, STACKS
 
 URI_WITH_PASSWORD = re.compile(r"[a-z][a-z0-9+.-]*://[^/\s:@]+:[^@\s/]+@")

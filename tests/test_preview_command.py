@@ -1,4 +1,4 @@
-"""`python -m infra.preview STACK`: the report, the JSON document, and the exit status."""
+"""`python -m mlops_platform_offline.preview STACK`: the report, the JSON document, and the exit status."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from infra.preview import EXIT_BAD_INPUT, EXIT_OK, EXIT_VIOLATIONS, main
+from mlops_platform_offline.preview import EXIT_BAD_INPUT, EXIT_OK, EXIT_VIOLATIONS, main
 
 ROOT = Path(__file__).resolve().parent.parent
 RESOURCE_KEYS = ["urn", "type", "name", "parent", "provider", "custom", "protect", "inputs", "dependsOn"]
@@ -129,7 +129,7 @@ def test_another_program_directory_can_be_previewed(tmp_path):
 
 def test_the_module_runs_as_a_command():
     completed = subprocess.run(
-        [sys.executable, "-m", "infra.preview", "aws-dev"], cwd=ROOT, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "mlops_platform_offline.preview", "aws-dev"], cwd=ROOT, capture_output=True, text=True, timeout=120
     )
     assert completed.returncode == EXIT_OK, completed.stderr
     assert "Policies: passed" in completed.stdout

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from infra.analyzer import run_policy_pack
-from infra.harness import ProjectFiles
+from mlops_platform_offline.analyzer import run_policy_pack
+from mlops_platform_offline.harness import ProjectFiles
 
 ROOT = Path(__file__).resolve().parent.parent
 STACKS = ProjectFiles.load(ROOT).stacks()

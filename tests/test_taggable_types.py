@@ -2,11 +2,11 @@
 
 import json
 
-from infra.taggable_types import OUTPUT, taggable_types
+from mlops_platform_offline.taggable_types import OUTPUT, taggable_types
 
 
 def test_the_committed_list_matches_the_installed_sdks():
-    assert json.loads(OUTPUT.read_text()) == taggable_types(), "regenerate: python -m infra.taggable_types"
+    assert json.loads(OUTPUT.read_text()) == taggable_types(), "regenerate: python -m mlops_platform_offline.taggable_types"
 
 
 def test_the_list_knows_the_types_the_platform_creates():

@@ -10,7 +10,7 @@ server access logging can deliver to. Both buckets are protected from deletion, 
 tags, so a tag change never replaces them.
 
 What it deliberately does not: grant anyone access. Workload access is the job of
-``components.aws.workload_identity``; the bucket policy only denies.
+``mlops_platform.aws.workload_identity``; the bucket policy only denies.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ import pulumi
 import pulumi_aws as aws
 from pulumi import Input
 
-from components.aws import iam_documents
-from components.validation import optional_bool, optional_int, optional_text, reject_unknown_keys, required_text
+from . import iam_documents
+from ..validation import optional_bool, optional_int, optional_text, reject_unknown_keys, required_text
 
 _ARGS = frozenset({"name_prefix", "kms_key_arn", "noncurrent_days", "incomplete_upload_days", "access_logging",
                    "access_log_days"})

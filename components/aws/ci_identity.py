@@ -2,7 +2,7 @@
 
 What it gives: the account's IAM OIDC provider for ``token.actions.githubusercontent.com`` (audience
 ``sts.amazonaws.com``), and two roles that trust it for exact token subjects of one repository
-(``components.github_oidc``):
+(``mlops_platform.github_oidc``):
 
 - the preview role, for its pull requests (``repo:<owner>/<repo>:pull_request``): read-only managed policies
   (default ``ReadOnlyAccess``), plus reading the state bucket and writing only its lock files;
@@ -23,10 +23,10 @@ from typing import Any, NotRequired, TypedDict
 import pulumi
 import pulumi_aws as aws
 
-from components.aws import iam_documents
-from components.github_oidc import ISSUER, GitHubTrust, validate_github_trust
-from components.tags import CostTags, TagError
-from components.validation import ArgumentError, field_path, optional_bool, optional_int, reject_unknown_keys
+from . import iam_documents
+from ..github_oidc import ISSUER, GitHubTrust, validate_github_trust
+from ..tags import CostTags, TagError
+from ..validation import ArgumentError, field_path, optional_bool, optional_int, reject_unknown_keys
 
 AUDIENCE = "sts.amazonaws.com"
 DEFAULT_PREVIEW_POLICY_ARNS = ("arn:aws:iam::aws:policy/ReadOnlyAccess",)
@@ -68,7 +68,7 @@ class CiIdentityArgs(TypedDict):
     max_session_seconds: NotRequired[int]
     """How long a role session lasts (900-43200, default 3600)."""
     tags: NotRequired[Mapping[str, str]]
-    """Cost tags for the provider and the roles (canonical rules, ``components.tags``)."""
+    """Cost tags for the provider and the roles (canonical rules, ``mlops_platform.tags``)."""
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ gp3 root volumes. Desired sizes are ignored on update so an autoscaler owns them
 authenticates with ``aws eks get-token`` and a ``pulumi_kubernetes.Provider`` built from it.
 
 What it deliberately does not: install anything inside the cluster besides the EKS add-ons (Karpenter is
-``components.aws.karpenter``; everything else is the Kubernetes layer), or open the API to the internet by default.
+``mlops_platform.aws.karpenter``; everything else is the Kubernetes layer), or open the API to the internet by default.
 
 The provider's default tags reach the node groups and launch templates but not the instances EKS launches, which
 is where the cost is: ``node_tags`` chooses how ``instance_tags`` get there (Auto Scaling group tags propagated at
@@ -31,11 +31,11 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 from pulumi import Input
 
-from components.aws import iam_documents
-from components.aws.log_encryption import logs_encryption_key
-from components.aws.network import LOG_RETENTION_DAYS
-from components.cloud_layer import NodeTaint
-from components.validation import (
+from . import iam_documents
+from .log_encryption import logs_encryption_key
+from .network import LOG_RETENTION_DAYS
+from ..cloud_layer import NodeTaint
+from ..validation import (
     ArgumentError,
     field_path,
     optional_bool,

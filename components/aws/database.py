@@ -27,8 +27,8 @@ import pulumi
 import pulumi_aws as aws
 from pulumi import Input
 
-from components.aws import iam_documents
-from components.validation import ArgumentError, field_path, optional_bool, optional_int, reject_unknown_keys
+from . import iam_documents
+from ..validation import ArgumentError, field_path, optional_bool, optional_int, reject_unknown_keys
 
 ENGINE_VERSIONS = ("16", "17")
 """PostgreSQL major versions offered (RDS standard support); the major picks the parameter group family. Only the

@@ -28,9 +28,9 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 from pulumi import Input
 
-from components.aws import iam_documents
-from components.aws.cluster import GPU_NODE_LABELS, GPU_TAINT, POOL_LABEL
-from components.validation import ArgumentError, field_path, optional_bool, optional_int, reject_unknown_keys
+from . import iam_documents
+from .cluster import GPU_NODE_LABELS, GPU_TAINT, POOL_LABEL
+from ..validation import ArgumentError, field_path, optional_bool, optional_int, reject_unknown_keys
 
 CHART = "oci://public.ecr.aws/karpenter/karpenter"
 CRD_CHART = "oci://public.ecr.aws/karpenter/karpenter-crd"
@@ -39,7 +39,7 @@ controller chart skips its copy and this release upgrades the CRDs with every ve
 CHART_VERSION = "1.14.1"
 """Pinned to the release in ../shared/reference/karpenter (aws/karpenter-provider-aws v1.14.1, whose NodePool and
 EC2NodeClass CRDs the tests validate against); it supports the Kubernetes versions of
-``components.aws.cluster.ADDON_VERSIONS``. Update the folder and this pin together."""
+``mlops_platform.aws.cluster.ADDON_VERSIONS``. Update the folder and this pin together."""
 NAMESPACE = "kube-system"
 SERVICE_ACCOUNT = "karpenter"
 AMI_ALIAS = "al2023@latest"

@@ -26,13 +26,13 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components.aws.artifact_store import ArtifactStore, ArtifactStoreArgs
-from components.aws.cluster import GPU_NODE_LABELS, GPU_TAINT, Cluster, ClusterArgs, validate_cluster_args
-from components.aws.database import PORT, Database, DatabaseArgs, validate_database_args
-from components.aws.karpenter import Karpenter, KarpenterArgs, validate_karpenter_args
-from components.aws.network import Network, NetworkArgs, validate_network_args
-from components.aws.workload_identity import WorkloadIdentity
-from components.cloud_layer import (
+from .artifact_store import ArtifactStore, ArtifactStoreArgs
+from .cluster import GPU_NODE_LABELS, GPU_TAINT, Cluster, ClusterArgs, validate_cluster_args
+from .database import PORT, Database, DatabaseArgs, validate_database_args
+from .karpenter import Karpenter, KarpenterArgs, validate_karpenter_args
+from .network import Network, NetworkArgs, validate_network_args
+from .workload_identity import WorkloadIdentity
+from ..cloud_layer import (
     CloudLayer,
     DatabaseAccess,
     DatabaseAdmin,
@@ -43,8 +43,8 @@ from components.cloud_layer import (
     RefreshedToken,
     ServiceAccountIdentity,
 )
-from components.tags import CostTags
-from components.validation import ArgumentError, config_section
+from ..tags import CostTags
+from ..validation import ArgumentError, config_section
 
 SECTIONS = ("network", "cluster", "database", "karpenter")
 """The stack config sections (``mlops:<section>``) this layer reads besides ``artifacts``."""

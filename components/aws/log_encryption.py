@@ -9,7 +9,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_aws as aws
 
-from components.aws import iam_documents
+from . import iam_documents
 
 
 def logs_encryption_key(resource_name: str, *, description: str, region: str, parent: pulumi.Resource) -> aws.kms.Key:

@@ -21,9 +21,9 @@ from typing import Any, NotRequired, TypedDict
 import pulumi
 import pulumi_aws as aws
 
-from components.aws import iam_documents
-from components.aws.log_encryption import logs_encryption_key
-from components.validation import ArgumentError, field_path, optional_int, reject_unknown_keys
+from . import iam_documents
+from .log_encryption import logs_encryption_key
+from ..validation import ArgumentError, field_path, optional_int, reject_unknown_keys
 
 NAT_STRATEGIES = ("none", "single", "one_per_az")
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,

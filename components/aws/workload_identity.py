@@ -23,8 +23,8 @@ import pulumi
 import pulumi_aws as aws
 from pulumi import Input
 
-from components.aws import iam_documents
-from components.validation import (
+from . import iam_documents
+from ..validation import (
     DNS_LABEL,
     DNS_SUBDOMAIN,
     OBJECT_KEY_PREFIX,

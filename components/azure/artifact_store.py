@@ -13,7 +13,7 @@ on tags, so a tag change never replaces it.
 The account name is ``<name_prefix><8 random characters>``, within Azure's 3-24 lowercase letters and digits, the
 suffix generated once and kept in the state (account names are global).
 
-What it deliberately does not: grant anyone access. Workload access is ``components.azure.workload_identity``,
+What it deliberately does not: grant anyone access. Workload access is ``mlops_platform.azure.workload_identity``,
 scoped to the container.
 """
 
@@ -30,10 +30,10 @@ import pulumi_azure_native.storage as storage
 import pulumi_random as random
 from pulumi import Input
 
-from components.azure.key_vault import encryption_key
-from components.azure.locks import delete_lock
-from components.azure.roles import assign_role
-from components.validation import (
+from .key_vault import encryption_key
+from .locks import delete_lock
+from .roles import assign_role
+from ..validation import (
     ArgumentError,
     field_path,
     optional_bool,

@@ -2,7 +2,7 @@
 
 What it gives: two user-assigned managed identities in their own resource group, each with federated identity
 credentials (issuer ``token.actions.githubusercontent.com``, audience ``api://AzureADTokenExchange``) for exact token
-subjects of one repository (``components.github_oidc``):
+subjects of one repository (``mlops_platform.github_oidc``):
 
 - the preview identity, for ``repo:<owner>/<repo>:pull_request``: ``Reader`` on the subscription;
 - the deploy identity, for ``...:ref:refs/heads/<deploy branch>`` and ``...:environment:<deploy environment>``:
@@ -24,9 +24,9 @@ from typing import Any, NotRequired, TypedDict
 import pulumi
 import pulumi_azure_native as azure
 
-from components.github_oidc import ISSUER, GitHubTrust, validate_github_trust
-from components.tags import CostTags, TagError
-from components.validation import ArgumentError, field_path, reject_unknown_keys
+from ..github_oidc import ISSUER, GitHubTrust, validate_github_trust
+from ..tags import CostTags, TagError
+from ..validation import ArgumentError, field_path, reject_unknown_keys
 
 AUDIENCE = "api://AzureADTokenExchange"
 READER = "acdd72a7-3385-48ef-bd42-f606fba81ae7"
@@ -62,7 +62,7 @@ class CiIdentityArgs(TypedDict):
     """The state container (``.../storageAccounts/<a>/blobServices/default/containers/<c>``) and, with an
     ``azurekeyvault://`` secrets provider, its key (``.../vaults/<v>/keys/<k>``): both identities may use them."""
     tags: NotRequired[Mapping[str, str]]
-    """Cost tags for the resource group and the identities (canonical rules, ``components.tags``)."""
+    """Cost tags for the resource group and the identities (canonical rules, ``mlops_platform.tags``)."""
 
 
 @dataclass(frozen=True)

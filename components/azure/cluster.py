@@ -43,10 +43,10 @@ import pulumi_kubernetes as k8s
 import yaml
 from pulumi import Input
 
-from components.azure.key_vault import encryption_key
-from components.azure.roles import assign_role
-from components.cloud_layer import NodeTaint
-from components.validation import (
+from .key_vault import encryption_key
+from .roles import assign_role
+from ..cloud_layer import NodeTaint
+from ..validation import (
     ArgumentError,
     field_path,
     optional_bool,

@@ -25,10 +25,10 @@ import pulumi_azure_native.managedidentity as managedidentity
 import pulumi_azure_native.monitor as monitor
 from pulumi import Input
 
-from components.azure.key_vault import encryption_key
-from components.azure.locks import delete_lock
-from components.azure.roles import assign_role
-from components.validation import ArgumentError, field_path, optional_bool, optional_int, reject_unknown_keys
+from .key_vault import encryption_key
+from .locks import delete_lock
+from .roles import assign_role
+from ..validation import ArgumentError, field_path, optional_bool, optional_int, reject_unknown_keys
 
 ENGINE_VERSIONS = ("16", "17")
 """PostgreSQL major versions offered; Flexible Server applies minor versions itself."""

@@ -14,7 +14,7 @@ import pulumi
 import pulumi_azure_native.keyvault as keyvault
 import pulumi_random as random
 
-from components.azure.locks import delete_lock
+from .locks import delete_lock
 
 ROTATION_PERIOD = "P90D"
 """ISO 8601 duration after which Key Vault creates a new key version."""

@@ -32,12 +32,12 @@ import pulumi
 import pulumi_azure_native.provider as azure_provider_module
 import pulumi_azure_native.managedidentity as managedidentity
 
-from components.azure.artifact_store import (
+from .artifact_store import (
     ArtifactStore,
     storage_account_prefix,
     validate_artifact_store_args,
 )
-from components.azure.cluster import (
+from .cluster import (
     GPU_NODE_LABELS,
     GPU_TAINT,
     POOL_LABEL,
@@ -45,17 +45,17 @@ from components.azure.cluster import (
     Cluster,
     validate_cluster_args,
 )
-from components.azure.database import ENTRA_SCOPE, PORT, Database, validate_database_args
-from components.azure.network import Network, validate_network_args
-from components.azure.resource_group import ResourceGroup, validate_resource_group_args
-from components.azure.workload_identity import (
+from .database import ENTRA_SCOPE, PORT, Database, validate_database_args
+from .network import Network, validate_network_args
+from .resource_group import ResourceGroup, validate_resource_group_args
+from .workload_identity import (
     CLIENT_ID_ANNOTATION,
     USE_LABEL,
     WorkloadIdentity,
     federate,
     service_account_subject,
 )
-from components.cloud_layer import (
+from ..cloud_layer import (
     CloudLayer,
     DatabaseAccess,
     DatabaseAdmin,
@@ -66,7 +66,7 @@ from components.cloud_layer import (
     RefreshedToken,
     ServiceAccountIdentity,
 )
-from components.validation import ArgumentError, config_section, field_path, reject_unknown_keys
+from ..validation import ArgumentError, config_section, field_path, reject_unknown_keys
 
 SECTIONS = ("azure", "network", "cluster", "database")
 DATABASE_USER = "mlflow"

@@ -23,7 +23,7 @@ import pulumi_azure_native.network as network
 import pulumi_azure_native.privatedns as privatedns
 from pulumi import Input
 
-from components.validation import ArgumentError, field_path, reject_unknown_keys
+from ..validation import ArgumentError, field_path, reject_unknown_keys
 
 POSTGRES_PORT = 5432
 _CONFIG_KEYS = frozenset({"cidr_block", "nat_idle_timeout_minutes"})

@@ -16,8 +16,8 @@ import pulumi
 import pulumi_azure_native.operationalinsights as operationalinsights
 import pulumi_azure_native.resources as resources
 
-from components.azure.locks import delete_lock
-from components.validation import ArgumentError, field_path, optional_int, reject_unknown_keys
+from .locks import delete_lock
+from ..validation import ArgumentError, field_path, optional_int, reject_unknown_keys
 
 _ARGS = frozenset({"name", "location", "log_retention_days"})
 _NAME = r"[-\w.()]{0,89}[-\w()]"

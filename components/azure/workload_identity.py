@@ -22,8 +22,8 @@ import pulumi_azure_native.authorization as authorization
 import pulumi_azure_native.managedidentity as managedidentity
 from pulumi import Input
 
-from components.azure.roles import assign_role
-from components.validation import DNS_LABEL, ArgumentError, field_path, optional_bool, reject_unknown_keys
+from .roles import assign_role
+from ..validation import DNS_LABEL, ArgumentError, field_path, optional_bool, reject_unknown_keys
 
 CLIENT_ID_ANNOTATION = "azure.workload.identity/client-id"
 USE_LABEL = "azure.workload.identity/use"

@@ -10,7 +10,7 @@ change never replaces it. Neither bucket can be force-destroyed, and both are pr
 
 GCS serves only HTTPS (TLS 1.2+), so there is no transport policy to write, unlike S3.
 
-What it deliberately does not: grant any workload access. That is ``components.gcp.workload_identity``.
+What it deliberately does not: grant any workload access. That is ``mlops_platform.gcp.workload_identity``.
 """
 
 import re
@@ -23,9 +23,9 @@ import pulumi_gcp as gcp
 import pulumi_random as random
 from pulumi import Input
 
-from components.gcp.encryption_key import service_encryption_key
-from components.gcp.regions import REGION_PATTERN
-from components.validation import (
+from .encryption_key import service_encryption_key
+from .regions import REGION_PATTERN
+from ..validation import (
     ArgumentError,
     field_path,
     optional_bool,

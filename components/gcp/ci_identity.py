@@ -3,7 +3,7 @@
 What it gives: a workload identity pool with a GitHub provider (issuer ``token.actions.githubusercontent.com``) whose
 attribute condition admits tokens of one repository only (``assertion.repository``, and its numeric id when
 given), and only for its pull requests or its deploy branch; and two service accounts that a token can impersonate
-only for exact subjects (``components.github_oidc``):
+only for exact subjects (``mlops_platform.github_oidc``):
 
 - the preview account, for ``repo:<owner>/<repo>:pull_request``: predefined viewer roles (no basic role), and
   ``roles/storage.objectUser`` on the state bucket only (a preview writes the backend's lock objects);
@@ -25,9 +25,9 @@ from typing import Any, NotRequired, TypedDict
 import pulumi
 import pulumi_gcp as gcp
 
-from components.github_oidc import ISSUER, GitHubTrust, validate_github_trust
-from components.tags import CostTags, TagError
-from components.validation import ArgumentError, field_path, optional_text, reject_unknown_keys
+from ..github_oidc import ISSUER, GitHubTrust, validate_github_trust
+from ..tags import CostTags, TagError
+from ..validation import ArgumentError, field_path, optional_text, reject_unknown_keys
 
 DEFAULT_PREVIEW_ROLES = ("roles/compute.viewer", "roles/container.viewer", "roles/cloudsql.viewer",
                          "roles/iam.securityReviewer", "roles/cloudkms.viewer", "roles/serviceusage.serviceUsageViewer")

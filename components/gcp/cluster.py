@@ -38,10 +38,10 @@ import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 from pulumi import Input
 
-from components.cloud_layer import GpuCapacity, NodeTaint
-from components.gcp.account_ids import account_id
-from components.gcp.encryption_key import service_encryption_key
-from components.validation import ArgumentError, field_path, optional_bool, optional_int, reject_unknown_keys
+from ..cloud_layer import GpuCapacity, NodeTaint
+from .account_ids import account_id
+from .encryption_key import service_encryption_key
+from ..validation import ArgumentError, field_path, optional_bool, optional_int, reject_unknown_keys
 
 SUPPORTED_VERSIONS = ("1.32", "1.33", "1.34")
 """Minor versions GKE offers on its release channels (``gcloud container get-server-config``, 2026-12)."""

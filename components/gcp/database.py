@@ -9,7 +9,7 @@ its own up to a ceiling; and, with ``customer_managed_key``, a rotated Cloud KMS
 Cloud SQL's service agent granted on it.
 
 Sign-in is IAM database authentication (``cloudsql.iam_authentication``): the Google service accounts of the
-workloads become Cloud SQL IAM users (``components.gcp.workload_identity`` creates them with their accounts), and a
+workloads become Cloud SQL IAM users (``mlops_platform.gcp.workload_identity`` creates them with their accounts), and a
 pod signs in through the Cloud SQL Auth Proxy with ``--auto-iam-authn`` (a short-lived OAuth token the proxy
 refreshes), so no database password exists for any workload or admin.
 
@@ -25,9 +25,9 @@ import pulumi
 import pulumi_gcp as gcp
 from pulumi import Input
 
-from components.gcp.encryption_key import service_encryption_key
-from components.cloud_layer import ConnectorSidecar
-from components.validation import (
+from .encryption_key import service_encryption_key
+from ..cloud_layer import ConnectorSidecar
+from ..validation import (
     ArgumentError,
     field_path,
     optional_bool,

@@ -26,7 +26,7 @@ from typing import Any
 import pulumi
 import pulumi_gcp as gcp
 
-from components.cloud_layer import (
+from ..cloud_layer import (
     CloudLayer,
     DatabaseAccess,
     DatabaseAdmin,
@@ -36,15 +36,15 @@ from components.cloud_layer import (
     GpuCapacity,
     ServiceAccountIdentity,
 )
-from components.gcp.account_ids import account_id, iam_user_name, service_account_email
-from components.gcp.artifact_store import ArtifactStore, ArtifactStoreArgs, validate_artifact_store_args
-from components.gcp.cluster import Cluster, ClusterArgs, gpu_capacity, validate_cluster_args
-from components.gcp.database import PROXY_LISTEN_PORT, Database, DatabaseArgs, validate_database_args
-from components.gcp.network import Network, NetworkArgs, validate_network_args
-from components.gcp.regions import REGION_MEANING, REGION_PATTERN
-from components.gcp.workload_identity import WorkloadIdentity
-from components.tags import CostTags
-from components.validation import ArgumentError, config_section, field_path, reject_unknown_keys
+from .account_ids import account_id, iam_user_name, service_account_email
+from .artifact_store import ArtifactStore, ArtifactStoreArgs, validate_artifact_store_args
+from .cluster import Cluster, ClusterArgs, gpu_capacity, validate_cluster_args
+from .database import PROXY_LISTEN_PORT, Database, DatabaseArgs, validate_database_args
+from .network import Network, NetworkArgs, validate_network_args
+from .regions import REGION_MEANING, REGION_PATTERN
+from .workload_identity import WorkloadIdentity
+from ..tags import CostTags
+from ..validation import ArgumentError, config_section, field_path, reject_unknown_keys
 
 SECTIONS = ("gcp", "network", "cluster", "database")
 """The stack config sections (``mlops:<section>``) this layer reads besides ``artifacts``."""

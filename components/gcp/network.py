@@ -21,7 +21,7 @@ from typing import Any, NotRequired, TypedDict
 import pulumi
 import pulumi_gcp as gcp
 
-from components.validation import ArgumentError, field_path, reject_unknown_keys
+from ..validation import ArgumentError, field_path, reject_unknown_keys
 
 NAT_STRATEGIES = ("none", "single")
 PODS_RANGE = "pods"

@@ -23,8 +23,8 @@ import pulumi
 import pulumi_gcp as gcp
 from pulumi import Input
 
-from components.gcp.account_ids import ACCOUNT_ID_PATTERN, iam_user_name
-from components.validation import (
+from .account_ids import ACCOUNT_ID_PATTERN, iam_user_name
+from ..validation import (
     DNS_LABEL,
     DNS_SUBDOMAIN,
     OBJECT_KEY_PREFIX,
@@ -57,7 +57,7 @@ class WorkloadIdentityArgs(TypedDict):
     service_account: str
     """The ServiceAccount's name (a DNS subdomain, at most 253 characters)."""
     account_id: str
-    """The Google service account's id: 6-30 lowercase letters, digits and '-' (``components.gcp.account_ids``)."""
+    """The Google service account's id: 6-30 lowercase letters, digits and '-' (``mlops_platform.gcp.account_ids``)."""
     project: Input[str]
     """The project of the service account, the bucket and the database."""
     bucket: NotRequired[Input[str]]

@@ -16,7 +16,7 @@ from typing import Any
 
 import pulumi_kubernetes as k8s
 
-from components.validation import ArgumentError, optional_int, reject_unknown_keys
+from ..validation import ArgumentError, optional_int, reject_unknown_keys
 
 _CPU = re.compile(r"(?P<number>\d+(\.\d{1,3})?)(?P<unit>m?)")
 _MEMORY = re.compile(r"(?P<number>\d+)(?P<unit>Ki|Mi|Gi|Ti|k|M|G|T)?")

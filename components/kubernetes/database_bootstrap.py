@@ -22,12 +22,12 @@ from typing import NotRequired, TypedDict
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.cloud_layer import DatabaseAccess, EgressTarget
-from components.kubernetes.container_resources import ComputeSettings, resource_requirements
-from components.kubernetes.database_login import libpq_env, login_secret, pod_login
-from components.kubernetes.identity_labels import with_identity_labels
-from components.kubernetes.network_access import allow_policy, egress_rule
-from components.kubernetes.pod_security import container_security_context, pod_security_context, writable_volumes
+from ..cloud_layer import DatabaseAccess, EgressTarget
+from .container_resources import ComputeSettings, resource_requirements
+from .database_login import libpq_env, login_secret, pod_login
+from .identity_labels import with_identity_labels
+from .network_access import allow_policy, egress_rule
+from .pod_security import container_security_context, pod_security_context, writable_volumes
 
 BOOTSTRAP_COMMAND = ["python", "-m", "serving_image.tracking.database_bootstrap"]
 BOOTSTRAP_COMPUTE = ComputeSettings("50m", "128Mi", "500m", "256Mi", 0)

@@ -1,7 +1,7 @@
 """How a pod signs in to the platform's PostgreSQL, rendered from the cloud layer's credential kind.
 
 One rendering for every workload that opens a database connection (the MLflow server, its migration Job, the
-bootstrap Job), so none of them knows the cloud (``components.cloud_layer.DatabaseLogin``):
+bootstrap Job), so none of them knows the cloud (``mlops_platform.cloud_layer.DatabaseLogin``):
 
 - ``RefreshedToken``: the token refresher from the tracking image as a native sidecar (an init container with
   ``restartPolicy: Always``, gated by its startup probe, so the workload starts only once a credential is there). It
@@ -23,7 +23,7 @@ from urllib.parse import quote
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.cloud_layer import (
+from ..cloud_layer import (
     TRACKING_IMAGE_CA_BUNDLES,
     ConnectorSidecar,
     DatabaseAccess,
@@ -32,9 +32,9 @@ from components.cloud_layer import (
     RefreshedToken,
     StaticPassword,
 )
-from components.kubernetes.container_resources import ComputeSettings, resource_requirements
-from components.kubernetes.pod_security import container_security_context
-from components.validation import DNS_LABEL, ArgumentError, pinned_image
+from .container_resources import ComputeSettings, resource_requirements
+from .pod_security import container_security_context
+from ..validation import DNS_LABEL, ArgumentError, pinned_image
 
 LOGIN_VOLUME = "database-login"
 LOGIN_DIR = "/var/run/mlops-database"

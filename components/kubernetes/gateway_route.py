@@ -14,7 +14,7 @@ from typing import Any, NotRequired, TypedDict
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.validation import DNS_LABEL, ArgumentError, reject_unknown_keys
+from ..validation import DNS_LABEL, ArgumentError, reject_unknown_keys
 
 _HOSTNAME = r"(\*\.)?[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)+"
 

@@ -19,10 +19,10 @@ from typing import Any, NotRequired, TypedDict
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.kubernetes.gpu_placement import GpuNodesArgs, node_selector, tolerations, validate_gpu_nodes
-from components.kubernetes.namespace import IsolatedNamespace, validate_namespace_name
-from components.kubernetes.network_access import allow_policy, namespace_peer, tcp_ports
-from components.validation import ArgumentError, optional_bool, reject_unknown_keys
+from .gpu_placement import GpuNodesArgs, node_selector, tolerations, validate_gpu_nodes
+from .namespace import IsolatedNamespace, validate_namespace_name
+from .network_access import allow_policy, namespace_peer, tcp_ports
+from ..validation import ArgumentError, optional_bool, reject_unknown_keys
 
 DEVICE_PLUGIN_CHART = "nvidia-device-plugin"
 DEVICE_PLUGIN_VERSION = "0.20.0"

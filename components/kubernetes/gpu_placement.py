@@ -1,7 +1,7 @@
 """Where GPU pods go: the node labels and taints of the cluster's GPU nodes, as arguments the GPU workloads take,
 and the node selector and tolerations rendered from them.
 
-The cloud layer reports its GPU nodes once (``components.cloud_layer.GpuCapacity``); the Kubernetes layer hands
+The cloud layer reports its GPU nodes once (``mlops_platform.cloud_layer.GpuCapacity``); the Kubernetes layer hands
 them to every GPU workload as ``GpuNodesArgs``, so a GPU pod selects exactly the labels every GPU node carries and
 tolerates exactly their taints, on any cloud. Nothing else tolerates them.
 """
@@ -13,8 +13,8 @@ from typing import Any, NotRequired, TypedDict
 
 import pulumi_kubernetes as k8s
 
-from components.cloud_layer import TAINT_EFFECTS, GpuCapacity
-from components.validation import ArgumentError, reject_unknown_keys
+from ..cloud_layer import TAINT_EFFECTS, GpuCapacity
+from ..validation import ArgumentError, reject_unknown_keys
 
 _LABEL_KEY = r"([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
 _LABEL_VALUE = r"([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?"

@@ -1,5 +1,5 @@
 """The cloud-neutral Kubernetes layer of the platform: monitoring, MLflow and the model endpoints, on top of any
-:class:`components.cloud_layer.CloudLayer`.
+:class:`mlops_platform.cloud_layer.CloudLayer`.
 
 ``validate_kubernetes_layer_args`` checks the stack's ``mlflow``, ``monitoring`` and ``endpoints`` sections before
 anything exists; ``KubernetesLayer`` then builds, with the cloud layer's Kubernetes provider: the Prometheus stack
@@ -18,16 +18,16 @@ from typing import Any
 
 import pulumi
 
-from components.cloud_layer import CloudLayer, GpuCapacity
-from components.images import SERVING_REPOSITORY, TRACKING_REPOSITORY, ImageSettings, validate_images
-from components.kubernetes.database_bootstrap import OBJECT_NAME as DATABASE_BOOTSTRAP_ACCOUNT
-from components.kubernetes.gpu_node_daemons import GpuNodeDaemons
-from components.kubernetes.gpu_placement import gpu_nodes_args
-from components.kubernetes.mlflow_server import MlflowServer, validate_mlflow_server_args
-from components.kubernetes.model_endpoint import BlueGreenModelEndpoint, validate_endpoint_args
-from components.kubernetes.namespace import IsolatedNamespace, validate_namespace_name
-from components.kubernetes.prometheus_stack import PrometheusStack, validate_prometheus_stack_args
-from components.validation import ArgumentError, reject_unknown_keys
+from ..cloud_layer import CloudLayer, GpuCapacity
+from ..images import SERVING_REPOSITORY, TRACKING_REPOSITORY, ImageSettings, validate_images
+from .database_bootstrap import OBJECT_NAME as DATABASE_BOOTSTRAP_ACCOUNT
+from .gpu_node_daemons import GpuNodeDaemons
+from .gpu_placement import gpu_nodes_args
+from .mlflow_server import MlflowServer, validate_mlflow_server_args
+from .model_endpoint import BlueGreenModelEndpoint, validate_endpoint_args
+from .namespace import IsolatedNamespace, validate_namespace_name
+from .prometheus_stack import PrometheusStack, validate_prometheus_stack_args
+from ..validation import ArgumentError, reject_unknown_keys
 
 MLFLOW_NAMESPACE = "mlflow"
 _MLFLOW_KEYS = frozenset({"replicas", "workers", "compute", "probes", "route", "allowed_hosts"})

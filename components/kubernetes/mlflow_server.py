@@ -44,8 +44,8 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 from pulumi import Input
 
-from components.cloud_layer import DatabaseAccess, EgressTarget
-from components.kubernetes.container_resources import (
+from ..cloud_layer import DatabaseAccess, EgressTarget
+from .container_resources import (
     ComputeSettings,
     ProbeSettings,
     http_probe,
@@ -53,19 +53,19 @@ from components.kubernetes.container_resources import (
     validate_compute,
     validate_probes,
 )
-from components.kubernetes.database_bootstrap import DatabaseBootstrap
-from components.kubernetes.database_login import (
+from .database_bootstrap import DatabaseBootstrap
+from .database_login import (
     backend_uri,
     login_secret,
     pod_login,
     validate_database_access,
 )
-from components.kubernetes.gateway_route import http_route, validate_route_args
-from components.kubernetes.identity_labels import with_identity_labels
-from components.kubernetes.namespace import IsolatedNamespace, validate_namespace_name
-from components.kubernetes.network_access import allow_policy, egress_rule, namespace_peer, tcp_ports
-from components.kubernetes.pod_security import container_security_context, pod_security_context, writable_volumes
-from components.validation import ArgumentError, optional_int, pinned_image, reject_unknown_keys
+from .gateway_route import http_route, validate_route_args
+from .identity_labels import with_identity_labels
+from .namespace import IsolatedNamespace, validate_namespace_name
+from .network_access import allow_policy, egress_rule, namespace_peer, tcp_ports
+from .pod_security import container_security_context, pod_security_context, writable_volumes
+from ..validation import ArgumentError, optional_int, pinned_image, reject_unknown_keys
 
 MLFLOW_PORT = 5000
 MLFLOW_UID = 10001

@@ -27,8 +27,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pulumi import Input
 
-from components.cloud_layer import EgressTarget
-from components.kubernetes.container_resources import (
+from ..cloud_layer import EgressTarget
+from .container_resources import (
     ComputeSettings,
     ProbeSettings,
     http_probe,
@@ -36,14 +36,14 @@ from components.kubernetes.container_resources import (
     validate_compute,
     validate_probes,
 )
-from components.kubernetes.gateway_route import http_route, validate_route_args
-from components.kubernetes.gpu_placement import GpuNodesArgs, node_selector, toleration_args, validate_gpu_nodes
-from components.kubernetes.identity_labels import with_identity_labels
-from components.kubernetes.model_monitoring import AlertThresholds, ModelMonitoring
-from components.kubernetes.namespace import validate_namespace_name
-from components.kubernetes.network_access import allow_policy, egress_rule, namespace_peer, tcp_ports
-from components.kubernetes.pod_security import container_security_context, pod_security_context, writable_volumes
-from components.validation import ArgumentError, optional_bool, optional_int, pinned_image, reject_unknown_keys
+from .gateway_route import http_route, validate_route_args
+from .gpu_placement import GpuNodesArgs, node_selector, toleration_args, validate_gpu_nodes
+from .identity_labels import with_identity_labels
+from .model_monitoring import AlertThresholds, ModelMonitoring
+from .namespace import validate_namespace_name
+from .network_access import allow_policy, egress_rule, namespace_peer, tcp_ports
+from .pod_security import container_security_context, pod_security_context, writable_volumes
+from ..validation import ArgumentError, optional_bool, optional_int, pinned_image, reject_unknown_keys
 
 # The serving image's contract (serving_image/settings.py); tests/kubernetes/test_serving_contract.py holds them equal.
 SERVING_COMMAND = ["python", "-m", "serving_image"]

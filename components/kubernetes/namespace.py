@@ -1,7 +1,7 @@
 """A namespace that starts closed: default-deny ingress and egress, with only DNS allowed out.
 
 Every namespace the platform creates is one of these; the workloads inside add the allows they need (see
-``components.kubernetes.network_access``). It also carries the Pod Security Admission labels of the ``restricted``
+``mlops_platform.kubernetes.network_access``). It also carries the Pod Security Admission labels of the ``restricted``
 profile, so the API server itself rejects a pod that would run as root or with extra capabilities.
 """
 
@@ -13,8 +13,8 @@ from typing import NotRequired, TypedDict
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.kubernetes.network_access import namespace_peer, tcp_ports
-from components.validation import DNS_LABEL, ArgumentError
+from .network_access import namespace_peer, tcp_ports
+from ..validation import DNS_LABEL, ArgumentError
 
 DNS_NAMESPACE = "kube-system"
 DNS_POD_LABELS = {"k8s-app": "kube-dns"}

@@ -1,6 +1,6 @@
 """NetworkPolicy pieces shared by the namespace and the workloads: who may reach a pod, and where a pod may go.
 
-Each namespace the platform creates starts from default-deny (``components.kubernetes.namespace``); each workload
+Each namespace the platform creates starts from default-deny (``mlops_platform.kubernetes.namespace``); each workload
 then adds exactly the allows it needs, rendered here so that every policy uses the same selectors.
 """
 
@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.cloud_layer import EgressTarget
+from ..cloud_layer import EgressTarget
 
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 """Set by the API server on every namespace; the only namespace label a policy can trust."""

@@ -23,11 +23,11 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from components.kubernetes.container_resources import ComputeSettings, validate_compute
-from components.kubernetes.model_monitoring import DASHBOARD_LABEL
-from components.kubernetes.namespace import IsolatedNamespace, validate_namespace_name
-from components.kubernetes.network_access import allow_policy, tcp_ports
-from components.validation import STORAGE_SIZE, ArgumentError, optional_int, reject_unknown_keys
+from .container_resources import ComputeSettings, validate_compute
+from .model_monitoring import DASHBOARD_LABEL
+from .namespace import IsolatedNamespace, validate_namespace_name
+from .network_access import allow_policy, tcp_ports
+from ..validation import STORAGE_SIZE, ArgumentError, optional_int, reject_unknown_keys
 
 CHART = "kube-prometheus-stack"
 CHART_VERSION = "88.5.3"

@@ -2,7 +2,7 @@
 
 It uses a kubeconfig context that already exists on the machine (kind, k3d, minikube, Docker Desktop, or any
 cluster), runs PostgreSQL and an S3-compatible store (MinIO) in a ``mlops-data`` namespace, and returns a
-:class:`components.cloud_layer.CloudLayer` like every cloud does, so the Kubernetes layer on top is the same.
+:class:`mlops_platform.cloud_layer.CloudLayer` like every cloud does, so the Kubernetes layer on top is the same.
 Workload identity does not exist here: pods get the store's access keys from a Secret (``artifact_secret_env``),
 and sign in to PostgreSQL with the static kind of the contract: MLflow as its own role (``mlflow_tracking``) with a
 generated password, the bootstrap Job as the in-cluster superuser, each password kept only in a Kubernetes Secret.
@@ -19,7 +19,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from components.cloud_layer import (
+from ..cloud_layer import (
     CloudLayer,
     DatabaseAccess,
     DatabaseAdmin,
@@ -29,11 +29,11 @@ from components.cloud_layer import (
     ServiceAccountIdentity,
     StaticPassword,
 )
-from components.kubernetes.namespace import IsolatedNamespace, validate_namespace_name
-from components.local import object_store, postgres
-from components.local.object_store import InClusterObjectStore
-from components.local.postgres import InClusterPostgres
-from components.validation import STORAGE_SIZE, ArgumentError, pinned_image, reject_unknown_keys
+from ..kubernetes.namespace import IsolatedNamespace, validate_namespace_name
+from . import object_store, postgres
+from .object_store import InClusterObjectStore
+from .postgres import InClusterPostgres
+from ..validation import STORAGE_SIZE, ArgumentError, pinned_image, reject_unknown_keys
 
 _ARGS = frozenset({"context", "kubeconfig", "namespace", "postgres_image", "object_store_image",
                    "object_store_client_image", "bucket", "storage_size"})

@@ -14,8 +14,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from components.kubernetes.network_access import allow_policy, namespace_peer, tcp_ports
-from components.kubernetes.pod_security import container_security_context, pod_security_context, writable_volumes
+from ..kubernetes.network_access import allow_policy, namespace_peer, tcp_ports
+from ..kubernetes.pod_security import container_security_context, pod_security_context, writable_volumes
 
 POSTGRES_UID = 999
 """The ``postgres`` user of the official image."""

@@ -8,11 +8,11 @@ from unittest.mock import ANY
 import pulumi
 import pytest
 
-from components.aws.artifact_store import ArtifactStore, validate_artifact_store_args
-from components.platform import MlopsPlatform
-from components.validation import ArgumentError
-from infra.config import load_stack_config
-from infra.harness import ProgramError, run_function
+from mlops_platform.aws.artifact_store import ArtifactStore, validate_artifact_store_args
+from mlops_platform.platform import MlopsPlatform
+from mlops_platform.validation import ArgumentError
+from mlops_platform_offline.config import load_stack_config
+from mlops_platform_offline.harness import ProgramError, run_function
 
 KMS_KEY = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 

@@ -6,12 +6,12 @@ import json
 
 import pytest
 
-from components.aws.cluster import Cluster
-from components.aws.database import Database
-from components.aws.karpenter import Karpenter
-from components.aws.network import Network
-from components.aws.workload_identity import WorkloadIdentity
-from infra.harness import ProgramError, run_function
+from mlops_platform.aws.cluster import Cluster
+from mlops_platform.aws.database import Database
+from mlops_platform.aws.karpenter import Karpenter
+from mlops_platform.aws.network import Network
+from mlops_platform.aws.workload_identity import WorkloadIdentity
+from mlops_platform_offline.harness import ProgramError, run_function
 
 OIDC = {"oidc_provider_arn": "arn:aws:iam::123456789012:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/ABC",
         "oidc_issuer": "https://oidc.eks.eu-west-1.amazonaws.com/id/ABC"}

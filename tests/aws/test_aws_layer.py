@@ -9,11 +9,11 @@ from pathlib import Path
 import pulumi_kubernetes as k8s
 import pytest
 
-from components.aws.layer import build_aws_layer, validate_aws_layer_args
-from components.cloud_layer import CloudLayer
-from components.tags import CostTags
-from infra.harness import SECRET_MARKER, SECRET_SIG, ProjectFiles, read_stack_config, run_function, run_program
-from infra.stateful_resources import REPLACED_ON
+from mlops_platform.aws.layer import build_aws_layer, validate_aws_layer_args
+from mlops_platform.cloud_layer import CloudLayer
+from mlops_platform.tags import CostTags
+from mlops_platform_offline.harness import SECRET_MARKER, SECRET_SIG, ProjectFiles, read_stack_config, run_function, run_program
+from mlops_platform_offline.stateful_resources import REPLACED_ON
 
 ROOT = Path(__file__).resolve().parents[2]
 EKS = "aws:eks/cluster:Cluster"

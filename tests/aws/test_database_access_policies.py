@@ -21,9 +21,9 @@ from moto import mock_aws
 from moto.core import set_initial_no_auth_action_count
 from moto.iam.access_control import IAMPolicy, PermissionResult
 
-from components.aws.database import db_user_arn
-from components.aws.workload_identity import WorkloadIdentity
-from infra.harness import run_function
+from mlops_platform.aws.database import db_user_arn
+from mlops_platform.aws.workload_identity import WorkloadIdentity
+from mlops_platform_offline.harness import run_function
 from serving_image.tracking.aws_token_sources import SecretsManagerPassword
 from serving_image.tracking.token_sources import DatabaseTarget
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from infra.harness import ProjectFiles, read_stack_config, run_program
+from mlops_platform_offline.harness import ProjectFiles, read_stack_config, run_program
 
 ROOT = Path(__file__).resolve().parents[2]
 WRITES = {"s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts",

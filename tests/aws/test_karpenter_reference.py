@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from components.aws.karpenter import CHART_VERSION, CRD_CHART
+from mlops_platform.aws.karpenter import CHART_VERSION, CRD_CHART
 from tests.kubernetes.rendering import inputs
 from tests.kubernetes.test_prometheus_stack import _unknown_keys
 from tests.kubernetes_schema import object_from_resource, validate_crd_object

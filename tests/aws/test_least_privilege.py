@@ -16,8 +16,8 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.core import set_initial_no_auth_action_count
 
-from components.aws.workload_identity import WorkloadIdentity
-from infra.harness import run_function
+from mlops_platform.aws.workload_identity import WorkloadIdentity
+from mlops_platform_offline.harness import run_function
 
 REGION = "eu-west-1"
 OTHER_BUCKET = "someone-elses-bucket"

@@ -8,14 +8,14 @@ import json
 import pytest
 import yaml
 
-from components.azure.artifact_store import ArtifactStore
-from components.azure.cluster import Cluster
-from components.azure.database import Database
-from components.azure.network import Network
-from components.azure.resource_group import ResourceGroup
-from components.azure.workload_identity import WorkloadIdentity
-from infra import fakes
-from infra.harness import ProgramError, run_function
+from mlops_platform.azure.artifact_store import ArtifactStore
+from mlops_platform.azure.cluster import Cluster
+from mlops_platform.azure.database import Database
+from mlops_platform.azure.network import Network
+from mlops_platform.azure.resource_group import ResourceGroup
+from mlops_platform.azure.workload_identity import WorkloadIdentity
+from mlops_platform_offline import fakes
+from mlops_platform_offline.harness import ProgramError, run_function
 
 GROUP = "/subscriptions/00000000-0000-4000-8000-000000000001/resourceGroups/rg"
 SUBNET = f"{GROUP}/providers/Microsoft.Network/virtualNetworks/vnet/subnets/nodes"

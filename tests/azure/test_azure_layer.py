@@ -11,9 +11,9 @@ from pathlib import Path
 import pulumi_kubernetes as k8s
 import pytest
 
-from components.azure.layer import azure_provider, build_azure_layer, validate_azure_layer_args
-from components.cloud_layer import CloudLayer, NodeTaint
-from infra.harness import SECRET_MARKER, SECRET_SIG, ProjectFiles, read_stack_config, run_function, run_program
+from mlops_platform.azure.layer import azure_provider, build_azure_layer, validate_azure_layer_args
+from mlops_platform.cloud_layer import CloudLayer, NodeTaint
+from mlops_platform_offline.harness import SECRET_MARKER, SECRET_SIG, ProjectFiles, read_stack_config, run_function, run_program
 
 ROOT = Path(__file__).resolve().parents[2]
 AKS = "azure-native:containerservice:ManagedCluster"
@@ -120,7 +120,7 @@ def test_stateful_resources_are_delete_locked(preview, stack):
 
 @pytest.mark.parametrize("stack", ["azure-dev", "azure-prod"])
 def test_every_taggable_azure_resource_carries_the_cost_tags(preview, stack):
-    from components.tagging import is_azure_taggable
+    from mlops_platform.tagging import is_azure_taggable
 
     plan = preview(stack)
     taggable = [r for r in plan.resources if r.type.startswith("azure-native:") and is_azure_taggable(r.type)]
@@ -271,7 +271,7 @@ def test_the_contract_reports_the_gpu_pool_and_the_database_subnet(contract):
      r"^cluster\.resource_group_name: unknown key"),
 ])
 def test_bad_sections_fail_naming_the_config_key(sections, message):
-    from components.validation import ArgumentError
+    from mlops_platform.validation import ArgumentError
 
     with pytest.raises(ArgumentError, match=message):
         validate_azure_layer_args(sections, location="westeurope", name="mlops-dev")

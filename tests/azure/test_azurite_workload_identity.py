@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from components.kubernetes.mlflow_server import AUTH_CONFIG_PATH, METRICS_DIR, MLFLOW_PORT, auth_config
-from components.kubernetes.model_endpoint import READY_PATH
+from mlops_platform.kubernetes.mlflow_server import AUTH_CONFIG_PATH, METRICS_DIR, MLFLOW_PORT, auth_config
+from mlops_platform.kubernetes.model_endpoint import READY_PATH
 from tests.azure.emulated_azure import (
     ACCOUNT,
     TOKEN_AUDIENCE,

@@ -12,13 +12,13 @@ from pathlib import Path
 import celpy
 import pytest
 
-from components.aws.ci_identity import validate_ci_identity_args as validate_aws
-from components.azure.ci_identity import validate_ci_identity_args as validate_azure
-from components.gcp.ci_identity import ATTRIBUTE_MAPPING
-from components.gcp.ci_identity import validate_ci_identity_args as validate_gcp
-from components.validation import ArgumentError
-from infra.analyzer import run_policy_pack
-from infra.harness import ProgramError, ProjectFiles, read_stack_config, run_program
+from mlops_platform.aws.ci_identity import validate_ci_identity_args as validate_aws
+from mlops_platform.azure.ci_identity import validate_ci_identity_args as validate_azure
+from mlops_platform.gcp.ci_identity import ATTRIBUTE_MAPPING
+from mlops_platform.gcp.ci_identity import validate_ci_identity_args as validate_gcp
+from mlops_platform.validation import ArgumentError
+from mlops_platform_offline.analyzer import run_policy_pack
+from mlops_platform_offline.harness import ProgramError, ProjectFiles, read_stack_config, run_program
 from tests.ci.iam_trust import web_identity_allowed
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -150,7 +150,7 @@ def test_the_gcp_attribute_condition_refuses_other_repositories_before_any_bindi
 
 
 def test_the_gcp_condition_checks_the_repository_id_when_given():
-    from components.gcp.ci_identity import attribute_condition
+    from mlops_platform.gcp.ci_identity import attribute_condition
     settings = validate_gcp({"project": "mlops-platform-prod", "repository": REPOSITORY, "repository_id": "42"})
     condition = attribute_condition(settings.trust, settings.repository_id)
     assert bool(cel(condition, claims(PULL_REQUEST)))

@@ -1,4 +1,4 @@
-"""`python -m infra.ci_matrix`: the CI's stack lists come from stacks/, so a new stack file is picked up by itself."""
+"""`python -m mlops_platform_offline.ci_matrix`: the CI's stack lists come from stacks/, so a new stack file is picked up by itself."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from infra.ci_matrix import MatrixError, main, matrices, stack_entries
-from infra.harness import ProjectFiles
+from mlops_platform_offline.ci_matrix import MatrixError, main, matrices, stack_entries
+from mlops_platform_offline.harness import ProjectFiles
 
 ROOT = Path(__file__).resolve().parents[2]
 

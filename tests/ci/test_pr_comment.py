@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from infra.pr_comment import MAX_COMMENT_CHARACTERS, comment_body, main, marker
+from mlops_platform_offline.pr_comment import MAX_COMMENT_CHARACTERS, comment_body, main, marker
 
 
 def test_the_comment_starts_with_the_stacks_marker_and_holds_verdict_diff_and_output():

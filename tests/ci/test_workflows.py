@@ -158,5 +158,5 @@ def test_the_matrix_comes_from_the_in_repo_tool():
     for name, outputs in (("pull-request.yml", {"offline", "cloud"}), ("deploy.yml", {"deploy", "production"})):
         stacks = workflow(name)["jobs"]["stacks"]
         assert set(stacks["outputs"]) == outputs
-        assert any("python -m infra.ci_matrix --github-output" in s.get("run", "") for s in stacks["steps"])
+        assert any("python -m mlops_platform_offline.ci_matrix --github-output" in s.get("run", "") for s in stacks["steps"])
     assert (ROOT / "infra" / "ci_matrix.py").is_file()

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pulumi
 import pytest
 
-from components.gcp.artifact_store import ArtifactStore, validate_artifact_store_args
-from components.validation import ArgumentError
-from infra.harness import ProgramError, run_function
+from mlops_platform.gcp.artifact_store import ArtifactStore, validate_artifact_store_args
+from mlops_platform.validation import ArgumentError
+from mlops_platform_offline.harness import ProgramError, run_function
 
 BUCKET = "gcp:storage/bucket:Bucket"
 KEY = "projects/acme-mlops/locations/europe-west1/keyRings/ring/cryptoKeys/artifacts"

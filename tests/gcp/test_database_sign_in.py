@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from infra.harness import plain_form
+from mlops_platform_offline.harness import plain_form
 
 SIGNING_IN = {"mlops-kubernetes-mlflow-server": "kubernetes:apps/v1:Deployment",
               "mlops-kubernetes-mlflow-db-upgrade": "kubernetes:batch/v1:Job",

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from components.gcp.cluster import Cluster
-from components.gcp.database import PROXY_IMAGE, Database
-from components.gcp.network import Network
-from infra.harness import ProgramError, run_function
+from mlops_platform.gcp.cluster import Cluster
+from mlops_platform.gcp.database import PROXY_IMAGE, Database
+from mlops_platform.gcp.network import Network
+from mlops_platform_offline.harness import ProgramError, run_function
 
 PROJECT = "acme-mlops"
 WIRED_CLUSTER = {"name": "ml", "project": PROJECT, "region": "europe-west1",

@@ -10,12 +10,12 @@ from pathlib import Path
 import pulumi_kubernetes as k8s
 import pytest
 
-from components.cloud_layer import CloudLayer, ConnectorSidecar, GpuCapacity, NodeTaint
-from components.gcp.layer import build_gcp_layer, validate_gcp_layer_args
-from components.platform import validate_platform_args
-from components.tags import CostTags
-from components.validation import ArgumentError
-from infra.harness import SECRET_MARKER, SECRET_SIG, ProjectFiles, read_stack_config, run_function, run_program
+from mlops_platform.cloud_layer import CloudLayer, ConnectorSidecar, GpuCapacity, NodeTaint
+from mlops_platform.gcp.layer import build_gcp_layer, validate_gcp_layer_args
+from mlops_platform.platform import validate_platform_args
+from mlops_platform.tags import CostTags
+from mlops_platform.validation import ArgumentError
+from mlops_platform_offline.harness import SECRET_MARKER, SECRET_SIG, ProjectFiles, read_stack_config, run_function, run_program
 
 ROOT = Path(__file__).resolve().parents[2]
 GKE = "gcp:container/cluster:Cluster"
@@ -156,7 +156,7 @@ def test_a_bad_section_fails_the_program_before_any_resource():
     config = stack_config("gcp-dev")
     config["mlops:cluster"] = json.dumps({"zone": "europe-west9-z"})
     project = ProjectFiles.load(ROOT)
-    from infra.harness import ProgramError
+    from mlops_platform_offline.harness import ProgramError
 
     with pytest.raises(ProgramError, match=r"mlops:cluster\.zone: 'europe-west9-z' is not allowed") as raised:
         run_program(project.program, project=project.name, stack="gcp-dev", config=config)

@@ -141,7 +141,7 @@ def _run_job(plan, key, secrets, swaps, extra_env):
 @pytest.fixture(scope="module")
 def mlflow_on_gcp(rendered, cloud_sql, gcs, tmp_path_factory):
     """The bootstrap Job, then the migration Job, with their rendered commands and env, through the stand-in."""
-    from components.kubernetes.mlflow_server import AUTH_CONFIG_PATH, METRICS_DIR
+    from mlops_platform.kubernetes.mlflow_server import AUTH_CONFIG_PATH, METRICS_DIR
 
     plan, secrets, mlflow_user, admin_user = rendered
     postgres, proxy = cloud_sql

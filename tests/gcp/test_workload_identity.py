@@ -10,11 +10,11 @@ import celpy
 import pytest
 from celpy import celtypes
 
-from components.gcp.account_ids import ACCOUNT_ID_PATTERN, account_id
-from components.gcp.workload_identity import LIST_PREFIX_ATTRIBUTE, WorkloadIdentity
-from components.platform import NAME_PATTERN
-from components.validation import DNS_LABEL
-from infra.harness import ProgramError, run_function
+from mlops_platform.gcp.account_ids import ACCOUNT_ID_PATTERN, account_id
+from mlops_platform.gcp.workload_identity import LIST_PREFIX_ATTRIBUTE, WorkloadIdentity
+from mlops_platform.platform import NAME_PATTERN
+from mlops_platform.validation import DNS_LABEL
+from mlops_platform_offline.harness import ProgramError, run_function
 
 PROJECT = "acme-mlops"
 IDENTITY = {"workload_pool": f"{PROJECT}.svc.id.goog", "namespace": "models", "service_account": "churn",

@@ -9,7 +9,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.harness import Preview, RecordedResource, plain_form, run_function
+from mlops_platform_offline.harness import Preview, RecordedResource, plain_form, run_function
 
 
 def render(build: Callable[[pulumi.ResourceOptions], Any]) -> Preview:
@@ -74,7 +74,7 @@ def database_access(kind: str = "token", *, host: str = "db.cluster.internal", p
                     password: str = "hunter2-workload", admin_password: str = "hunter2-admin") -> Any:
     """A cloud layer's ``DatabaseAccess`` of one credential kind: ``token`` (AWS-like RDS IAM tokens, the admin
     through the master secret), ``static`` (the local target) or ``connector`` (a GCP-like proxy sidecar)."""
-    from components.cloud_layer import (
+    from mlops_platform.cloud_layer import (
         ConnectorSidecar,
         DatabaseAccess,
         DatabaseAdmin,

@@ -28,9 +28,9 @@ import boto3
 import pulumi
 import pytest
 
-from components.cloud_layer import DatabaseAccess, DatabaseAdmin, DatabaseRole, DatabaseTls, RefreshedToken
-from components.kubernetes.database_login import LOGIN_DIR, REFRESHER_HEALTH_PORT
-from components.kubernetes.mlflow_server import AUTH_CONFIG_PATH, METRICS_DIR, MLFLOW_PORT, MlflowServer
+from mlops_platform.cloud_layer import DatabaseAccess, DatabaseAdmin, DatabaseRole, DatabaseTls, RefreshedToken
+from mlops_platform.kubernetes.database_login import LOGIN_DIR, REFRESHER_HEALTH_PORT
+from mlops_platform.kubernetes.mlflow_server import AUTH_CONFIG_PATH, METRICS_DIR, MLFLOW_PORT, MlflowServer
 from tests.kubernetes.live_services import free_port, postgres_bin, running_postgres, wait_for_http
 from tests.kubernetes.rendering import inputs, render
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from components.kubernetes.gateway_route import validate_route_args
-from components.validation import ArgumentError
+from mlops_platform.kubernetes.gateway_route import validate_route_args
+from mlops_platform.validation import ArgumentError
 
 GOOD = {"hostname": "models.example.com", "gateway_name": "public", "gateway_namespace": "gateway"}
 

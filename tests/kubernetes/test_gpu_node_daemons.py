@@ -6,13 +6,13 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from components.kubernetes.gpu_node_daemons import (
+from mlops_platform.kubernetes.gpu_node_daemons import (
     DEVICE_PLUGIN_VERSION,
     dcgm_exporter_values,
     device_plugin_values,
     validate_gpu_node_daemons_args,
 )
-from components.validation import ArgumentError
+from mlops_platform.validation import ArgumentError
 from tests.kubernetes.test_prometheus_stack import _unknown_keys
 
 NODES = {"node_labels": {"cloud.example.com/accelerator": "nvidia-l4"},
@@ -52,7 +52,7 @@ def test_the_daemons_exist_exactly_where_the_cloud_layer_reports_gpu_capacity(pr
 
 
 def test_a_cloud_that_runs_its_own_device_plugin_gets_the_exporter_alone():
-    from components.kubernetes.gpu_node_daemons import GpuNodeDaemons
+    from mlops_platform.kubernetes.gpu_node_daemons import GpuNodeDaemons
     from tests.kubernetes.rendering import render
 
     plan = render(lambda opts: GpuNodeDaemons("gpu", {"gpu_nodes": NODES, "device_plugin": False}, opts=opts))

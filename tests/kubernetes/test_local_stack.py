@@ -43,7 +43,7 @@ def test_the_local_object_store_is_pinned_minio_and_the_readme_states_its_risk()
     """MinIO's community images are frozen upstream: the local target keeps it, pinned, with the risk stated."""
     from pathlib import Path
 
-    from components.local.layer import DEFAULTS
+    from mlops_platform.local.layer import DEFAULTS
 
     assert DEFAULTS["object_store_image"].startswith("quay.io/minio/minio:RELEASE.")
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()

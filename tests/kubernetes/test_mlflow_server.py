@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from components.cloud_layer import EgressTarget
-from components.kubernetes.mlflow_server import MlflowServer, validate_mlflow_server_args
-from components.validation import ArgumentError
-from infra.harness import SECRET_SIG
+from mlops_platform.cloud_layer import EgressTarget
+from mlops_platform.kubernetes.mlflow_server import MlflowServer, validate_mlflow_server_args
+from mlops_platform.validation import ArgumentError
+from mlops_platform_offline.harness import SECRET_SIG
 from tests.kubernetes.rendering import container, database_access, inputs, render
 
 ARGS = {"namespace": "mlflow", "image": "ghcr.io/example/mlflow:3.17.2",

@@ -17,7 +17,7 @@ import boto3
 import pulumi
 import pytest
 
-from components.kubernetes.mlflow_server import AUTH_CONFIG_PATH, METRICS_DIR, MLFLOW_PORT, MlflowServer
+from mlops_platform.kubernetes.mlflow_server import AUTH_CONFIG_PATH, METRICS_DIR, MLFLOW_PORT, MlflowServer
 from tests.kubernetes.live_services import free_port, postgres_bin, running_postgres, wait_for_http
 from tests.kubernetes.rendering import container, database_access, inputs, render
 

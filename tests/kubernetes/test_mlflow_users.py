@@ -7,7 +7,7 @@ import json
 import pulumi
 import pytest
 
-from components.kubernetes.mlflow_server import (
+from mlops_platform.kubernetes.mlflow_server import (
     MLFLOW_PORT,
     SERVER_LABELS,
     USERS_LABELS,
@@ -15,7 +15,7 @@ from components.kubernetes.mlflow_server import (
     MlflowServer,
     validate_mlflow_server_args,
 )
-from components.validation import ArgumentError
+from mlops_platform.validation import ArgumentError
 from tests.kubernetes.rendering import container, database_access, inputs, render
 
 ARGS = {"namespace": "mlflow", "image": "ghcr.io/example/mlflow:3.17.2",

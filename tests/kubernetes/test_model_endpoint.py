@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from components.kubernetes.model_endpoint import BlueGreenModelEndpoint, validate_endpoint_args
-from components.validation import ArgumentError
-from infra.harness import ProgramError
+from mlops_platform.kubernetes.model_endpoint import BlueGreenModelEndpoint, validate_endpoint_args
+from mlops_platform.validation import ArgumentError
+from mlops_platform_offline.harness import ProgramError
 from tests.kubernetes.rendering import endpoint_args, inputs, render
 
 
@@ -63,8 +63,8 @@ def test_a_gpu_colour_alone_selects_and_tolerates_the_gpu_nodes():
 
 
 def test_a_gpu_request_without_gpu_nodes_is_refused_before_anything_exists():
-    from components.kubernetes.model_endpoint import validate_endpoint_args
-    from components.validation import ArgumentError
+    from mlops_platform.kubernetes.model_endpoint import validate_endpoint_args
+    from mlops_platform.validation import ArgumentError
 
     green = {"model_uri": "models:/churn-classifier/2", "model_version": "2", "image": "ghcr.io/example/s:1",
              "gpus": 1}

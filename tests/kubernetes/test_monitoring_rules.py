@@ -9,7 +9,7 @@ import promql_parser
 import pytest
 import yaml
 
-from components.kubernetes.model_monitoring import AlertThresholds, alert_rules, dashboard, dashboard_expressions
+from mlops_platform.kubernetes.model_monitoring import AlertThresholds, alert_rules, dashboard, dashboard_expressions
 
 THRESHOLDS = AlertThresholds(max_error_ratio=0.05, p99_latency_seconds=0.5, max_drift_score=0.2, max_restarts=2)
 RULES = alert_rules("models", "churn", "churn", THRESHOLDS)

@@ -7,15 +7,15 @@ import json
 import pytest
 import yaml
 
-from components.kubernetes.prometheus_stack import (
+from mlops_platform.kubernetes.prometheus_stack import (
     CHART_VERSION,
     GRAFANA_ADMIN_SECRET,
     PrometheusStack,
     render_values,
     validate_prometheus_stack_args,
 )
-from components.validation import ArgumentError
-from infra.harness import SECRET_SIG
+from mlops_platform.validation import ArgumentError
+from mlops_platform_offline.harness import SECRET_SIG
 from tests.kubernetes.rendering import inputs, render
 
 

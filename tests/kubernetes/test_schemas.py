@@ -34,8 +34,8 @@ def test_every_kubernetes_object_of_a_stack_passes_its_schema(preview, reference
 
 
 def test_canary_shadow_gpu_endpoint_and_mlflow_route_pass_their_schemas(reference):
-    from components.kubernetes.mlflow_server import MlflowServer
-    from components.kubernetes.model_endpoint import BlueGreenModelEndpoint
+    from mlops_platform.kubernetes.mlflow_server import MlflowServer
+    from mlops_platform.kubernetes.model_endpoint import BlueGreenModelEndpoint
     from tests.kubernetes.rendering import database_access, endpoint_args
 
     def build(opts):

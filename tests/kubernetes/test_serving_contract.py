@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from serving_image import settings as contract
 
-from components.kubernetes.model_endpoint import BlueGreenModelEndpoint
+from mlops_platform.kubernetes.model_endpoint import BlueGreenModelEndpoint
 from tests.kubernetes.rendering import container, endpoint_args, inputs, render
 
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from infra.analyzer import PolicyPackProcess, Violation, reconcile_config
-from infra.harness import SECRET_MARKER, SECRET_SIG, UNKNOWN, Preview, RecordedResource
+from mlops_platform_offline.analyzer import PolicyPackProcess, Violation, reconcile_config
+from mlops_platform_offline.harness import SECRET_MARKER, SECRET_SIG, UNKNOWN, Preview, RecordedResource
 
 PACK_DIR = Path(__file__).resolve().parents[2] / "policies"
 PROJECT, STACK = "mlops", "policy-test"

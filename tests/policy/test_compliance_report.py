@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 
-from infra.compliance import README_BEGIN, README_END, Rule, main, rules_table
+from mlops_platform_offline.compliance import README_BEGIN, README_END, Rule, main, rules_table
 from tests.policy.conftest import PACK_DIR
 
 
@@ -13,7 +13,7 @@ def test_the_readme_lists_exactly_the_rules_the_pack_declares(pack):
     text = (PACK_DIR / "README.md").read_text()
     block = text.split(README_BEGIN, 1)[1].split(README_END, 1)[0].lstrip("\n")
     expected = rules_table([Rule.from_info(policy) for policy in pack.policies])
-    assert block == expected, "policies/README.md is stale: run python -m infra.compliance --readme policies/README.md"
+    assert block == expected, "policies/README.md is stale: run python -m mlops_platform_offline.compliance --readme policies/README.md"
 
 
 def test_the_report_judges_a_stack_per_rule_and_per_framework_control(tmp_path):

@@ -9,8 +9,8 @@ from collections import Counter
 from pathlib import Path
 
 from benchmarks.policy_benchmark import synthetic_stack
-from infra.analyzer import PolicyPackProcess, reconcile_config
-from infra.harness import Preview, RecordedResource
+from mlops_platform_offline.analyzer import PolicyPackProcess, reconcile_config
+from mlops_platform_offline.harness import Preview, RecordedResource
 from tests.policy.conftest import PACK_DIR, PROJECT, STACK, UNKNOWN, patched
 from tests.policy.test_rules import CASES
 

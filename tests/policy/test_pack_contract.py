@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from infra.analyzer import PolicyConfigError, load_policy_config, reconcile_config, remediate
-from infra.harness import Preview
+from mlops_platform_offline.analyzer import PolicyConfigError, load_policy_config, reconcile_config, remediate
+from mlops_platform_offline.harness import Preview
 from tests.policy.conftest import PACK_DIR, resource
 
 CONFIG_DIR = PACK_DIR / "config"

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from infra.compliance import APPLIES_TO_PREFIX
+from mlops_platform_offline.compliance import APPLIES_TO_PREFIX
 from tests.policy.conftest import PACK_DIR, resource
 from tests.policy.public_access_cases import PUBLIC_ACCESS_CASES, PUBLIC_POLICY
 

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from components.kubernetes.mlflow_server import MlflowServer
+from mlops_platform.kubernetes.mlflow_server import MlflowServer
 from serving_image.tracking.database_bootstrap import BootstrapError, bootstrap, read_plan
 from tests.kubernetes.live_services import postgres_bin, running_postgres
 from tests.kubernetes.rendering import container, database_access, render

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from infra.analyzer import PolicyConfigError, PolicyPackProcess
-from infra.harness import Preview
+from mlops_platform_offline.analyzer import PolicyConfigError, PolicyPackProcess
+from mlops_platform_offline.harness import Preview
 from tests.test_cost_tag_policy import resource
 
 PACK_MAIN = """

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from infra.config import ConfigError, load_stack_config
+from mlops_platform_offline.config import ConfigError, load_stack_config
 
 TAGS = {"cost-center": "ml-platform", "owner": "ml-infra", "environment": "dev", "project": "mlops"}
 GOOD = {"mlops:name": "mlops-dev", "mlops:cloud": "aws", "mlops:region": "eu-west-1", "mlops:tags": json.dumps(TAGS),

@@ -9,7 +9,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 import pytest
 
-from infra.harness import SECRET_MARKER, SECRET_SIG, ProgramError, run_function, run_program
+from mlops_platform_offline.harness import SECRET_MARKER, SECRET_SIG, ProgramError, run_function, run_program
 
 PROGRAMS = Path(__file__).parent / "programs"
 

@@ -1,4 +1,4 @@
-"""`python -m infra.preview STACK --compare BASE.json`: the plan diff on real previews of the project's stacks."""
+"""`python -m mlops_platform_offline.preview STACK --compare BASE.json`: the plan diff on real previews of the project's stacks."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from infra.analyzer import run_policy_pack
-from infra.harness import SECRET_MARKER, SECRET_SIG
-from infra.plan_diff import PlanDiffError, compare, render_markdown
-from infra.preview import EXIT_OK, EXIT_STATEFUL_CHANGE, EXIT_VIOLATIONS, OVERRIDE_ENV, main, preview_document
-from infra.stateful_resources import MAJOR_VERSION_INPUT, REPLACED_ON, STATEFUL_KINDS
+from mlops_platform_offline.analyzer import run_policy_pack
+from mlops_platform_offline.harness import SECRET_MARKER, SECRET_SIG
+from mlops_platform_offline.plan_diff import PlanDiffError, compare, render_markdown
+from mlops_platform_offline.preview import EXIT_OK, EXIT_STATEFUL_CHANGE, EXIT_VIOLATIONS, OVERRIDE_ENV, main, preview_document
+from mlops_platform_offline.stateful_resources import MAJOR_VERSION_INPUT, REPLACED_ON, STATEFUL_KINDS
 
 ROOT = Path(__file__).resolve().parents[2]
 STACK = "aws-dev"

@@ -10,15 +10,15 @@ import pulumi_azure_native as azure
 import pulumi_kubernetes as k8s
 import pytest
 
-from components.tagging import (
+from mlops_platform.tagging import (
     aws_default_tags,
     cost_tag_transform,
     gcp_default_labels,
     is_azure_taggable,
     is_kubernetes_labellable,
 )
-from components.tags import CostTags
-from infra.harness import run_function
+from mlops_platform.tags import CostTags
+from mlops_platform_offline.harness import run_function
 
 TAGS = CostTags.from_mapping({"cost-center": "ml", "owner": "infra", "environment": "dev", "project": "mlops"})
 EXPECTED = {"cost-center": "ml", "owner": "infra", "environment": "dev", "project": "mlops", "managed-by": "pulumi"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from components.tags import CANONICAL_TAG_KEYS, MAX_TAGS, CostTags, TagError
+from mlops_platform.tags import CANONICAL_TAG_KEYS, MAX_TAGS, CostTags, TagError
 
 BASE = {"cost-center": "ml-platform", "owner": "ml-infra", "environment": "dev", "project": "mlops"}
 
