@@ -13,8 +13,6 @@ cloud-specific SQL that makes the workload's role use its credential kind; the c
 bootstrap's own (``serving_image/tracking/database_bootstrap.py``).
 """
 
-from __future__ import annotations
-
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol

@@ -8,8 +8,6 @@ replaces the ref). The clouds trust those subjects exactly, never a pattern, so 
 another branch gets nothing.
 """
 
-from __future__ import annotations
-
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass

@@ -10,8 +10,6 @@ digest without a committed placeholder: a tag that was never pushed fails the pr
 written digest that cannot be a real one (``sha256:000...``, a short repeated pattern) is refused.
 """
 
-from __future__ import annotations
-
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass

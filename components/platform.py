@@ -6,8 +6,6 @@ cost-tag transform (Azure tags, Kubernetes labels) to everything beneath it, so 
 gets complete tagging without registering anything itself.
 """
 
-from __future__ import annotations
-
 import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass

@@ -10,8 +10,6 @@ one component tree.
 Tags a resource sets itself win over the canonical ones, as with AWS provider default tags.
 """
 
-from __future__ import annotations
-
 import importlib
 import re
 from functools import lru_cache

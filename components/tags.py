@@ -15,8 +15,6 @@ What this module does not do: attach the tags to resources. ``mlops_platform.tag
 default tags where the provider has them and resource transforms where it does not.
 """
 
-from __future__ import annotations
-
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -54,7 +52,7 @@ class CostTags:
     values: Mapping[str, str]
 
     @classmethod
-    def from_mapping(cls, tags: Mapping[str, object], *, field: str = "tags") -> CostTags:
+    def from_mapping(cls, tags: Mapping[str, object], *, field: str = "tags") -> "CostTags":
         """Validate ``tags`` (plus the defaults) and return them; ``field`` prefixes every error message."""
         if not isinstance(tags, Mapping):
             raise TagError(f"{field}: {tags!r} is not allowed; use a mapping of tag keys to string values")

@@ -1,8 +1,6 @@
 """Checks that component arguments share, each raising an :class:`ArgumentError` that names the field, the value
 given and what is allowed, in one line (see STYLE.md, "An error")."""
 
-from __future__ import annotations
-
 import ipaddress
 import re
 from collections.abc import Mapping

@@ -13,8 +13,6 @@ What it deliberately does not: grant anyone access. Workload access is the job o
 ``mlops_platform.aws.workload_identity``; the bucket policy only denies.
 """
 
-from __future__ import annotations
-
 import json
 from collections.abc import Callable
 from dataclasses import dataclass

@@ -18,8 +18,6 @@ launch by default, so a retag rolls no node; or the launch templates' tag specif
 replace every node on a retag).
 """
 
-from __future__ import annotations
-
 import json
 import re
 from collections.abc import Mapping

@@ -16,8 +16,6 @@ What it deliberately does not: create the MLflow role, its schema or grants (the
 does, as the master user), or allow a public endpoint.
 """
 
-from __future__ import annotations
-
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass

@@ -5,8 +5,6 @@ They live apart from the components so that the exact JSON a role receives can b
 sorted keys, so an unchanged input never shows up as a diff.
 """
 
-from __future__ import annotations
-
 import json
 from typing import Any
 

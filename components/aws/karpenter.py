@@ -15,8 +15,6 @@ Instances that Karpenter launches are not Pulumi resources, so the provider's de
 EC2NodeClass carries ``instance_tags`` for cost attribution.
 """
 
-from __future__ import annotations
-
 import json
 import re
 from collections.abc import Mapping

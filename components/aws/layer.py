@@ -16,8 +16,6 @@ What it deliberately does not: create providers (the caller passes the AWS provi
 default tags) or anything inside the cluster except Karpenter.
 """
 
-from __future__ import annotations
-
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass

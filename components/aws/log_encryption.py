@@ -4,8 +4,6 @@ CloudWatch Logs may use a key only if the key policy lets the regional logs serv
 creates the key with that policy (``iam_documents.logs_key_policy``), rotation on, and protected like every key.
 """
 
-from __future__ import annotations
-
 import pulumi
 import pulumi_aws as aws
 

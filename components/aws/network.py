@@ -10,8 +10,6 @@ What it deliberately does not: peering, transit gateways, IPv6, or interface end
 zone; add them when a workload needs one).
 """
 
-from __future__ import annotations
-
 import ipaddress
 import re
 from collections.abc import Mapping

@@ -12,8 +12,6 @@ What it deliberately does not: grant any bucket configuration, policy or IAM act
 other database users or other secrets.
 """
 
-from __future__ import annotations
-
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass

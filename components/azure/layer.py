@@ -21,8 +21,6 @@ and subscription; cost tags reach every resource through the platform's transfor
 default tags) or anything inside the cluster.
 """
 
-from __future__ import annotations
-
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass

@@ -6,8 +6,6 @@ When the plain id would be too long, it is shortened and a hash of the whole id 
 identities of one project never collide and the same inputs always give the same id.
 """
 
-from __future__ import annotations
-
 import hashlib
 import re
 

@@ -2,8 +2,6 @@
 GCS objects, Cloud SQL storage): a key ring in the resource's location, a key that rotates every 90 days and is
 protected, and the encrypt/decrypt grant for that service's agent on this key only."""
 
-from __future__ import annotations
-
 from dataclasses import dataclass
 
 import pulumi

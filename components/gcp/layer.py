@@ -16,8 +16,6 @@ What it deliberately does not: create providers (the caller passes the GCP provi
 region and the cost tags as default labels) or anything inside the cluster.
 """
 
-from __future__ import annotations
-
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass

@@ -6,8 +6,6 @@ deploy time; here it fails at once with the field path. Limits must be set (the 
 not be below the requests.
 """
 
-from __future__ import annotations
-
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass

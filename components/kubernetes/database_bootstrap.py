@@ -13,8 +13,6 @@ What it deliberately does not: keep any admin credential in the pod spec or a Ku
 ``local`` target's Secret), or grant the workload anything beyond its own database and schema.
 """
 
-from __future__ import annotations
-
 import json
 from collections.abc import Mapping
 from typing import NotRequired, TypedDict

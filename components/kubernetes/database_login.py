@@ -13,8 +13,6 @@ The workload's connection string carries no password in any case: libpq finds it
 environment from a Secret, never in a pod spec value, an argument or a log line.
 """
 
-from __future__ import annotations
-
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field

@@ -5,8 +5,6 @@ the HTTPRoute with its parent reference and hostname. What it deliberately does 
 listener or its certificate; those belong to whoever runs the cluster's ingress.
 """
 
-from __future__ import annotations
-
 import re
 from collections.abc import Mapping
 from typing import Any, NotRequired, TypedDict

@@ -2,8 +2,6 @@
 ServiceAccount (Entra workload identity's webhook mutates only pods labelled ``azure.workload.identity/use``), so
 every pod that runs as an identity's ServiceAccount carries them too. On AWS and GCP the labels are empty."""
 
-from __future__ import annotations
-
 from collections.abc import Mapping
 
 import pulumi

@@ -9,8 +9,6 @@ each with its own workload identity and its own MLflow user (``endpoint-<name>``
 the experiments of the versions it serves; never the MLflow admin's credentials).
 """
 
-from __future__ import annotations
-
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass

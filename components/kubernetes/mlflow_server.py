@@ -31,8 +31,6 @@ the readers' READ (people and training pipelines get their permissions from an a
 API).
 """
 
-from __future__ import annotations
-
 import json
 import re
 from collections.abc import Mapping

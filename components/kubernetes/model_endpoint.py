@@ -15,8 +15,6 @@ numeric user 10001, writable ``/tmp`` only, and a grace period longer than the p
 drain (``DRAIN_DELAY_SECONDS`` + ``DRAIN_TIMEOUT_SECONDS``).
 """
 
-from __future__ import annotations
-
 import dataclasses
 import re
 from collections.abc import Mapping

@@ -10,8 +10,6 @@ through ``promtool test rules``. The alerts aggregate over both colours and ever
 silences nor fires them; client errors (4xx: bad input) do not count as the model failing.
 """
 
-from __future__ import annotations
-
 import json
 from dataclasses import dataclass
 from typing import Any, NotRequired, TypedDict

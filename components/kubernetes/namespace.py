@@ -5,8 +5,6 @@ Every namespace the platform creates is one of these; the workloads inside add t
 profile, so the API server itself rejects a pod that would run as root or with extra capabilities.
 """
 
-from __future__ import annotations
-
 import re
 from typing import NotRequired, TypedDict
 

@@ -4,8 +4,6 @@ Each namespace the platform creates starts from default-deny (``mlops_platform.k
 then adds exactly the allows it needs, rendered here so that every policy uses the same selectors.
 """
 
-from __future__ import annotations
-
 from collections.abc import Mapping, Sequence
 
 import pulumi

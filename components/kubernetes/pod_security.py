@@ -6,8 +6,6 @@ dropped, the runtime's default seccomp profile, a read-only root filesystem (wri
 and no service-account token unless the workload talks to the Kubernetes API.
 """
 
-from __future__ import annotations
-
 import pulumi_kubernetes as k8s
 
 

@@ -12,8 +12,6 @@ SSO), or run the node exporter (it needs host access that the namespace's Pod Se
 platform's alerts do not use node metrics; enable it with ``node_exporter: true`` and a ``privileged`` namespace).
 """
 
-from __future__ import annotations
-
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass

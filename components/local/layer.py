@@ -8,8 +8,6 @@ and sign in to PostgreSQL with the static kind of the contract: MLflow as its ow
 generated password, the bootstrap Job as the in-cluster superuser, each password kept only in a Kubernetes Secret.
 """
 
-from __future__ import annotations
-
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass

@@ -7,8 +7,6 @@ NetworkPolicy that admits only the client namespaces. Clients reach it with ``ML
 it is for development clusters.
 """
 
-from __future__ import annotations
-
 from typing import TypedDict
 
 import pulumi

@@ -6,8 +6,6 @@ What it deliberately does not: replicate, back up or encrypt at rest. It is for 
 layers use managed databases.
 """
 
-from __future__ import annotations
-
 from typing import TypedDict
 
 import pulumi
