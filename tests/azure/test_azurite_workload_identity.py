@@ -169,7 +169,9 @@ def test_the_tracking_server_logs_an_artifact_to_blob_storage_as_mlflows_managed
     (tmp_path / "metrics").mkdir()
     (tmp_path / "basic_auth.ini").write_text(auth_config(backend))
     password = uuid.uuid4().hex
-    env = {**os.environ, **pod_environment(emulated_azure, plan, "mlflow", "mlflow"),
+    # The container's own plain values (the job runner off among them), then the local stand-ins for cluster ones.
+    rendered = {entry["name"]: entry["value"] for entry in server_container["env"] if "value" in entry}
+    env = {**os.environ, **rendered, **pod_environment(emulated_azure, plan, "mlflow", "mlflow"),
            "MLFLOW_BACKEND_STORE_URI": backend, "MLFLOW_AUTH_CONFIG_PATH": str(tmp_path / "basic_auth.ini"),
            "MLFLOW_AUTH_ADMIN_USERNAME": "admin", "MLFLOW_AUTH_ADMIN_PASSWORD": password,
            "MLFLOW_FLASK_SERVER_SECRET_KEY": uuid.uuid4().hex, "HOME": str(tmp_path)}

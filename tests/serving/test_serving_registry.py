@@ -11,6 +11,8 @@ import pytest
 from model_factory import FEATURES, PIP_REQUIREMENTS, labels, training_frame
 from serving_processes import ServerProcess, free_port, http, post_json, start_serving_image
 
+from mlops_platform.kubernetes.mlflow_server import JOB_EXECUTION
+
 pytestmark = pytest.mark.slow  # starts real server processes
 
 BUCKET = "mlflow-artifacts"
@@ -41,7 +43,8 @@ def _aws_client_args():
 def tracking_server(s3_endpoint, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("mlflow-server")
     port = free_port()
-    env = {**os.environ, **AWS_ENV, "MLFLOW_S3_ENDPOINT_URL": s3_endpoint}
+    # The job runner off, as on the platform's replicas: it only adds huey consumer processes to wait for.
+    env = {**os.environ, **AWS_ENV, **JOB_EXECUTION, "MLFLOW_S3_ENDPOINT_URL": s3_endpoint}
     command = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
                "--backend-store-uri", f"sqlite:///{tmp / 'mlflow.db'}",
                "--artifacts-destination", f"s3://{BUCKET}/mlartifacts", "--workers", "1"]
