@@ -226,8 +226,10 @@ def run_program(
 @contextlib.contextmanager
 def _program_on_path(directory: Path) -> Iterator[None]:
     """``directory`` first on ``sys.path`` while the program runs; afterwards the modules it imported from there
-    are dropped from ``sys.modules`` (those of packages already loaded before, such as this one, are kept)."""
+    are dropped from ``sys.modules`` (not those of packages loaded before, such as this one, nor those of the running
+    virtualenv when it lives inside the project)."""
     before = set(sys.modules)
+    environment = Path(sys.prefix).resolve()  # a virtualenv inside the project holds libraries, not the program
     sys.path.insert(0, str(directory))
     try:
         yield
@@ -235,7 +237,8 @@ def _program_on_path(directory: Path) -> Iterator[None]:
         sys.path.remove(str(directory))
         for name in set(sys.modules) - before:
             module_file = getattr(sys.modules[name], "__file__", None)
-            if module_file and Path(module_file).resolve().is_relative_to(directory) \
+            location = Path(module_file).resolve() if module_file else None
+            if location and location.is_relative_to(directory) and not location.is_relative_to(environment) \
                     and name.partition(".")[0] not in before:
                 del sys.modules[name]
 

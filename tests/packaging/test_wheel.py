@@ -55,15 +55,12 @@ def install(tmp_path_factory) -> ConsumerInstall:
     assert not root.resolve().is_relative_to(ROOT)
     _checked([uv, "build", "--quiet", "--wheel", "--out-dir", root / "dist", ROOT])
     [wheel] = (root / "dist").glob("*.whl")
-    venv = root / "venv"
+    project = root / "project"
+    shutil.copytree(CONSUMER, project)
+    venv = project / "venv"  # where its Pulumi.yaml says (runtime.options.virtualenv), as in the README
     _checked([uv, "venv", "--quiet", "--python", sys.executable, venv])
     _checked([uv, "pip", "install", "--quiet", "--python", venv / "bin" / "python", f"{wheel}[aws,testing]",
               "--constraint", LOCK])
-    project = root / "project"
-    shutil.copytree(CONSUMER, project)
-    (project / "Pulumi.yaml").write_text(yaml.safe_dump({
-        "name": "shop-recs", "runtime": {"name": "python", "options": {"toolchain": "pip", "virtualenv": str(venv)}},
-    }))
     return ConsumerInstall(wheel=wheel, venv=venv, project=project)
 
 
@@ -143,8 +140,20 @@ def test_a_secure_value_reaches_the_program_as_a_secret_and_is_never_printed(con
     assert SECURE_PLACEHOLDER not in completed.stdout + json.dumps(document)
 
 
-def test_the_preview_started_from_another_python_runs_in_the_program_virtualenv(install):
-    completed = _run([sys.executable, "-m", "mlops_platform_offline.preview", "dev", "--program", install.project,
+def project_with_virtualenv(install: ConsumerInstall, directory: Path, virtualenv: Path) -> Path:
+    """A copy of the consumer project (without its venv) whose Pulumi.yaml names ``virtualenv``."""
+    shutil.copytree(install.project, directory, ignore=shutil.ignore_patterns("venv"))
+    document = yaml.safe_load((directory / "Pulumi.yaml").read_text())
+    document["runtime"]["options"]["virtualenv"] = str(virtualenv)
+    (directory / "Pulumi.yaml").write_text(yaml.safe_dump(document))
+    return directory
+
+
+def test_the_preview_started_from_another_python_runs_in_the_program_virtualenv(install, tmp_path):
+    project = project_with_virtualenv(install, tmp_path / "project", install.venv)
+    with (project / "__main__.py").open("a") as program:
+        program.write("\nimport sys\n\npulumi.export('python', sys.prefix)\n")
+    completed = _run([sys.executable, "-m", "mlops_platform_offline.preview", "dev", "--program", project,
                       "--no-policy"], cwd=ROOT)
     assert completed.returncode == 0, completed.stdout + completed.stderr
     assert f"python: {json.dumps(str(install.venv))}" in completed.stdout
@@ -153,11 +162,7 @@ def test_the_preview_started_from_another_python_runs_in_the_program_virtualenv(
 def test_a_virtualenv_without_the_offline_tools_is_refused_in_one_line(install, tmp_path):
     bare = tmp_path / "bare-venv"
     _checked(["uv", "venv", "--quiet", "--python", sys.executable, bare])
-    project = tmp_path / "project"
-    shutil.copytree(install.project, project)
-    document = yaml.safe_load((project / "Pulumi.yaml").read_text())
-    document["runtime"]["options"]["virtualenv"] = str(bare)
-    (project / "Pulumi.yaml").write_text(yaml.safe_dump(document))
+    project = project_with_virtualenv(install, tmp_path / "project", bare)
     completed = _run([install.venv / "bin" / "mlops-preview", "dev", "--program", project], env=_clean_env())
     assert completed.returncode == 2
     assert completed.stderr.count("\n") == 1

@@ -1,7 +1,5 @@
 """The team's model store on AWS, with its own cost tags on every resource."""
 
-import sys
-
 import pulumi
 import pulumi_aws as aws
 from mlops_platform.tagging import aws_default_tags
@@ -21,4 +19,3 @@ store = ModelStore(naming.resource_name("models"), {
 pulumi.export("bucket", store.bucket)
 pulumi.export("service_account_annotations", store.service_account_annotations)
 pulumi.export("registry_token", config.require_secret("registryToken"))
-pulumi.export("python", sys.prefix)
