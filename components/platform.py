@@ -1,9 +1,10 @@
 """The whole MLOps platform as one component: a cloud layer and, on top of it, the cloud-neutral Kubernetes layer.
 
-``MlopsPlatform`` takes the same settings a stack's config holds (see ``infra/config.py``), validates all of them
-before creating anything, creates the cloud providers with the cost tags as provider defaults, and scopes the
-cost-tag transform (Azure tags, Kubernetes labels) to everything beneath it, so a program that imports the platform
-gets complete tagging without registering anything itself.
+``MlopsPlatform`` takes the same settings a stack's config holds (see ``mlops_platform_offline.config``), validates
+all of them before creating anything, creates the cloud providers with the cost tags as provider defaults, and
+scopes the cost-tag transform (Azure tags, Kubernetes labels) to everything beneath it, so a program that imports the
+platform gets complete tagging without registering anything itself. The chosen cloud's layer is loaded through
+``mlops_platform.cloud_registry``, so only that cloud's provider SDK is imported.
 """
 
 import re

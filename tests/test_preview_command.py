@@ -17,6 +17,12 @@ ROOT = Path(__file__).resolve().parent.parent
 RESOURCE_KEYS = ["urn", "type", "name", "parent", "provider", "custom", "protect", "inputs", "dependsOn"]
 
 
+@pytest.fixture(autouse=True)
+def in_the_repository_root(monkeypatch):
+    """The commands default to the current directory's project: this repository's."""
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])
+
+
 def run(*argv: str) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
     status = main(list(argv), out=out, err=err)
