@@ -76,6 +76,8 @@ def test_the_wheel_ships_type_information_console_scripts_and_the_pytest_plugin(
     assert {"mlops_platform/py.typed", "mlops_platform_offline/py.typed", "mlopsguard/py.typed",
             "mlopsguard/taggable_types.json"} <= names
     assert "mlops-preview = mlops_platform_offline.preview:main" in entry_points
+    assert "mlops-compliance = mlops_platform_offline.compliance:main" in entry_points
+    assert "mlops-policy-pack = mlops_platform_offline.policy_pack:main" in entry_points
     assert "mlops_platform = mlops_platform_offline.pytest_plugin" in entry_points
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import yaml
 
 from mlops_platform_offline.analyzer import PolicyPackProcess
-from mlops_platform_offline.policy_pack import default_policy_pack, installed_pack_dir
+from mlops_platform_offline.policy_pack import default_policy_pack, installed_pack_dir, main
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,3 +30,13 @@ def test_the_installed_pack_serves_exactly_the_policies_of_the_repository_pack()
     with PolicyPackProcess(installed_pack_dir()) as installed, PolicyPackProcess(ROOT / "policies") as repository:
         assert [p.name for p in installed.info()[0]] == [p.name for p in repository.info()[0]]
         assert installed.info()[1] == repository.info()[1]
+
+
+def test_mlops_policy_pack_writes_a_pack_directory_for_the_pulumi_cli_naming_this_virtualenv(tmp_path, capsys):
+    directory = tmp_path / "mlopsguard"
+    assert main([str(directory)]) == 0
+    written = yaml.safe_load((directory / "PulumiPolicy.yaml").read_text())
+    assert written["runtime"] == {"name": "python", "options": {"virtualenv": sys.prefix}}
+    assert f"pulumi preview --policy-pack {directory}" in capsys.readouterr().out
+    with PolicyPackProcess(directory) as written_pack, PolicyPackProcess(ROOT / "policies") as repository:
+        assert [p.name for p in written_pack.info()[0]] == [p.name for p in repository.info()[0]]
