@@ -1,67 +1,40 @@
 """The whole MLOps platform as one component: a cloud layer and, on top of it, the cloud-neutral Kubernetes layer.
 
-``MlopsPlatform`` takes the same settings a stack's config holds (see ``infra/config.py``), validates all of them
-before creating anything, creates the cloud providers with the cost tags as provider defaults, and scopes the
-cost-tag transform (Azure tags, Kubernetes labels) to everything beneath it, so a program that imports the platform
-gets complete tagging without registering anything itself.
+``MlopsPlatform`` takes the same settings a stack's config holds (see ``mlops_platform_offline.config``), validates
+all of them before creating anything, creates the cloud providers with the cost tags as provider defaults, and
+scopes the cost-tag transform (Azure tags, Kubernetes labels) to everything beneath it, so a program that imports the
+platform gets complete tagging without registering anything itself. The chosen cloud's layer is loaded through
+``mlops_platform.cloud_registry``, so only that cloud's provider SDK is imported.
 """
 
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, NotRequired, TypedDict
 
 import pulumi
-import pulumi_aws as aws
-import pulumi_gcp as gcp
 
-from .aws.artifact_store import (
-    ArtifactStoreArgs,
-    ArtifactStoreSettings,
-    validate_artifact_store_args,
-)
-from .aws.layer import SECTIONS as AWS_SECTIONS
-from .aws.layer import AwsLayerSettings, build_aws_layer, validate_aws_layer_args, validate_registry_lookup
-from .azure.layer import LOCATION_MEANING, LOCATION_PATTERN
-from .azure.layer import SECTIONS as AZURE_SECTIONS
-from .azure.layer import AzureLayerSettings, azure_provider, build_azure_layer, validate_azure_layer_args
 from .cloud_layer import CloudLayer
-from .gcp.layer import REGION_MEANING as GCP_REGION_MEANING
-from .gcp.layer import REGION_PATTERN as GCP_REGION_PATTERN
-from .gcp.layer import SECTIONS as GCP_SECTIONS
-from .gcp.layer import GcpLayerSettings, build_gcp_layer, validate_gcp_layer_args
-from .gcp.layer import validate_registry_lookup as validate_gcp_registry_lookup
+from .cloud_registry import CLOUD_LAYERS, SUPPORTED_CLOUDS, CloudLayerBuilder, load_cloud_layer
 from .kubernetes.layer import (
     MLFLOW_NAMESPACE,
     KubernetesLayer,
     KubernetesLayerSettings,
     validate_kubernetes_layer_args,
 )
-from .local.layer import LocalLayer, LocalLayerSettings, validate_local_layer_args
-from .tagging import aws_default_tags, cost_tag_transform, gcp_default_labels
+from .tagging import cost_tag_transform
 from .tags import CostTags, TagError
-from .validation import ArgumentError, config_section, reject_unknown_keys
+from .validation import ArgumentError, reject_unknown_keys
 
 KUBERNETES_SECTIONS = ("images", "mlflow", "monitoring", "endpoints")
 """Sections of the cloud-neutral Kubernetes layer, the same on every cloud."""
-
-SUPPORTED_CLOUDS = ("aws", "azure", "gcp", "local")
-"""Clouds whose layer exists; each follows the same contract (DESIGN.md)."""
-
-REGION_PATTERNS: Mapping[str, tuple[str, str]] = {
-    "aws": (r"[a-z]{2}(-gov|-iso[a-z]?)?-(central|north|south|east|west|northeast|northwest|southeast|southwest)-\d",
-            "an AWS region such as eu-west-1 or us-east-2"),
-    "gcp": (GCP_REGION_PATTERN, GCP_REGION_MEANING),
-    "azure": (LOCATION_PATTERN, LOCATION_MEANING),
-    "local": (r"[a-z0-9][a-z0-9-]{0,62}", "a label such as local (the local target has no region; it only names it)"),
-}
 
 NAME_PATTERN = r"(?!.*--)[a-z][a-z0-9-]{0,22}[a-z0-9]"
 NAME_MEANING = ("2 to 24 lowercase letters, digits and single '-', starting with a letter and ending with a letter or "
                 "digit (it must make a legal EKS cluster, RDS identifier and S3 bucket name)")
 
-_ARGS = frozenset({"name", "cloud", "region", "tags", "artifacts", *AWS_SECTIONS, *AZURE_SECTIONS, *GCP_SECTIONS,
-                   *KUBERNETES_SECTIONS, "local"})
+_ARGS = frozenset({"name", "cloud", "region", "tags", *KUBERNETES_SECTIONS,
+                   *(section for entry in CLOUD_LAYERS.values() for section in entry.sections)})
 
 
 class MlopsPlatformArgs(TypedDict):
@@ -111,20 +84,14 @@ class MlopsPlatformArgs(TypedDict):
 
 
 @dataclass(frozen=True)
-class AwsSettings:
-    """The AWS cloud layer's sections, validated."""
-
-    artifacts: ArtifactStoreSettings
-    layer: AwsLayerSettings
-
-
-@dataclass(frozen=True)
 class PlatformSettings:
     cloud: str
     region: str
     tags: CostTags
-    cloud_layer: AwsSettings | AzureLayerSettings | GcpLayerSettings | LocalLayerSettings
-    """The validated sections of the chosen cloud layer."""
+    cloud_layer: Any
+    """The validated sections of the chosen cloud layer, as its builder returned them."""
+    builder: CloudLayerBuilder[Any]
+    """The chosen cloud layer's builder (``mlops_platform.cloud_registry``)."""
     kubernetes: KubernetesLayerSettings
     """The Kubernetes layer's sections (mlflow, monitoring, endpoints), validated."""
 
@@ -137,12 +104,12 @@ def validate_platform_args(args: Mapping[str, Any], prefix: str = "") -> Platfor
         raise ArgumentError(
             f"{prefix}cloud: {cloud!r} is not allowed; use one of {', '.join(SUPPORTED_CLOUDS)}"
         )
-    pattern, meaning = REGION_PATTERNS[cloud]
+    builder = load_cloud_layer(cloud, field=f"{prefix}cloud")
     region = args.get("region")
     if region is None:
-        raise ArgumentError(f"{prefix}region: missing; use {meaning}")
-    if not isinstance(region, str) or not re.fullmatch(pattern, region):
-        raise ArgumentError(f"{prefix}region: {region!r} is not allowed; use {meaning}")
+        raise ArgumentError(f"{prefix}region: missing; use {builder.region_meaning}")
+    if not isinstance(region, str) or not re.fullmatch(builder.region_pattern, region):
+        raise ArgumentError(f"{prefix}region: {region!r} is not allowed; use {builder.region_meaning}")
     try:
         tags = CostTags.from_mapping(args.get("tags", {}), field=f"{prefix}tags")
     except TagError as error:
@@ -151,44 +118,22 @@ def validate_platform_args(args: Mapping[str, Any], prefix: str = "") -> Platfor
     if not isinstance(name, str) or not re.fullmatch(NAME_PATTERN, name):
         raise ArgumentError(f"{prefix}name: {name!r} is not allowed; use {NAME_MEANING}")
     _reject_other_clouds_sections(args, cloud, prefix)
-    cloud_layer: AwsSettings | AzureLayerSettings | GcpLayerSettings | LocalLayerSettings
-    if cloud == "local":
-        cloud_layer = validate_local_layer_args(args.get("local"), field=f"{prefix}local")
-    elif cloud == "gcp":
-        cloud_layer = validate_gcp_layer_args(args, region=region, tags=tags, name=name, prefix=prefix)
-    elif cloud == "azure":
-        cloud_layer = validate_azure_layer_args(args, location=region, name=name, prefix=prefix)
-    else:
-        artifacts_args = config_section(args, "artifacts", prefix)
-        artifacts_args.setdefault("name_prefix", f"{name}-artifacts-")
-        cloud_layer = AwsSettings(
-            artifacts=validate_artifact_store_args(artifacts_args, field=f"{prefix}artifacts"),
-            layer=validate_aws_layer_args(args, region=region, tags=tags, name=name, prefix=prefix),
-        )
-    gpu = cloud_layer.layer.gpu if isinstance(cloud_layer, AwsSettings) else getattr(cloud_layer, "gpu", None)
+    cloud_layer = builder.validate(args, region=region, tags=tags, name=name, prefix=prefix)
     kubernetes = validate_kubernetes_layer_args(args.get("mlflow"), args.get("monitoring"), args.get("endpoints"),
-                                                args.get("images"), prefix=prefix, gpu=gpu)
+                                                args.get("images"), prefix=prefix, gpu=builder.gpu(cloud_layer))
     if kubernetes.images.digests_from_registry:
-        if cloud == "aws":
-            validate_registry_lookup(kubernetes.images.registry, region, f"{prefix}images.registry")
-        elif cloud == "gcp":
-            validate_gcp_registry_lookup(kubernetes.images.registry, region, f"{prefix}images.registry")
-        else:
+        if builder.registry_lookup is None:
             raise ArgumentError(f"{prefix}images.digests: 'registry' is not allowed with cloud {cloud!r}; it has no "
                                 f"registry to read digests from, so write tracking_digest and serving_digest instead")
-    return PlatformSettings(cloud=cloud, region=region, tags=tags, cloud_layer=cloud_layer, kubernetes=kubernetes)
-
-
-_CLOUD_SECTIONS: Mapping[str, tuple[str, ...]] = {"aws": ("artifacts", *AWS_SECTIONS),
-                                                  "gcp": ("artifacts", *GCP_SECTIONS),
-                                                  "azure": ("artifacts", *AZURE_SECTIONS), "local": ("local",)}
-"""The sections only one cloud reads; setting one for another cloud would be silently ignored, so it is an error."""
+        builder.registry_lookup(kubernetes.images.registry, region, f"{prefix}images.registry")
+    return PlatformSettings(cloud=cloud, region=region, tags=tags, cloud_layer=cloud_layer, builder=builder,
+                            kubernetes=kubernetes)
 
 
 def _reject_other_clouds_sections(args: Mapping[str, Any], cloud: str, prefix: str) -> None:
     readers: dict[str, list[str]] = {}
-    for other, sections in _CLOUD_SECTIONS.items():
-        for section in sections:
+    for other, entry in CLOUD_LAYERS.items():
+        for section in entry.sections:
             readers.setdefault(section, []).append(other)
     for section, clouds in readers.items():
         if cloud not in clouds and args.get(section) is not None:
@@ -244,32 +189,6 @@ class MlopsPlatform(pulumi.ComponentResource):
 
     def _cloud_layer(self, name: str, settings: PlatformSettings) -> CloudLayer:
         """The chosen cloud's five building blocks, as the contract the Kubernetes layer reads."""
-        if isinstance(settings.cloud_layer, LocalLayerSettings):
-            namespaces = [MLFLOW_NAMESPACE, settings.kubernetes.models_namespace]
-            return LocalLayer(f"{name}-local", settings.cloud_layer, client_namespaces=namespaces,
-                              opts=pulumi.ResourceOptions(parent=self)).layer
-        if isinstance(settings.cloud_layer, AzureLayerSettings):
-            return build_azure_layer(name, settings.cloud_layer, parent=self,
-                                     provider=azure_provider(f"{name}-azure", settings.cloud_layer, parent=self))
-        if isinstance(settings.cloud_layer, GcpLayerSettings):
-            gcp_provider = gcp.Provider(
-                f"{name}-gcp",
-                project=settings.cloud_layer.project,
-                region=settings.region,
-                default_labels=gcp_default_labels(settings.tags),
-                opts=pulumi.ResourceOptions(parent=self),
-            )
-            return build_gcp_layer(name, settings.cloud_layer, parent=self, gcp_provider=gcp_provider)
-        provider = aws.Provider(
-            f"{name}-aws",
-            region=settings.region,
-            default_tags=aws_default_tags(settings.tags),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        return build_aws_layer(name, settings.cloud_layer.layer, _artifact_store_args(settings.cloud_layer.artifacts),
-                               parent=self, aws_provider=provider)
-
-
-def _artifact_store_args(settings: ArtifactStoreSettings) -> ArtifactStoreArgs:
-    """The validated settings as the store's arguments: every field the stack set or defaulted, none dropped."""
-    return ArtifactStoreArgs(**{key: value for key, value in asdict(settings).items() if value is not None})
+        return settings.builder.build(name, settings.cloud_layer, region=settings.region, tags=settings.tags,
+                                      parent=self,
+                                      client_namespaces=[MLFLOW_NAMESPACE, settings.kubernetes.models_namespace])

@@ -15,17 +15,8 @@ from collections.abc import Mapping
 from typing import Any
 
 import pulumi
-import pulumi_aws as aws
-import pulumi_azure_native as azure
-import pulumi_gcp as gcp
 
-from mlops_platform.aws.ci_identity import CiIdentity as AwsCiIdentity
-from mlops_platform.aws.ci_identity import validate_ci_identity_args as validate_aws
-from mlops_platform.azure.ci_identity import CiIdentity as AzureCiIdentity
-from mlops_platform.azure.ci_identity import validate_ci_identity_args as validate_azure
-from mlops_platform.gcp.ci_identity import CiIdentity as GcpCiIdentity
-from mlops_platform.gcp.ci_identity import validate_ci_identity_args as validate_gcp
-from mlops_platform.platform import REGION_PATTERNS
+from mlops_platform.cloud_registry import require_cloud_sdk
 from mlops_platform.tagging import aws_default_tags, gcp_default_labels
 from mlops_platform.tags import CostTags, TagError
 from mlops_platform.validation import ArgumentError
@@ -57,21 +48,25 @@ def run_ci_identity(config: Mapping[str, str]) -> None:
         raise ConfigError(f"{KEY}.cloud: {cloud!r} is not allowed; use one of {', '.join(CLOUDS)}")
     args = {**section, "tags": dict(tags.values)}
     try:
-        if cloud == "aws":
-            _aws(args, tags)
-        elif cloud == "gcp":
-            _gcp(args, tags)
-        else:
-            _azure(args)
+        require_cloud_sdk(cloud, f"{KEY}.cloud")
+        _BUILDERS[cloud](args, tags)
     except ArgumentError as error:
         raise ConfigError(str(error)) from None
 
 
+# Each cloud's SDK and components are imported only when a stack asks for that cloud: an installation with one
+# cloud's extra builds that cloud's identities without the others' SDKs.
+
 def _aws(args: dict[str, Any], tags: CostTags) -> None:
+    import pulumi_aws as aws
+
+    from mlops_platform.aws.ci_identity import CiIdentity as AwsCiIdentity
+    from mlops_platform.aws.ci_identity import validate_ci_identity_args as validate_aws
+    from mlops_platform.aws.regions import REGION_MEANING, REGION_PATTERN
+
     region = args.pop("region", None)
-    pattern, meaning = REGION_PATTERNS["aws"]
-    if not isinstance(region, str) or not re.fullmatch(pattern, region):
-        raise ConfigError(f"{KEY}.region: {region!r} is not allowed; use {meaning}")
+    if not isinstance(region, str) or not re.fullmatch(REGION_PATTERN, region):
+        raise ConfigError(f"{KEY}.region: {region!r} is not allowed; use {REGION_MEANING}")
     validate_aws(args, field=KEY)
     provider = aws.Provider("ci-aws", region=region, default_tags=aws_default_tags(tags))
     identity = AwsCiIdentity("ci", args, opts=pulumi.ResourceOptions(providers=[provider]))
@@ -81,6 +76,11 @@ def _aws(args: dict[str, Any], tags: CostTags) -> None:
 
 
 def _gcp(args: dict[str, Any], tags: CostTags) -> None:
+    import pulumi_gcp as gcp
+
+    from mlops_platform.gcp.ci_identity import CiIdentity as GcpCiIdentity
+    from mlops_platform.gcp.ci_identity import validate_ci_identity_args as validate_gcp
+
     settings = validate_gcp(args, field=KEY)
     provider = gcp.Provider("ci-gcp", project=settings.project, default_labels=gcp_default_labels(tags))
     identity = GcpCiIdentity("ci", args, opts=pulumi.ResourceOptions(providers=[provider]))
@@ -89,7 +89,12 @@ def _gcp(args: dict[str, Any], tags: CostTags) -> None:
     pulumi.export("GCP_DEPLOY_SERVICE_ACCOUNT", identity.deploy_service_account)
 
 
-def _azure(args: dict[str, Any]) -> None:
+def _azure(args: dict[str, Any], tags: CostTags) -> None:
+    import pulumi_azure_native as azure
+
+    from mlops_platform.azure.ci_identity import CiIdentity as AzureCiIdentity
+    from mlops_platform.azure.ci_identity import validate_ci_identity_args as validate_azure
+
     settings = validate_azure(args, field=KEY)
     provider = azure.Provider("ci-azure", subscription_id=settings.subscription_id, location=settings.location)
     identity = AzureCiIdentity("ci", args, opts=pulumi.ResourceOptions(providers=[provider]))
@@ -97,6 +102,9 @@ def _azure(args: dict[str, Any]) -> None:
     pulumi.export("AZURE_DEPLOY_CLIENT_ID", identity.deploy_client_id)
     pulumi.export("AZURE_TENANT_ID", identity.tenant_id)
     pulumi.export("AZURE_SUBSCRIPTION_ID", settings.subscription_id)
+
+
+_BUILDERS = {"aws": _aws, "gcp": _gcp, "azure": _azure}
 
 
 def _decoded(key: str, raw: str) -> dict[str, Any]:

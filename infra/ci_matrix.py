@@ -28,7 +28,6 @@ from typing import Any, TextIO
 
 from .harness import ProjectFiles, StackConfigError, read_stack_config
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 POLICY_CONFIG_DIR = Path("policies") / "config"
 PRODUCTION_CONFIG = "prod.json"
 CI_IDENTITY_KEY = "mlops:ci_identity"
@@ -48,7 +47,7 @@ class StackEntry:
     production: bool
 
 
-def stack_entries(project_dir: Path = PROJECT_ROOT) -> list[StackEntry]:
+def stack_entries(project_dir: Path = Path(".")) -> list[StackEntry]:
     """One entry per stack file of the project, sorted by stack name."""
     project = ProjectFiles.load(project_dir)
     environments = _policy_config_environments(project_dir)
@@ -116,7 +115,8 @@ def _object(config: dict[str, str], key: str, path: Path) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
     parser = argparse.ArgumentParser(prog="python -m mlops_platform_offline.ci_matrix", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--project", type=Path, default=PROJECT_ROOT, help="project directory (default: this one)")
+    parser.add_argument("--project", type=Path, default=Path("."),
+                        help="project directory (default: the current one, the repository's root in CI)")
     parser.add_argument("--github-output", type=Path, metavar="PATH",
                         help="append name=<json> lines for each list to this file ($GITHUB_OUTPUT)")
     args = parser.parse_args(argv)

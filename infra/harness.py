@@ -11,18 +11,25 @@ in-process under a mock resource monitor that
 - fills provider-computed outputs with realistic values (``mlops_platform_offline.fakes``), so nothing downstream silently turns
   empty, and answers provider invokes from the same module (an invoke it has no fake for is an error, not None).
 
-Config comes from a stack file (``Pulumi.<stack>.yaml``) exactly as the CLI would pass it.
+Programs run as the Pulumi CLI runs them: config comes from the stack file (``Pulumi.<stack>.yaml``) exactly as
+the CLI passes it, the program's directory is first on ``sys.path`` for the whole run (so it imports its own sibling
+modules and packages, e.g. a ``components/`` of its own), and the modules it imported from there are forgotten
+afterwards, so the next program with a package of the same name imports its own. An encrypted (``secure:``) value
+cannot be decrypted offline: the program gets ``SECURE_PLACEHOLDER`` instead, as a secret, unless the caller passes
+a value of its own for that key.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import json
 import logging
 import runpy
+import sys
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +52,8 @@ from . import fakes
 SECRET_SIG = rpc._special_sig_key
 SECRET_MARKER = rpc._special_secret_sig
 UNKNOWN = rpc.UNKNOWN
+SECURE_PLACEHOLDER = "offline-placeholder-secret"
+"""What the program reads, as a secret, for a ``secure:`` stack value: the encrypted value cannot be read offline."""
 
 
 class ProgramError(Exception):
@@ -119,6 +128,9 @@ class ProjectFiles:
     name: str
     program: Path
     stack_config_dir: Path
+    virtualenv: Path | None = None
+    """The program's own virtualenv (``runtime.options.virtualenv``; ``.venv`` with the ``uv`` toolchain), or None
+    when the project names none and the CLI would run the program with the Python it finds."""
 
     @classmethod
     def load(cls, directory: Path) -> ProjectFiles:
@@ -127,11 +139,15 @@ class ProjectFiles:
             raise StackConfigError(f"{directory}: no Pulumi.yaml; pass the directory of a Pulumi project")
         document = yaml.safe_load(project_file.read_text()) or {}
         main = Path(document.get("main") or ".")
+        runtime = document.get("runtime")
+        options = (runtime.get("options") or {}) if isinstance(runtime, dict) else {}
+        virtualenv = options.get("virtualenv") or (".venv" if options.get("toolchain") == "uv" else None)
         return cls(
             root=directory,
             name=str(document["name"]),
             program=(directory / main).resolve(),
             stack_config_dir=(directory / document.get("stackConfigDir", ".")).resolve(),
+            virtualenv=(directory / virtualenv).absolute() if virtualenv else None,
         )
 
     def stack_file(self, stack: str) -> Path:
@@ -141,8 +157,18 @@ class ProjectFiles:
         return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in self.stack_config_dir.glob("Pulumi.*.yaml"))
 
 
-def read_stack_config(project: ProjectFiles, stack: str) -> dict[str, str]:
-    """A stack file's config as the CLI passes it to the program: full keys, string values, objects as JSON."""
+@dataclass(frozen=True)
+class StackFile:
+    """A stack file's config as the CLI passes it to the program."""
+
+    values: dict[str, str]
+    """Full keys (``<namespace>:<key>``), string values, objects as JSON; ``SECURE_PLACEHOLDER`` for secure ones."""
+    secret_keys: tuple[str, ...]
+    """The keys whose values are secrets (``secure:`` in the stack file)."""
+
+
+def read_stack_file(project: ProjectFiles, stack: str) -> StackFile:
+    """Read ``Pulumi.<stack>.yaml`` of ``project``; secure values become secret placeholders."""
     path = project.stack_file(stack)
     if not path.is_file():
         known = ", ".join(project.stacks()) or "none"
@@ -152,15 +178,20 @@ def read_stack_config(project: ProjectFiles, stack: str) -> dict[str, str]:
     except yaml.YAMLError as error:
         raise StackConfigError(f"{path}: not valid YAML ({error})") from None
     flat: dict[str, str] = {}
+    secret_keys: list[str] = []
     for key, value in (document.get("config") or {}).items():
         full_key = key if ":" in key else f"{project.name}:{key}"
-        if isinstance(value, dict) and "secure" in value:
-            raise StackConfigError(
-                f"{full_key}: an encrypted secret cannot be read offline; keep secrets out of stack files used "
-                f"for offline previews (generate them with pulumi-random, or set them only in real stacks)"
-            )
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            flat[full_key] = SECURE_PLACEHOLDER
+            secret_keys.append(full_key)
+            continue
         flat[full_key] = _config_string(value)
-    return flat
+    return StackFile(values=flat, secret_keys=tuple(secret_keys))
+
+
+def read_stack_config(project: ProjectFiles, stack: str) -> dict[str, str]:
+    """A stack file's config values as the CLI passes them (see :func:`read_stack_file`)."""
+    return read_stack_file(project, stack).values
 
 
 def _config_string(value: Any) -> str:
@@ -179,7 +210,8 @@ def run_program(
     config: Mapping[str, str],
     secret_keys: list[str] | None = None,
 ) -> Preview:
-    """Run the Pulumi program in ``program`` (a directory with ``__main__.py``, or a Python file) offline."""
+    """Run the Pulumi program in ``program`` (a directory with ``__main__.py``, or a Python file) offline, with its
+    directory first on ``sys.path`` as the CLI runs it."""
     entry = program / "__main__.py" if program.is_dir() else program
     if not entry.is_file():
         raise ProgramError(f"{program}: no Pulumi Python program there (expected {entry})")
@@ -187,7 +219,28 @@ def run_program(
     def execute() -> None:
         runpy.run_path(str(entry), run_name="__main__")
 
-    return run_function(execute, project=project, stack=stack, config=config, secret_keys=secret_keys)
+    with _program_on_path(entry.parent.resolve()):
+        return run_function(execute, project=project, stack=stack, config=config, secret_keys=secret_keys)
+
+
+@contextlib.contextmanager
+def _program_on_path(directory: Path) -> Iterator[None]:
+    """``directory`` first on ``sys.path`` while the program runs; afterwards the modules it imported from there
+    are dropped from ``sys.modules`` (not those of packages loaded before, such as this one, nor those of the running
+    virtualenv when it lives inside the project)."""
+    before = set(sys.modules)
+    environment = Path(sys.prefix).resolve()  # a virtualenv inside the project holds libraries, not the program
+    sys.path.insert(0, str(directory))
+    try:
+        yield
+    finally:
+        sys.path.remove(str(directory))
+        for name in set(sys.modules) - before:
+            module_file = getattr(sys.modules[name], "__file__", None)
+            location = Path(module_file).resolve() if module_file else None
+            if location and location.is_relative_to(directory) and not location.is_relative_to(environment) \
+                    and name.partition(".")[0] not in before:
+                del sys.modules[name]
 
 
 def run_function(
@@ -203,11 +256,14 @@ def run_function(
     return contextvars.Context().run(_run_isolated, program, project, stack, dict(config or {}), secret_keys)
 
 
-def preview_stack(project_dir: Path, stack: str) -> Preview:
-    """Run a project's program with the config of one of its stacks."""
+def preview_stack(project_dir: Path, stack: str, config: Mapping[str, str] | None = None) -> Preview:
+    """Run a project's program with the config of one of its stacks; ``config`` overrides or adds values (full
+    keys; a value given for a secure key stays a secret)."""
     project = ProjectFiles.load(project_dir)
-    config = read_stack_config(project, stack)
-    return run_program(project.program, project=project.name, stack=stack, config=config)
+    stack_file = read_stack_file(project, stack)
+    values = {**stack_file.values, **(config or {})}
+    return run_program(project.program, project=project.name, stack=stack, config=values,
+                       secret_keys=list(stack_file.secret_keys))
 
 
 def _run_isolated(program, project, stack, config, secret_keys) -> Preview:

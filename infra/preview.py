@@ -1,7 +1,10 @@
-"""Offline preview of a stack: ``python -m mlops_platform_offline.preview STACK``.
+"""Offline preview of a stack: ``mlops-preview STACK`` (or ``python -m mlops_platform_offline.preview STACK``).
 
-Runs the program under the offline harness with ``stacks/Pulumi.STACK.yaml``, prints the resource tree, the counts
-by type, the stack outputs and the policy verdict, and optionally writes all of it as JSON.
+Runs the Pulumi Python program of the project in ``--program`` (default: the current directory) under the offline
+harness with the project's ``Pulumi.STACK.yaml``, as the Pulumi CLI would run it (its directory on ``sys.path``,
+``secure:`` values as secrets, its own virtualenv: ``mlops_platform_offline.program_venv``), prints the resource
+tree, the counts by type, the stack outputs and the policy verdict, and optionally writes all of it as JSON. The
+policy pack is the project's ``policies/`` when it has one, else the installed mlopsguard.
 
 With ``--compare BASE.json`` (the preview JSON of the same stack on the base branch) it also prints the plan diff
 (``mlops_platform_offline.plan_diff``) and writes it as Markdown (``--diff-markdown``) and JSON (``--diff-json``).
@@ -24,11 +27,10 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from .analyzer import PolicyConfigError, Violation, run_policy_pack
-from .harness import Preview, ProgramError, preview_stack, redacted
+from .harness import Preview, ProgramError, ProjectFiles, preview_stack, redacted
 from .plan_diff import PlanDiffError, compare, render_json, render_markdown
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_POLICY_PACK = PROJECT_ROOT / "policies"
+from .policy_pack import PolicyPackMissing, default_policy_pack
+from .program_venv import CURRENT_PYTHON_ENV, VirtualenvError, program_python, run_with
 
 EXIT_OK, EXIT_VIOLATIONS, EXIT_BAD_INPUT, EXIT_STATEFUL_CHANGE = 0, 1, 2, 3
 OVERRIDE_ENV = "MLOPS_ALLOW_STATEFUL_CHANGES"
@@ -138,13 +140,14 @@ def _print_tree(preview: Preview, out: TextIO) -> None:
 
 
 def main(argv: list[str] | None = None, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mlops_platform_offline.preview", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="mlops-preview", description=__doc__.split("\n\n")[0])
     parser.add_argument("stack", help="stack name: previews <stackConfigDir>/Pulumi.STACK.yaml")
-    parser.add_argument("--program", type=Path, default=PROJECT_ROOT,
-                        help="directory of the Pulumi project to preview (default: this project)")
+    parser.add_argument("--program", type=Path, default=Path("."),
+                        help="directory of the Pulumi project (its Pulumi.yaml) to preview (default: the current one)")
     parser.add_argument("--json", type=Path, dest="json_path", help="also write the preview as JSON to this path")
-    parser.add_argument("--policy-pack", type=Path, default=DEFAULT_POLICY_PACK,
-                        help="policy pack directory (default: this project's policies/)")
+    parser.add_argument("--policy-pack", type=Path,
+                        help="policy pack directory (default: the project's policies/ when it is a pack, else the "
+                             "installed mlopsguard)")
     parser.add_argument("--policy-config", type=Path, help="policy pack config file (JSON)")
     parser.add_argument("--no-policy", action="store_true", help="skip the policy pack")
     parser.add_argument("--compare", type=Path, metavar="BASE.json",
@@ -153,6 +156,9 @@ def main(argv: list[str] | None = None, out: TextIO = sys.stdout, err: TextIO = 
     parser.add_argument("--diff-json", type=Path, metavar="PATH", help="with --compare: write the diff as JSON")
     parser.add_argument("--allow-stateful-changes", action="store_true",
                         help=f"with --compare: do not fail on a stateful deletion or replacement (or {OVERRIDE_ENV}=1)")
+    parser.add_argument("--current-python", action="store_true",
+                        help=f"run the program with this interpreter, not the virtualenv its Pulumi.yaml names (or "
+                             f"{CURRENT_PYTHON_ENV}=1)")
     args = parser.parse_args(argv)
     if (args.diff_markdown or args.diff_json or args.allow_stateful_changes) and not args.compare:
         err.write("error: --diff-markdown, --diff-json and --allow-stateful-changes need --compare BASE.json\n")
@@ -163,11 +169,20 @@ def main(argv: list[str] | None = None, out: TextIO = sys.stdout, err: TextIO = 
         err.write(f"error: {error}\n")
         return EXIT_BAD_INPUT
 
+    try:
+        python = None if args.current_python else program_python(ProjectFiles.load(args.program))
+    except (ProgramError, VirtualenvError) as error:
+        err.write(f"error: {_one_line(error)}\n")
+        return EXIT_BAD_INPUT
+    if python is not None:
+        return run_with(python, "mlops_platform_offline.preview", sys.argv[1:] if argv is None else argv, out, err)
+
     started = time.perf_counter()
     try:
         preview = preview_stack(args.program, args.stack)
-        violations = None if args.no_policy else run_policy_pack(preview, args.policy_pack, args.policy_config)
-    except (ProgramError, PolicyConfigError) as error:
+        violations = None if args.no_policy else run_policy_pack(
+            preview, args.policy_pack or default_policy_pack(args.program), args.policy_config)
+    except (ProgramError, PolicyConfigError, PolicyPackMissing) as error:
         err.write(f"error: {_one_line(error)}\n")
         return EXIT_BAD_INPUT
     seconds = time.perf_counter() - started

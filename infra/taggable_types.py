@@ -14,7 +14,8 @@ import re
 import sys
 from pathlib import Path
 
-OUTPUT = Path(__file__).resolve().parent.parent / "policies" / "mlopsguard" / "taggable_types.json"
+OUTPUT = Path(importlib.util.find_spec("mlopsguard").submodule_search_locations[0]) / "taggable_types.json"
+"""Inside the mlopsguard package (``policies/mlopsguard/`` in this repository's editable install)."""
 SDKS = {"aws": ("pulumi_aws", "tags"), "gcp": ("pulumi_gcp", "labels"), "azure-native": ("pulumi_azure_native", "tags")}
 
 _TOKEN = re.compile(r"super\(\w+, __self__\)\.__init__\(\s*'([^']+)'")

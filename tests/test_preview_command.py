@@ -17,6 +17,12 @@ ROOT = Path(__file__).resolve().parent.parent
 RESOURCE_KEYS = ["urn", "type", "name", "parent", "provider", "custom", "protect", "inputs", "dependsOn"]
 
 
+@pytest.fixture(autouse=True)
+def in_the_repository_root(monkeypatch):
+    """The commands default to the current directory's project: this repository's."""
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])
+
+
 def run(*argv: str) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
     status = main(list(argv), out=out, err=err)
@@ -125,6 +131,36 @@ def test_another_program_directory_can_be_previewed(tmp_path):
     (tmp_path / "__main__.py").write_text((ROOT / "tests/unit/programs/config_echo/__main__.py").read_text())
     status, out, _ = run("dev", "--program", str(tmp_path), "--no-policy")
     assert status == EXIT_OK and "greeting: \"hi\"" in out and "aws:s3/bucket:Bucket  echo-hi" in out
+
+
+def test_another_program_is_judged_by_the_installed_pack_when_it_has_none_of_its_own(tmp_path):
+    (tmp_path / "Pulumi.yaml").write_text("name: echo\nruntime: python\n")
+    (tmp_path / "Pulumi.dev.yaml").write_text("config:\n  greeting: hi\n")
+    (tmp_path / "__main__.py").write_text((ROOT / "tests/unit/programs/config_echo/__main__.py").read_text())
+    status, out, _ = run("dev", "--program", str(tmp_path))
+    # An untagged bare bucket: the installed mlopsguard's cost and storage rules judge it.
+    assert status == EXIT_VIOLATIONS and "[mandatory] required-cost-tags on echo-hi: missing required cost tag(s)" in out
+
+
+def program_naming_a_virtualenv(tmp_path: Path, virtualenv: Path) -> Path:
+    (tmp_path / "Pulumi.yaml").write_text(yaml.safe_dump(
+        {"name": "echo", "runtime": {"name": "python", "options": {"virtualenv": str(virtualenv)}}}))
+    (tmp_path / "Pulumi.dev.yaml").write_text("config:\n  greeting: hi\n")
+    (tmp_path / "__main__.py").write_text((ROOT / "tests/unit/programs/config_echo/__main__.py").read_text())
+    return tmp_path
+
+
+def test_a_program_virtualenv_that_does_not_exist_is_refused_in_one_line(tmp_path):
+    missing = tmp_path / "no-venv"
+    status, out, err = run("dev", "--program", str(program_naming_a_virtualenv(tmp_path, missing)), "--no-policy")
+    assert status == EXIT_BAD_INPUT and out == "" and err.count("\n") == 1
+    assert f"runtime.options.virtualenv: {missing} is not a virtualenv; create it" in err
+
+
+def test_current_python_runs_the_program_here_whatever_virtualenv_it_names(tmp_path):
+    program = program_naming_a_virtualenv(tmp_path, tmp_path / "no-venv")
+    status, out, _ = run("dev", "--program", str(program), "--no-policy", "--current-python")
+    assert status == EXIT_OK and "greeting: \"hi\"" in out
 
 
 def test_the_module_runs_as_a_command():

@@ -21,7 +21,8 @@ status=0
 if grep -q '"mlops_platform_offline"' "$base_dir/pyproject.toml"; then
     site=$(mktemp -d)
     uv pip install --quiet --no-deps --python "$python" --target "$site" "$base_dir"
-    (cd "$base_dir" && PYTHONPATH="$site" "$python" -m mlops_platform_offline.preview "$STACK" --program "$base_dir" \
+    # MLOPS_CURRENT_PYTHON: this checkout's interpreter, not the .venv the base's Pulumi.yaml names (it has none).
+    (cd "$base_dir" && MLOPS_CURRENT_PYTHON=1 PYTHONPATH="$site" "$python" -m mlops_platform_offline.preview "$STACK" --program "$base_dir" \
         --policy-pack "$base_dir/policies" "${config[@]}" --json "$out") || status=$?
 else  # a base branch from before the library had import names of its own
     (cd "$base_dir" && "$python" -m infra.preview "$STACK" "${config[@]}" --json "$out") || status=$?

@@ -4,9 +4,18 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
+
+import pytest
 
 from mlops_platform_offline.compliance import README_BEGIN, README_END, Rule, main, rules_table
 from tests.policy.conftest import PACK_DIR
+
+
+@pytest.fixture(autouse=True)
+def in_the_repository_root(monkeypatch):
+    """The commands default to the current directory's project: this repository's."""
+    monkeypatch.chdir(Path(__file__).resolve().parents[2])
 
 
 def test_the_readme_lists_exactly_the_rules_the_pack_declares(pack):

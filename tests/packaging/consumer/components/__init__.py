@@ -1,0 +1,1 @@
+"""The team's own components (a folder most Pulumi projects have; it must not shadow the library)."""
