@@ -41,6 +41,7 @@ from pulumi import Input
 from ..cloud_layer import GpuCapacity, NodeTaint
 from .account_ids import account_id
 from .encryption_key import service_encryption_key
+from ..tagging import tagged_options
 from ..validation import ArgumentError, field_path, optional_bool, optional_int, reject_unknown_keys
 
 SUPPORTED_VERSIONS = ("1.32", "1.33", "1.34")
@@ -154,6 +155,9 @@ class ClusterArgs(TypedDict):
     """Absent or null: no GPU node pool."""
     instance_labels: NotRequired[Mapping[str, str]]
     """Labels for the node VMs and their disks (the cost tags; node pools take no provider default labels)."""
+    tags: NotRequired[Mapping[str, str]]
+    """Cost tags for everything the component creates (canonical rules, ``mlops_platform.tags``; AWS tags, GCP
+    labels, Azure tags, Kubernetes labels); absent: only what the providers or an enclosing component apply."""
 
 
 @dataclass(frozen=True)
@@ -203,7 +207,7 @@ def validate_cluster_args(args: Mapping[str, Any], field: str = "cluster", *, wi
                           region: str | None = None) -> ClusterSettings:
     """Check ``args`` and fill defaults. With ``wiring=False`` only the keys a stack config may set are checked, and
     ``region`` (the platform's) is what ``zone`` must lie in."""
-    reject_unknown_keys(args, _CONFIG_KEYS | (_WIRING_KEYS if wiring else frozenset()), field)
+    reject_unknown_keys(args, _CONFIG_KEYS | (_WIRING_KEYS | {"tags"} if wiring else frozenset()), field)
     name = args.get("name")
     if not isinstance(name, str) or not re.fullmatch(_NAME, name):
         raise ArgumentError(f"{field_path(field, 'name')}: {name!r} is not allowed; use 1 to 40 lowercase letters, "
@@ -404,7 +408,7 @@ class Cluster(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None):
         settings = validate_cluster_args(args)
-        super().__init__("mlops:gcp:Cluster", name, None, opts)
+        super().__init__("mlops:gcp:Cluster", name, None, tagged_options(args.get("tags"), opts, "cluster.tags"))
         child = pulumi.ResourceOptions(parent=self)
         stateful = child.merge(pulumi.ResourceOptions(protect=True))
         project = pulumi.Output.from_input(settings.project)

@@ -63,6 +63,7 @@ from .identity_labels import with_identity_labels
 from .namespace import IsolatedNamespace, validate_namespace_name
 from .network_access import allow_policy, egress_rule, namespace_peer, tcp_ports
 from .pod_security import container_security_context, pod_security_context, writable_volumes
+from ..tagging import tagged_options
 from ..validation import ArgumentError, optional_int, pinned_image, reject_unknown_keys
 
 MLFLOW_PORT = 5000
@@ -96,8 +97,9 @@ USERS_LABELS = {"app.kubernetes.io/name": "mlflow", "app.kubernetes.io/component
 _ARGS = frozenset({
     "namespace", "image", "image_digest", "database", "artifact_uri", "artifact_pod_env",
     "artifact_secret_env", "service_account_annotations", "service_account_labels", "database_egress",
-    "database_admin_annotations", "database_admin_labels", "credential_egress", "storage_egress", "replicas", "workers", "compute", "probes", "client_namespaces", "monitoring_namespace",
-    "route", "allowed_hosts", "readers",
+    "database_admin_annotations", "database_admin_labels", "credential_egress", "storage_egress", "replicas",
+    "workers", "compute", "probes", "client_namespaces", "monitoring_namespace", "route", "allowed_hosts", "readers",
+    "monitoring", "tags",
 })
 
 USERS_SCRIPT = """\
@@ -236,6 +238,9 @@ class MlflowServerArgs(TypedDict):
     readers: NotRequired[list[MlflowReaderArgs]]
     """Users the component creates with READ on one registered model each; their generated passwords are in
     ``reader_passwords``."""
+    tags: NotRequired[Mapping[str, str]]
+    """Cost tags for everything the component creates (canonical rules, ``mlops_platform.tags``; AWS tags, GCP
+    labels, Azure tags, Kubernetes labels); absent: only what the providers or an enclosing component apply."""
 
 
 @dataclass(frozen=True)
@@ -391,7 +396,8 @@ class MlflowServer(pulumi.ComponentResource):
         settings = validate_mlflow_server_args(args, field=name)
         database: DatabaseAccess = args["database"]
         validate_database_access(database, f"{name}.database")
-        super().__init__("mlops:kubernetes:MlflowServer", name, None, opts)
+        super().__init__("mlops:kubernetes:MlflowServer", name, None,
+                         tagged_options(args.get("tags"), opts, f"{name}.tags"))
         child = pulumi.ResourceOptions(parent=self)
         ns = settings.namespace
 

@@ -41,6 +41,7 @@ from .model_monitoring import AlertThresholds, ModelMonitoring
 from .namespace import validate_namespace_name
 from .network_access import allow_policy, egress_rule, namespace_peer, tcp_ports
 from .pod_security import container_security_context, pod_security_context, writable_volumes
+from ..tagging import tagged_options
 from ..validation import ArgumentError, optional_bool, optional_int, pinned_image, reject_unknown_keys
 
 # The serving image's contract (serving_image/settings.py); tests/kubernetes/test_serving_contract.py holds them equal.
@@ -74,7 +75,8 @@ _ARGS = frozenset({
     "name", "namespace", "model_name", "blue", "green", "active", "canary_weight", "shadow", "route", "compute",
     "readiness_probe", "liveness_probe", "autoscaling", "workers", "drain_delay_seconds", "drain_timeout_seconds",
     "slo", "service_account_annotations", "service_account_labels", "artifact_pod_env", "artifact_secret_env",
-    "storage_egress", "tracking", "client_namespaces", "monitoring_namespace", "gpu_nodes",
+    "storage_egress", "tracking", "client_namespaces", "monitoring_namespace", "gpu_nodes", "monitoring",
+    "create_namespace", "tags",
 })
 
 
@@ -149,6 +151,9 @@ class BlueGreenModelEndpointArgs(TypedDict):
     monitoring_namespace: NotRequired[str]
     gpu_nodes: NotRequired[GpuNodesArgs]
     """The GPU nodes' labels and taints (from the cloud layer); required when a colour requests GPUs."""
+    tags: NotRequired[Mapping[str, str]]
+    """Cost tags for everything the component creates (canonical rules, ``mlops_platform.tags``; AWS tags, GCP
+    labels, Azure tags, Kubernetes labels); absent: only what the providers or an enclosing component apply."""
 
 
 @dataclass(frozen=True)
@@ -361,7 +366,8 @@ class BlueGreenModelEndpoint(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: BlueGreenModelEndpointArgs, opts: pulumi.ResourceOptions | None = None):
         settings = validate_endpoint_args(args, field=name)
-        super().__init__("mlops:kubernetes:BlueGreenModelEndpoint", name, None, opts)
+        super().__init__("mlops:kubernetes:BlueGreenModelEndpoint", name, None,
+                         tagged_options(args.get("tags"), opts, f"{name}.tags"))
         child = pulumi.ResourceOptions(parent=self)
         ns, endpoint = settings.namespace, settings.name
 

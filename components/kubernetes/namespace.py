@@ -6,12 +6,14 @@ profile, so the API server itself rejects a pod that would run as root or with e
 """
 
 import re
+from collections.abc import Mapping
 from typing import NotRequired, TypedDict
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from .network_access import namespace_peer, tcp_ports
+from ..tagging import tagged_options
 from ..validation import DNS_LABEL, ArgumentError
 
 DNS_NAMESPACE = "kube-system"
@@ -28,6 +30,9 @@ class IsolatedNamespaceArgs(TypedDict):
     """Pod Security Admission level enforced: ``restricted`` (default), ``baseline`` (for charts whose pods
     cannot meet ``restricted``, such as node exporters) or ``privileged`` (node daemons that mount host paths, such
     as the NVIDIA device plugin; keep such a namespace for those daemons alone)."""
+    tags: NotRequired[Mapping[str, str]]
+    """Cost tags for everything the component creates (canonical rules, ``mlops_platform.tags``; AWS tags, GCP
+    labels, Azure tags, Kubernetes labels); absent: only what the providers or an enclosing component apply."""
 
 
 def validate_namespace_name(name: object, field: str) -> str:
@@ -48,7 +53,8 @@ class IsolatedNamespace(pulumi.ComponentResource):
         if level not in ("restricted", "baseline", "privileged"):
             raise ArgumentError(f"{name}.pod_security: {level!r} is not allowed; use restricted, baseline or "
                                 f"privileged")
-        super().__init__("mlops:kubernetes:IsolatedNamespace", name, None, opts)
+        super().__init__("mlops:kubernetes:IsolatedNamespace", name, None,
+                         tagged_options(args.get("tags"), opts, f"{name}.tags"))
         child = pulumi.ResourceOptions(parent=self)
         namespace = k8s.core.v1.Namespace(
             f"{name}-namespace",
