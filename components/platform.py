@@ -1,9 +1,10 @@
 """The whole MLOps platform as one component: a cloud layer and, on top of it, the cloud-neutral Kubernetes layer.
 
-``MlopsPlatform`` takes the same settings a stack's config holds (see ``infra/config.py``), validates all of them
-before creating anything, creates the cloud providers with the cost tags as provider defaults, and scopes the
-cost-tag transform (Azure tags, Kubernetes labels) to everything beneath it, so a program that imports the platform
-gets complete tagging without registering anything itself.
+``MlopsPlatform`` takes the same settings a stack's config holds, validates all of them before creating anything,
+creates the cloud providers with the cost tags as provider defaults, scopes the cost-tag transform (Azure tags,
+Kubernetes labels) to everything beneath it and passes the tags down to the layers, so a program that imports the
+platform gets complete tagging without registering anything itself. With ``cloud: local``, a Kubernetes provider in
+its options (``providers=[...]``) is the cluster the platform deploys into, instead of ``local.context``.
 """
 
 import re
@@ -37,7 +38,7 @@ from .kubernetes.layer import (
     KubernetesLayerSettings,
     validate_kubernetes_layer_args,
 )
-from .local.layer import LocalLayer, LocalLayerSettings, validate_local_layer_args
+from .local.layer import LocalLayer, LocalLayerArgs, LocalLayerSettings, given_kubernetes_provider, validate_local_layer_args
 from .tagging import aws_default_tags, cost_tag_transform, gcp_default_labels
 from .tags import CostTags, TagError
 from .validation import ArgumentError, config_section, reject_unknown_keys
@@ -46,7 +47,7 @@ KUBERNETES_SECTIONS = ("images", "mlflow", "monitoring", "endpoints")
 """Sections of the cloud-neutral Kubernetes layer, the same on every cloud."""
 
 SUPPORTED_CLOUDS = ("aws", "azure", "gcp", "local")
-"""Clouds whose layer exists; each follows the same contract (DESIGN.md)."""
+"""Clouds whose layer exists; each follows the same contract (``mlops_platform.cloud_layer``)."""
 
 REGION_PATTERNS: Mapping[str, tuple[str, str]] = {
     "aws": (r"[a-z]{2}(-gov|-iso[a-z]?)?-(central|north|south|east|west|northeast|northwest|southeast|southwest)-\d",
@@ -129,8 +130,10 @@ class PlatformSettings:
     """The Kubernetes layer's sections (mlflow, monitoring, endpoints), validated."""
 
 
-def validate_platform_args(args: Mapping[str, Any], prefix: str = "") -> PlatformSettings:
-    """Check every section of ``args``; errors name fields as ``<prefix><section>.<field>``."""
+def validate_platform_args(args: Mapping[str, Any], prefix: str = "", *,
+                           kubernetes_provider_given: bool = False) -> PlatformSettings:
+    """Check every section of ``args``; errors name fields as ``<prefix><section>.<field>``.
+    ``kubernetes_provider_given``: the caller's Kubernetes provider replaces ``local.context`` (local target)."""
     reject_unknown_keys(args, _ARGS, prefix or "platform")
     cloud = args.get("cloud")
     if cloud not in SUPPORTED_CLOUDS:
@@ -153,7 +156,8 @@ def validate_platform_args(args: Mapping[str, Any], prefix: str = "") -> Platfor
     _reject_other_clouds_sections(args, cloud, prefix)
     cloud_layer: AwsSettings | AzureLayerSettings | GcpLayerSettings | LocalLayerSettings
     if cloud == "local":
-        cloud_layer = validate_local_layer_args(args.get("local"), field=f"{prefix}local")
+        cloud_layer = validate_local_layer_args(args.get("local"), field=f"{prefix}local",
+                                                provider_given=kubernetes_provider_given)
     elif cloud == "gcp":
         cloud_layer = validate_gcp_layer_args(args, region=region, tags=tags, name=name, prefix=prefix)
     elif cloud == "azure":
@@ -216,13 +220,17 @@ class MlopsPlatform(pulumi.ComponentResource):
     """Cluster-internal URL of each model endpoint's live Service."""
 
     def __init__(self, name: str, args: MlopsPlatformArgs, opts: pulumi.ResourceOptions | None = None):
-        settings = validate_platform_args(args)
+        settings = validate_platform_args(
+            args, kubernetes_provider_given=args.get("cloud") == "local" and given_kubernetes_provider(opts) is not None)
         tagged = pulumi.ResourceOptions(transforms=[cost_tag_transform(settings.tags)])
         super().__init__("mlops:index:MlopsPlatform", name, None, pulumi.ResourceOptions.merge(opts, tagged))
 
         layer = self._cloud_layer(name, settings)
-        platform_layer = KubernetesLayer(f"{name}-kubernetes", layer, settings.kubernetes,
-                                         opts=pulumi.ResourceOptions(parent=self))
+        platform_layer = KubernetesLayer(f"{name}-kubernetes", {
+            "cloud_layer": layer, "images": args.get("images"), "mlflow": args.get("mlflow") or {},
+            "monitoring": args.get("monitoring") or {}, "endpoints": list(args.get("endpoints") or []),
+            "models_namespace": settings.kubernetes.models_namespace, "tags": dict(settings.tags.values),
+        }, opts=pulumi.ResourceOptions(parent=self))
         self.mlflow_tracking_uri = platform_layer.mlflow_tracking_uri
         self.mlflow_admin_password = platform_layer.mlflow_admin_password
         self.grafana_admin_password = platform_layer.grafana_admin_password
@@ -246,7 +254,8 @@ class MlopsPlatform(pulumi.ComponentResource):
         """The chosen cloud's five building blocks, as the contract the Kubernetes layer reads."""
         if isinstance(settings.cloud_layer, LocalLayerSettings):
             namespaces = [MLFLOW_NAMESPACE, settings.kubernetes.models_namespace]
-            return LocalLayer(f"{name}-local", settings.cloud_layer, client_namespaces=namespaces,
+            return LocalLayer(f"{name}-local", {**_local_layer_args(settings.cloud_layer),
+                                                "client_namespaces": namespaces, "tags": dict(settings.tags.values)},
                               opts=pulumi.ResourceOptions(parent=self)).layer
         if isinstance(settings.cloud_layer, AzureLayerSettings):
             return build_azure_layer(name, settings.cloud_layer, parent=self,
@@ -273,3 +282,8 @@ class MlopsPlatform(pulumi.ComponentResource):
 def _artifact_store_args(settings: ArtifactStoreSettings) -> ArtifactStoreArgs:
     """The validated settings as the store's arguments: every field the stack set or defaulted, none dropped."""
     return ArtifactStoreArgs(**{key: value for key, value in asdict(settings).items() if value is not None})
+
+
+def _local_layer_args(settings: LocalLayerSettings) -> LocalLayerArgs:
+    """The validated local section as the layer's arguments (the caller's provider stands in for a None context)."""
+    return LocalLayerArgs(**{key: value for key, value in asdict(settings).items() if value is not None})
