@@ -90,8 +90,8 @@ class KubernetesLayerSettings:
 def validate_kubernetes_layer_args(mlflow: Any, monitoring: Any, endpoints: Any, images: Any,
                                    models_namespace: Any = "models", prefix: str = "",
                                    gpu: GpuCapacity | None = None) -> KubernetesLayerSettings:
-    """Validate the stack sections with each component's own validator (placeholders stand in for the values the
-    cloud layer supplies), so a bad endpoint fails before the cloud layer creates anything. ``gpu`` is the GPU
+    """Validate the stack sections with each component's own validator (without the values the cloud layer
+    supplies), so a bad endpoint fails before the cloud layer creates anything. ``gpu`` is the GPU
     capacity the cloud layer will report: an endpoint may request GPUs only when there is some."""
     monitoring = dict(monitoring or {})
     monitoring_settings = validate_prometheus_stack_args(monitoring, field=f"{prefix}monitoring")
@@ -107,9 +107,9 @@ def validate_kubernetes_layer_args(mlflow: Any, monitoring: Any, endpoints: Any,
         mlflow["image_digest"] = image_settings.tracking_digest
     models = validate_namespace_name(models_namespace, f"{prefix}models_namespace")
     validate_mlflow_server_args(
-        {**mlflow, "namespace": MLFLOW_NAMESPACE, "database": "placeholder", "artifact_uri": "placeholder",
-         "client_namespaces": [models], "monitoring_namespace": monitoring_settings.namespace},
-        field=f"{prefix}mlflow")
+        {**mlflow, "namespace": MLFLOW_NAMESPACE, "client_namespaces": [models],
+         "monitoring_namespace": monitoring_settings.namespace},
+        field=f"{prefix}mlflow", wiring=False)
     if endpoints is None:
         endpoints = []
     if not isinstance(endpoints, Sequence) or isinstance(endpoints, (str, bytes)):

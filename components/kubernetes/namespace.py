@@ -14,7 +14,7 @@ import pulumi_kubernetes as k8s
 
 from .network_access import namespace_peer, tcp_ports
 from ..tagging import tagged_options
-from ..validation import DNS_LABEL, ArgumentError
+from ..validation import DNS_LABEL, ArgumentError, is_output, shown
 
 DNS_NAMESPACE = "kube-system"
 DNS_POD_LABELS = {"k8s-app": "kube-dns"}
@@ -36,8 +36,12 @@ class IsolatedNamespaceArgs(TypedDict):
 
 
 def validate_namespace_name(name: object, field: str) -> str:
+    if is_output(name):
+        raise ArgumentError(f"{field}: an Output is not allowed; use the namespace name as a plain string (object "
+                            f"names and network policies derive from it), and pass the component that creates the "
+                            f"namespace in opts.depends_on")
     if not isinstance(name, str) or not re.fullmatch(DNS_LABEL, name) or name in ("default", "kube-system"):
-        raise ArgumentError(f"{field}: {name!r} is not allowed; use a DNS label (lowercase letters, digits, '-', "
+        raise ArgumentError(f"{field}: {shown(name)} is not allowed; use a DNS label (lowercase letters, digits, '-', "
                             f"at most 63) other than default and kube-system")
     return name
 
@@ -51,7 +55,7 @@ class IsolatedNamespace(pulumi.ComponentResource):
         namespace_name = validate_namespace_name(args.get("name"), f"{name}.name")
         level = args.get("pod_security", "restricted")
         if level not in ("restricted", "baseline", "privileged"):
-            raise ArgumentError(f"{name}.pod_security: {level!r} is not allowed; use restricted, baseline or "
+            raise ArgumentError(f"{name}.pod_security: {shown(level)} is not allowed; use restricted, baseline or "
                                 f"privileged")
         super().__init__("mlops:kubernetes:IsolatedNamespace", name, None,
                          tagged_options(args.get("tags"), opts, f"{name}.tags"))

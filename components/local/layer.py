@@ -33,7 +33,7 @@ from . import object_store, postgres
 from .object_store import InClusterObjectStore
 from .postgres import InClusterPostgres
 from ..tagging import tagged_options
-from ..validation import STORAGE_SIZE, ArgumentError, pinned_image, reject_unknown_keys
+from ..validation import STORAGE_SIZE, ArgumentError, pinned_image, reject_unknown_keys, shown
 
 _ARGS = frozenset({"context", "kubeconfig", "namespace", "postgres_image", "object_store_image",
                    "object_store_client_image", "bucket", "storage_size"})
@@ -99,21 +99,21 @@ def validate_local_layer_args(args: Mapping[str, Any] | None, field: str = "loca
     if provider_given:
         for key in ("context", "kubeconfig"):
             if args.get(key) is not None:
-                raise ArgumentError(f"{field}.{key}: {args[key]!r} is not allowed with a Kubernetes provider in the "
+                raise ArgumentError(f"{field}.{key}: {shown(args[key])} is not allowed with a Kubernetes provider in the "
                                     f"options; the provider names the cluster, so leave {key} out")
     elif not isinstance(context, str) or not context.strip():
-        raise ArgumentError(f"{field}.context: {context!r} is not allowed; use the name of an existing kubeconfig "
+        raise ArgumentError(f"{field}.context: {shown(context)} is not allowed; use the name of an existing kubeconfig "
                             f"context (kubectl config get-contexts), or pass a Kubernetes provider in the options")
     values = {**DEFAULTS, **{k: v for k, v in args.items() if k in DEFAULTS}}
     for key in ("postgres_image", "object_store_image", "object_store_client_image"):
         pinned_image(values[key], f"{field}.{key}", tag_required=True)
     if not isinstance(values["bucket"], str) or not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", values["bucket"]):
-        raise ArgumentError(f"{field}.bucket: {values['bucket']!r} is not allowed; use an S3 bucket name")
+        raise ArgumentError(f"{field}.bucket: {shown(values['bucket'])} is not allowed; use an S3 bucket name")
     if not isinstance(values["storage_size"], str) or not re.fullmatch(STORAGE_SIZE, values["storage_size"]):
-        raise ArgumentError(f"{field}.storage_size: {values['storage_size']!r} is not allowed; use a size like '10Gi'")
+        raise ArgumentError(f"{field}.storage_size: {shown(values['storage_size'])} is not allowed; use a size like '10Gi'")
     kubeconfig = args.get("kubeconfig")
     if kubeconfig is not None and (not isinstance(kubeconfig, str) or not kubeconfig):
-        raise ArgumentError(f"{field}.kubeconfig: {kubeconfig!r} is not allowed; use a file path")
+        raise ArgumentError(f"{field}.kubeconfig: {shown(kubeconfig)} is not allowed; use a file path")
     return LocalLayerSettings(
         context=context, kubeconfig=kubeconfig,
         namespace=validate_namespace_name(values["namespace"], f"{field}.namespace"),
