@@ -434,7 +434,9 @@ class BlueGreenModelEndpoint(pulumi.ComponentResource):
         settings = validate_endpoint_args(args, field=name)
         super().__init__("mlops:kubernetes:BlueGreenModelEndpoint", name, None,
                          tagged_options(args.get("tags"), opts, f"{name}.tags"))
-        child = pulumi.ResourceOptions(parent=self)
+        # Children do not inherit the component's depends_on: what the endpoint was told to wait for (the component
+        # that creates its namespace, the monitoring stack's CRDs), each object it creates waits for.
+        child = pulumi.ResourceOptions(parent=self, depends_on=opts.depends_on if opts is not None else None)
         ns, endpoint = settings.namespace, settings.name
         if settings.create_namespace:
             namespace = IsolatedNamespace(f"{name}-namespace", {"name": ns}, opts=child)

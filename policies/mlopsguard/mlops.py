@@ -312,13 +312,18 @@ def _validate_endpoint_monitoring(args: StackValidationArgs, report) -> None:
         missing = [what for what, seen in (("ServiceMonitor", monitored), ("PrometheusRule alerts", alerted))
                    if name not in seen]
         if missing:
-            report(f"model endpoint {name} has no {' and no '.join(missing)}", resource.urn)
+            report(f"model endpoint {name} has no {' and no '.join(missing)}, so nothing notices when it fails or "
+                   f"drifts; if it was built with monitoring: false (a cluster without the Prometheus Operator's "
+                   f"CRDs), install the operator and turn monitoring on, or accept the risk for this stack by "
+                   f"setting this rule to advisory in the policy config", resource.urn)
 
 
 ENDPOINT_MONITORING = stack_rule(
     name="endpoint-monitoring",
     description="Every model endpoint is scraped by a ServiceMonitor and has alert rules, so a failing or drifting "
-                "model pages someone instead of silently serving bad predictions.",
+                "model pages someone instead of silently serving bad predictions. An endpoint built with "
+                "monitoring: false (for a cluster without the Prometheus Operator's CRDs) has neither: the trade-off "
+                "is an unwatched model, accepted per stack by setting this rule to advisory.",
     severity=Severity.MEDIUM,
     level=EnforcementLevel.MANDATORY,
     controls=[nist("SI-4"), nist("IR-4"), iso("A.8.16")],
