@@ -1,5 +1,5 @@
 """Checks that component arguments share, each raising an :class:`ArgumentError` that names the field, the value
-given and what is allowed, in one line (see STYLE.md, "An error")."""
+given and what is allowed, in one line: ``<field path>: <value> is not allowed; use <what is allowed>``."""
 
 import inspect
 import ipaddress

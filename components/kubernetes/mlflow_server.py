@@ -8,19 +8,20 @@ Job (``mlflow db upgrade``, as MLflow's role) that the Deployment waits for, so 
 against an old schema; a Deployment running ``mlflow server`` with proxied artifacts (``--serve-artifacts
 --artifacts-destination <bucket>``), MLflow's basic-auth app, Prometheus metrics on ``/metrics`` and probes on
 ``/health``, non-root with a read-only root filesystem; a Service, a PodDisruptionBudget, NetworkPolicies (ingress
-from the allowed namespaces and Prometheus; egress to the database and the artifact store) and a ServiceMonitor
-(which authenticates with the metrics credentials: MLflow 3.17.2's basic-auth fails closed, so ``/metrics`` answers
-admins only); with ``readers``, a users Job (``<name>-users``) that, once the Deployment is ready, creates one
+from the allowed namespaces and Prometheus; egress to the database and the artifact store) and, unless
+``monitoring`` is false (a cluster without the Prometheus Operator), a ServiceMonitor (which authenticates with the
+metrics credentials: MLflow 3.17.2's basic-auth fails closed, so ``/metrics`` answers admins only); with ``readers``, a users Job (``<name>-users``) that, once the Deployment is ready, creates one
 least-privilege MLflow user per model endpoint; optionally a Gateway API HTTPRoute on an HTTPS listener.
 
 A reader gets READ on its registered model and READ on the experiments that hold the model versions it serves:
 ``models:/`` URIs download through the artifact proxy, which MLflow authorizes by experiment, so the model grant
 alone cannot load a model. The served versions are part of the Job's spec, so changing them re-runs the Job.
 
-The image must contain MLflow 3.17.2 with its ``auth`` extra (Flask-WTF), the PostgreSQL driver (psycopg2), the storage client of every cloud
-(boto3, google-cloud-storage, azure-storage-blob) and prometheus-flask-exporter (for ``--expose-prometheus``), run
-as the numeric user ``MLFLOW_UID`` and need no writable path but ``/tmp``: the build target under
-``serving_image/tracking/`` is such an image. Pin it by tag and, for production, by digest (``image_digest``).
+The image must contain MLflow 3.17.2 with its ``auth`` extra (Flask-WTF), the PostgreSQL driver (psycopg2), the
+storage client of every cloud (boto3, google-cloud-storage, azure-storage-blob) and prometheus-flask-exporter (for
+``--expose-prometheus``), run as the numeric user ``MLFLOW_UID`` and need no writable path but ``/tmp``: the
+project's tracking image (``mlops_platform.images.TRACKING_REPOSITORY``) is such an image. Pin it by tag and, for
+production, by digest (``image_digest``).
 
 Every pod that opens a database connection (server, migration, bootstrap) signs in the way the cloud layer's
 ``DatabaseAccess`` says, rendered by ``database_login``: the backend store URI names the user and TLS but never a

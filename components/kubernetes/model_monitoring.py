@@ -1,6 +1,6 @@
 """Alerts and a Grafana dashboard for one model endpoint, from the serving image's metrics.
 
-Metrics (``serving_image/metrics.py``): ``ml_predictions_total{model_name,model_version,status}`` with status
+Metrics (the serving image's): ``ml_predictions_total{model_name,model_version,status}`` with status
 ``success``, ``client_error`` or ``server_error``; the ``ml_prediction_duration_seconds`` histogram; and the gauge
 ``ml_data_drift_score{model_name,model_version,feature}`` (PSI). Pod restarts come from kube-state-metrics, which
 the Prometheus stack runs.
