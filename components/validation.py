@@ -69,6 +69,41 @@ def optional_mapping(args: Mapping[str, Any], key: str, field: str, meaning: str
     return value
 
 
+WIRED_INPUTS: Mapping[str, str] = {
+    "region": "the region every regional resource lives in, such as eu-west-1 or europe-west1",
+    "project": "the id of the GCP project the resources live in",
+    "location": "the Azure location, such as westeurope (ResourceGroup.location)",
+    "resource_group_name": "the resource group's name (ResourceGroup.name)",
+    "log_workspace_id": "the Log Analytics workspace's id (ResourceGroup.log_workspace_id)",
+    "vpc_id": "the VPC's id (Network.vpc_id)",
+    "subnet_ids": "the private subnets' ids (Network.private_subnet_ids)",
+    "client_security_group_id": "the security group of the pods' nodes (Cluster.security_group_id)",
+    "security_group_id": "the cluster's node security group (Cluster.security_group_id)",
+    "cluster_name": "the EKS cluster's name (Cluster.name)",
+    "cluster_endpoint": "the EKS API endpoint (Cluster.endpoint)",
+    "oidc_provider_arn": "the cluster's IAM OIDC provider ARN (Cluster.oidc_provider_arn)",
+    "oidc_issuer": "the cluster's OIDC issuer URL (Cluster.oidc_issuer)",
+    "network_id": "the VPC network's id (Network.network_id)",
+    "subnet_id": "the subnet's id (Network.subnet_id, or Network.database_subnet_id on Azure)",
+    "pods_range_name": "the subnet's secondary range for pods (Network.pods_range_name)",
+    "services_range_name": "the subnet's secondary range for Services (Network.services_range_name)",
+    "private_network_id": "the network with Private Service Access (Network.private_network_id)",
+    "node_subnet_id": "the node subnet's id (Network.node_subnet_id)",
+    "api_server_subnet_id": "the API server subnet's id (Network.api_server_subnet_id)",
+    "dns_zone_id": "the database's private DNS zone id (Network.database_dns_zone_id)",
+    "allowed_subnet_ids": "the ids of the subnets allowed to reach the store (Network.node_subnet_id)",
+}
+"""What each input a cloud layer wires holds, and which output of a sibling component gives it, so a program that
+wires a component by hand is told what to pass."""
+
+
+def require_wired(args: Mapping[str, Any], keys: Any, field: str) -> None:
+    """Raise for the first of ``keys`` missing from ``args``, saying what it holds (``WIRED_INPUTS``)."""
+    for key in keys:
+        if args.get(key) is None:
+            raise ArgumentError(f"{field_path(field, key)}: missing; use {WIRED_INPUTS[key]}")
+
+
 def field_path(field: str, key: str) -> str:
     """``field.key``, or ``field key`` joined without a dot when ``field`` is a config namespace (``mlops:``)."""
     return f"{field}{key}" if field.endswith(":") else f"{field}.{key}"

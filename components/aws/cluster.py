@@ -41,6 +41,7 @@ from ..validation import (
     optional_int,
     public_access_cidrs,
     reject_unknown_keys,
+    require_wired,
 )
 
 ADDON_VERSIONS: Mapping[str, Mapping[str, str]] = {
@@ -188,9 +189,7 @@ def validate_cluster_args(args: Mapping[str, Any], field: str = "cluster", *, wi
             f"starting with a letter or digit"
         )
     if wiring:
-        for key in ("region", "vpc_id", "subnet_ids"):
-            if args.get(key) is None:
-                raise ArgumentError(f"{field_path(field, key)}: missing; it is required (wired by the AWS layer)")
+        require_wired(args, ("region", "vpc_id", "subnet_ids"), field)
     version = args.get("kubernetes_version", DEFAULT_VERSION)
     if version not in SUPPORTED_VERSIONS:
         raise ArgumentError(

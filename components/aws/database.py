@@ -27,7 +27,7 @@ from pulumi import Input
 
 from . import iam_documents
 from ..tagging import tagged_options
-from ..validation import ArgumentError, field_path, optional_bool, optional_int, reject_unknown_keys
+from ..validation import ArgumentError, field_path, optional_bool, optional_int, reject_unknown_keys, require_wired
 
 ENGINE_VERSIONS = ("16", "17")
 """PostgreSQL major versions offered (RDS standard support); the major picks the parameter group family. Only the
@@ -100,9 +100,7 @@ def validate_database_args(args: Mapping[str, Any], field: str = "database", *, 
     """Check ``args`` and fill defaults. With ``wiring=False`` only the keys a stack config may set are checked."""
     reject_unknown_keys(args, _CONFIG_KEYS | (_WIRING_KEYS | {"tags"} if wiring else frozenset()), field)
     if wiring:
-        for key in sorted(_WIRING_KEYS):
-            if args.get(key) is None:
-                raise ArgumentError(f"{field_path(field, key)}: missing; it is required (wired by the AWS layer)")
+        require_wired(args, sorted(_WIRING_KEYS), field)
     identifier = args.get("identifier")
     if not isinstance(identifier, str) or len(identifier) > 55 or not re.fullmatch(_IDENTIFIER, identifier):
         raise ArgumentError(

@@ -29,7 +29,7 @@ from pulumi import Input
 from . import iam_documents
 from .cluster import GPU_NODE_LABELS, GPU_TAINT, POOL_LABEL
 from ..tagging import tagged_options
-from ..validation import ArgumentError, field_path, optional_bool, optional_int, reject_unknown_keys
+from ..validation import ArgumentError, field_path, optional_bool, optional_int, reject_unknown_keys, require_wired
 
 CHART = "oci://public.ecr.aws/karpenter/karpenter"
 CRD_CHART = "oci://public.ecr.aws/karpenter/karpenter-crd"
@@ -100,9 +100,7 @@ def validate_karpenter_args(args: Mapping[str, Any], field: str = "karpenter", *
     """Check ``args`` and fill defaults. With ``wiring=False`` only the keys a stack config may set are checked."""
     reject_unknown_keys(args, _CONFIG_KEYS | (_WIRING_KEYS | {"tags"} if wiring else frozenset()), field)
     if wiring:
-        for key in sorted(_WIRING_KEYS - {"instance_tags"}):
-            if args.get(key) is None:
-                raise ArgumentError(f"{field_path(field, key)}: missing; it is required (wired by the AWS layer)")
+        require_wired(args, sorted(_WIRING_KEYS - {"instance_tags"}), field)
     version = args.get("chart_version", CHART_VERSION)
     if not isinstance(version, str) or not re.fullmatch(r"1\.\d+\.\d+", version):
         raise ArgumentError(f"{field_path(field, 'chart_version')}: {version!r} is not allowed; use an exact Karpenter "

@@ -41,6 +41,7 @@ from ..validation import (
     optional_int,
     optional_text,
     reject_unknown_keys,
+    require_wired,
     required_text,
 )
 
@@ -100,9 +101,7 @@ def validate_artifact_store_args(args: Mapping[str, Any], field: str = "artifact
     """Check ``args`` and fill defaults; raises ``ArgumentError`` naming the field, the value and what is allowed."""
     reject_unknown_keys(args, _CONFIG_KEYS | (_WIRING_KEYS | {"tags"} if wiring else frozenset()), field)
     if wiring:
-        for key in sorted(_WIRING_KEYS):
-            if args.get(key) is None:
-                raise ArgumentError(f"{field_path(field, key)}: missing; it is required (wired by the Azure layer)")
+        require_wired(args, sorted(_WIRING_KEYS), field)
     redundancy = args.get("redundancy", "ZRS")
     if redundancy not in REDUNDANCIES:
         raise ArgumentError(f"{field_path(field, 'redundancy')}: {redundancy!r} is not allowed; use one of "

@@ -54,6 +54,7 @@ from ..validation import (
     optional_int,
     public_access_cidrs,
     reject_unknown_keys,
+    require_wired,
 )
 
 SUPPORTED_VERSIONS = ("1.35", "1.36")
@@ -232,9 +233,7 @@ def validate_cluster_args(args: Mapping[str, Any], field: str = "cluster", *, wi
         raise ArgumentError(f"{field_path(field, 'name')}: {name!r} is not allowed; use 2 to 63 letters, digits, '-' "
                             f"or '_', starting and ending with a letter or digit")
     if wiring:
-        for key in sorted(_WIRING_KEYS):
-            if args.get(key) is None:
-                raise ArgumentError(f"{field_path(field, key)}: missing; it is required (wired by the Azure layer)")
+        require_wired(args, sorted(_WIRING_KEYS), field)
     version = args.get("kubernetes_version", DEFAULT_VERSION)
     if version not in SUPPORTED_VERSIONS:
         raise ArgumentError(f"{field_path(field, 'kubernetes_version')}: {version!r} is not allowed; use one of "

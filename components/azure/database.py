@@ -29,7 +29,7 @@ from .key_vault import encryption_key
 from .locks import delete_lock
 from .roles import assign_role
 from ..tagging import tagged_options
-from ..validation import ArgumentError, field_path, optional_bool, optional_int, reject_unknown_keys
+from ..validation import ArgumentError, field_path, optional_bool, optional_int, reject_unknown_keys, require_wired
 
 ENGINE_VERSIONS = ("16", "17")
 """PostgreSQL major versions offered; Flexible Server applies minor versions itself."""
@@ -120,9 +120,7 @@ def validate_database_args(args: Mapping[str, Any], field: str = "database", *,
         raise ArgumentError(f"{field_path(field, 'server_name')}: {server_name!r} is not allowed; use 3 to 63 "
                             f"lowercase letters, digits and '-', starting and ending with a letter or digit")
     if wiring:
-        for key in sorted(_WIRING_KEYS):
-            if args.get(key) is None:
-                raise ArgumentError(f"{field_path(field, key)}: missing; it is required (wired by the Azure layer)")
+        require_wired(args, sorted(_WIRING_KEYS), field)
     version = args.get("engine_version", DEFAULT_ENGINE_VERSION)
     if version not in ENGINE_VERSIONS:
         raise ArgumentError(f"{field_path(field, 'engine_version')}: {version!r} is not allowed; use one of "

@@ -24,7 +24,7 @@ import pulumi_azure_native.privatedns as privatedns
 from pulumi import Input
 
 from ..tagging import tagged_options
-from ..validation import ArgumentError, field_path, reject_unknown_keys
+from ..validation import ArgumentError, field_path, reject_unknown_keys, require_wired
 
 POSTGRES_PORT = 5432
 _CONFIG_KEYS = frozenset({"cidr_block", "nat_idle_timeout_minutes"})
@@ -62,9 +62,7 @@ def validate_network_args(args: Mapping[str, Any], field: str = "network", *, wi
     """Check ``args`` and fill defaults. With ``wiring=False`` only the keys a stack config may set are accepted."""
     reject_unknown_keys(args, _CONFIG_KEYS | (_WIRING_KEYS | {"tags"} if wiring else frozenset()), field)
     if wiring:
-        for key in sorted(_WIRING_KEYS):
-            if args.get(key) is None:
-                raise ArgumentError(f"{field_path(field, key)}: missing; it is required (wired by the Azure layer)")
+        require_wired(args, sorted(_WIRING_KEYS), field)
     cidr = args.get("cidr_block", "10.40.0.0/16")
     allowed = "a private IPv4 range from /16 to /20 such as 10.40.0.0/16"
     try:

@@ -42,7 +42,7 @@ from ..cloud_layer import GpuCapacity, NodeTaint
 from .account_ids import account_id
 from .encryption_key import service_encryption_key
 from ..tagging import tagged_options
-from ..validation import ArgumentError, field_path, optional_bool, optional_int, reject_unknown_keys
+from ..validation import ArgumentError, field_path, optional_bool, optional_int, reject_unknown_keys, require_wired
 
 SUPPORTED_VERSIONS = ("1.32", "1.33", "1.34")
 """Minor versions GKE offers on its release channels (``gcloud container get-server-config``, 2026-12)."""
@@ -213,9 +213,7 @@ def validate_cluster_args(args: Mapping[str, Any], field: str = "cluster", *, wi
         raise ArgumentError(f"{field_path(field, 'name')}: {name!r} is not allowed; use 1 to 40 lowercase letters, "
                             f"digits and '-', starting with a letter and not ending with '-'")
     if wiring:
-        for key in ("project", "region", "network_id", "subnet_id", "pods_range_name", "services_range_name"):
-            if args.get(key) is None:
-                raise ArgumentError(f"{field_path(field, key)}: missing; it is required (wired by the GCP layer)")
+        require_wired(args, ("project", "region", "network_id", "subnet_id", "pods_range_name", "services_range_name"), field)
     version = args.get("kubernetes_version", DEFAULT_VERSION)
     if version not in SUPPORTED_VERSIONS:
         raise ArgumentError(f"{field_path(field, 'kubernetes_version')}: {version!r} is not allowed; use one of "

@@ -35,6 +35,7 @@ from ..validation import (
     optional_int,
     pinned_image,
     reject_unknown_keys,
+    require_wired,
 )
 
 ENGINE_VERSIONS = ("16", "17")
@@ -115,9 +116,7 @@ def validate_database_args(args: Mapping[str, Any], field: str = "database", *, 
     """Check ``args`` and fill defaults. With ``wiring=False`` only the keys a stack config may set are checked."""
     reject_unknown_keys(args, _CONFIG_KEYS | (_WIRING_KEYS | {"tags"} if wiring else frozenset()), field)
     if wiring:
-        for key in ("project", "region", "private_network_id"):
-            if args.get(key) is None:
-                raise ArgumentError(f"{field_path(field, key)}: missing; it is required (wired by the GCP layer)")
+        require_wired(args, ("project", "region", "private_network_id"), field)
     identifier = args.get("identifier")
     if not isinstance(identifier, str) or not re.fullmatch(_IDENTIFIER, identifier) or "--" in identifier:
         raise ArgumentError(f"{field_path(field, 'identifier')}: {identifier!r} is not allowed; use 1 to 98 lowercase "

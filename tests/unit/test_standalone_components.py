@@ -14,7 +14,9 @@ import pytest
 import yaml
 
 from mlops_platform.aws.artifact_store import ArtifactStore as AwsArtifactStore
+from mlops_platform.aws.cluster import Cluster as AwsCluster
 from mlops_platform.azure.artifact_store import ArtifactStore as AzureArtifactStore
+from mlops_platform.azure.network import Network as AzureNetwork
 from mlops_platform.cloud_layer import EgressTarget
 from mlops_platform.gcp.artifact_store import ArtifactStore as GcpArtifactStore
 from mlops_platform.kubernetes.mlflow_server import MlflowServer
@@ -216,7 +218,6 @@ def test_an_endpoint_told_its_namespace_exists_creates_none_and_waits_for_what_i
 
     plan = on_cluster(build)
     namespace = plan.one("kubernetes:core/v1:Namespace")
-    assert plan.one("kubernetes:apps/v1:Deployment", "churn-blue").dependencies
     assert namespace.name == "models-namespace"
     assert namespace.urn in plan.one("kubernetes:apps/v1:Deployment", "churn-blue").dependencies
 
@@ -282,6 +283,10 @@ ERRORS = [
      "mlflow.monitoring: 'off' is not allowed; use true or false"),
     (lambda opts: LocalLayer("local", {"context": "kind-mlops"}, opts=opts),
      "local.context: 'kind-mlops' is not allowed with a Kubernetes provider in the options"),
+    (lambda opts: AwsCluster("eks", {"name": "ml", "region": "eu-west-1"}, opts=opts),
+     "cluster.vpc_id: missing; use the VPC's id (Network.vpc_id)"),
+    (lambda opts: AzureNetwork("vnet", {"resource_group_name": "rg"}, opts=opts),
+     "network.location: missing; use the Azure location, such as westeurope (ResourceGroup.location)"),
     (lambda opts: LocalLayer("local", {"client_namespaces": ["Models"]}, opts=opts),
      "local.client_namespaces[0]: 'Models' is not allowed; use a DNS label"),
 ]
