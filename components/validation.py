@@ -46,7 +46,8 @@ def pinned_image(value: Any, field: str, *, tag_required: bool = False, digest_f
     always runs the image it was reviewed with. ``digest_field`` names the sibling argument that takes a digest."""
     pattern = _IMAGE_NAME + (f"{_IMAGE_TAG}({_IMAGE_DIGEST})?" if tag_required
                              else f"(({_IMAGE_TAG})({_IMAGE_DIGEST})?|{_IMAGE_DIGEST})")
-    if tag_required and isinstance(value, str) and re.fullmatch(_IMAGE_NAME + _IMAGE_DIGEST, value):
+    if tag_required and isinstance(value, str) and not re.fullmatch(pattern, value) \
+            and re.fullmatch(_IMAGE_NAME + _IMAGE_DIGEST, value):
         name, digest = value.split("@", 1)
         where = f"and {digest} in {digest_field}" if digest_field else f"followed by @{digest}"
         raise ArgumentError(f"{field}: {value!r} is not allowed without a tag; use {name}:<tag> {where}")

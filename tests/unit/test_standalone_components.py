@@ -319,3 +319,12 @@ def test_an_egress_target_passes():
     plan = on_cluster(lambda opts: BlueGreenModelEndpoint(
         "churn", endpoint_args(storage_egress=EgressTarget(ports=(9000,), namespace="minio")), opts=opts))
     assert plan.one("kubernetes:networking.k8s.io/v1:NetworkPolicy", "churn-allow")
+
+
+@pytest.mark.parametrize("image", ["ghcr.io/example/mlflow:3.17.2", f"ghcr.io/example/mlflow:3.17.2@{DIGEST}",
+                                   f"registry.internal:5000/mlflow:3.17.2@{DIGEST}"])
+def test_an_image_pinned_by_tag_with_or_without_a_digest_passes(image):
+    plan = on_cluster(lambda opts: MlflowServer("mlflow", {**MLFLOW, "database": database_access(), "image": image},
+                                                opts=opts))
+    assert plain_form(plan.one("kubernetes:apps/v1:Deployment").inputs)["spec"]["template"]["spec"][
+        "containers"][-1]["image"] == image
