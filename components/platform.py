@@ -38,7 +38,13 @@ from .kubernetes.layer import (
     KubernetesLayerSettings,
     validate_kubernetes_layer_args,
 )
-from .local.layer import LocalLayer, LocalLayerArgs, LocalLayerSettings, given_kubernetes_provider, validate_local_layer_args
+from .local.layer import (
+    LocalLayer,
+    LocalLayerArgs,
+    LocalLayerSettings,
+    given_kubernetes_provider,
+    validate_local_layer_args,
+)
 from .tagging import aws_default_tags, cost_tag_transform, gcp_default_labels
 from .tags import CostTags, TagError
 from .validation import ArgumentError, config_section, reject_unknown_keys
@@ -220,8 +226,8 @@ class MlopsPlatform(pulumi.ComponentResource):
     """Cluster-internal URL of each model endpoint's live Service."""
 
     def __init__(self, name: str, args: MlopsPlatformArgs, opts: pulumi.ResourceOptions | None = None):
-        settings = validate_platform_args(
-            args, kubernetes_provider_given=args.get("cloud") == "local" and given_kubernetes_provider(opts) is not None)
+        caller_cluster = args.get("cloud") == "local" and given_kubernetes_provider(opts) is not None
+        settings = validate_platform_args(args, kubernetes_provider_given=caller_cluster)
         tagged = pulumi.ResourceOptions(transforms=[cost_tag_transform(settings.tags)])
         super().__init__("mlops:index:MlopsPlatform", name, None, pulumi.ResourceOptions.merge(opts, tagged))
 

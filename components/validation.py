@@ -174,7 +174,8 @@ def public_access_cidrs(cidrs: Any, public: bool, path: str, private_default: st
     refused when not (``private_default`` says what the endpoint is then, e.g. "the endpoint is private")."""
     if not public:
         if cidrs:
-            raise ArgumentError(f"{path}: {shown(cidrs)} is not allowed without public_endpoint: true; {private_default} "
+            raise ArgumentError(f"{path}: {shown(cidrs)} is not allowed without public_endpoint: true; "
+                                f"{private_default} "
                                 f"by default")
         return ()
     allowed = "a non-empty list of IPv4 CIDRs narrower than 0.0.0.0/0, such as 203.0.113.0/24"

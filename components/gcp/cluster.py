@@ -213,7 +213,8 @@ def validate_cluster_args(args: Mapping[str, Any], field: str = "cluster", *, wi
         raise ArgumentError(f"{field_path(field, 'name')}: {name!r} is not allowed; use 1 to 40 lowercase letters, "
                             f"digits and '-', starting with a letter and not ending with '-'")
     if wiring:
-        require_wired(args, ("project", "region", "network_id", "subnet_id", "pods_range_name", "services_range_name"), field)
+        require_wired(args, ("project", "region", "network_id", "subnet_id", "pods_range_name", "services_range_name"),
+                      field)
     version = args.get("kubernetes_version", DEFAULT_VERSION)
     if version not in SUPPORTED_VERSIONS:
         raise ArgumentError(f"{field_path(field, 'kubernetes_version')}: {version!r} is not allowed; use one of "

@@ -35,7 +35,8 @@ def validate_route_args(route: Any, field: str) -> dict[str, str] | None:
     reject_unknown_keys(route, set(RouteArgs.__annotations__), field)
     hostname = route.get("hostname")
     if not isinstance(hostname, str) or len(hostname) > 253 or not re.fullmatch(_HOSTNAME, hostname):
-        raise ArgumentError(f"{field}.hostname: {shown(hostname)} is not allowed; use a fully qualified DNS name such as "
+        raise ArgumentError(f"{field}.hostname: {shown(hostname)} is not allowed; use a fully qualified DNS name "
+                            f"such as "
                             f"models.example.com")
     route = {"listener": "https", **route}
     for key in ("gateway_name", "gateway_namespace", "listener"):

@@ -10,8 +10,9 @@ against an old schema; a Deployment running ``mlflow server`` with proxied artif
 ``/health``, non-root with a read-only root filesystem; a Service, a PodDisruptionBudget, NetworkPolicies (ingress
 from the allowed namespaces and Prometheus; egress to the database and the artifact store) and, unless
 ``monitoring`` is false (a cluster without the Prometheus Operator), a ServiceMonitor (which authenticates with the
-metrics credentials: MLflow 3.17.2's basic-auth fails closed, so ``/metrics`` answers admins only); with ``readers``, a users Job (``<name>-users``) that, once the Deployment is ready, creates one
-least-privilege MLflow user per model endpoint; optionally a Gateway API HTTPRoute on an HTTPS listener.
+metrics credentials: MLflow 3.17.2's basic-auth fails closed, so ``/metrics`` answers admins only); with
+``readers``, a users Job (``<name>-users``) that, once the Deployment is ready, creates one least-privilege MLflow
+user per model endpoint; optionally a Gateway API HTTPRoute on an HTTPS listener.
 
 A reader gets READ on its registered model and READ on the experiments that hold the model versions it serves:
 ``models:/`` URIs download through the artifact proxy, which MLflow authorizes by experiment, so the model grant
@@ -333,7 +334,8 @@ def validate_mlflow_server_args(args: Mapping[str, Any], field: str = "mlflow", 
         raise ArgumentError(f"{field}.artifact_uri: missing; use the artifact store's uri (s3://, gs:// or wasbs://), "
                             f"such as ArtifactStore(...).uri")
     optional_text(args, "artifact_uri", field, _ARTIFACT_URI, "an artifact store URI (s3://, gs:// or wasbs://)")
-    for key, meaning in (("artifact_pod_env", "environment variables"), ("artifact_secret_env", "environment variables"),
+    for key, meaning in (("artifact_pod_env", "environment variables"),
+                         ("artifact_secret_env", "environment variables"),
                          ("service_account_annotations", "annotations"), ("service_account_labels", "labels"),
                          ("database_admin_annotations", "annotations"), ("database_admin_labels", "labels")):
         optional_mapping(args, key, field, meaning)

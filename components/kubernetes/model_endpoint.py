@@ -172,7 +172,7 @@ class BlueGreenModelEndpointArgs(TypedDict):
     artifact_pod_env: NotRequired[Input[Mapping[str, str]]]
     artifact_secret_env: NotRequired[Input[Mapping[str, str]]]
     storage_egress: NotRequired[EgressTarget]
-    tracking: NotRequired["EndpointTrackingArgs"]
+    tracking: NotRequired[EndpointTrackingArgs]
     """The MLflow server the ``models:/`` URIs are loaded from (``MlflowServer`` outputs and a reader's password)."""
     client_namespaces: NotRequired[list[str]]
     """Namespaces whose pods may call the endpoint directly."""
@@ -335,7 +335,8 @@ def _tracking(args: Any, field: str) -> Mapping[str, Any] | None:
 def _wired_inputs(args: Mapping[str, Any], field: str) -> None:
     """The inputs a cloud layer usually wires, checked for what a program can get wrong by hand."""
     for key, meaning in (("service_account_annotations", "annotations"), ("service_account_labels", "labels"),
-                         ("artifact_pod_env", "environment variables"), ("artifact_secret_env", "environment variables")):
+                         ("artifact_pod_env", "environment variables"),
+                         ("artifact_secret_env", "environment variables")):
         optional_mapping(args, key, field, meaning)
     if args.get("storage_egress") is not None and not isinstance(args["storage_egress"], EgressTarget):
         raise ArgumentError(f"{field}.storage_egress: {shown(args['storage_egress'])} is not allowed; use an "
@@ -348,7 +349,8 @@ def _colour(args: Any, field: str, default_gpus: int) -> ColourSettings:
     reject_unknown_keys(args, {"model_uri", "model_version", "image", "image_digest", "replicas", "gpus"}, field)
     uri = args.get("model_uri")
     if not isinstance(uri, str) or not re.fullmatch(_MODEL_URI, uri):
-        raise ArgumentError(f"{field}.model_uri: {shown(uri)} is not allowed; use an MLflow model URI (models:/, runs:/, "
+        raise ArgumentError(f"{field}.model_uri: {shown(uri)} is not allowed; use an MLflow model URI (models:/, "
+                            f"runs:/, "
                             f"s3://, gs://, wasbs://)")
     image = pinned_image(args.get("image"), f"{field}.image")
     digest = args.get("image_digest")
@@ -369,7 +371,8 @@ def _check_registry_identity(colour: ColourSettings, model_name: str, field: str
     if match is None:
         return
     if match["name"] != model_name:
-        raise ArgumentError(f"{field}.model_uri: {shown(colour.model_uri)} is not allowed with model_name {shown(model_name)}; "
+        raise ArgumentError(f"{field}.model_uri: {shown(colour.model_uri)} is not allowed with model_name "
+                            f"{shown(model_name)}; "
                             f"the registry model must be the endpoint's model_name, which its alerts select")
     if match["version"] is not None and match["version"] != colour.model_version:
         raise ArgumentError(f"{field}.model_version: {shown(colour.model_version)} is not allowed with model_uri "

@@ -2,8 +2,9 @@
 
 It uses a kubeconfig context that already exists on the machine (kind, k3d, minikube, Docker Desktop, or any
 cluster), or the caller's own Kubernetes provider (``opts=ResourceOptions(providers=[provider])``, passed to it or to
-an enclosing component such as ``MlopsPlatform``), runs PostgreSQL and an S3-compatible store (MinIO) in a ``mlops-data`` namespace, and returns a
-:class:`mlops_platform.cloud_layer.CloudLayer` like every cloud does, so the Kubernetes layer on top is the same.
+an enclosing component such as ``MlopsPlatform``), runs PostgreSQL and an S3-compatible store (MinIO) in a
+``mlops-data`` namespace, and returns a :class:`mlops_platform.cloud_layer.CloudLayer` like every cloud does, so
+the Kubernetes layer on top is the same.
 Workload identity does not exist here: pods get the store's access keys from a Secret (``artifact_secret_env``),
 and sign in to PostgreSQL with the static kind of the contract: MLflow as its own role (``mlflow_tracking``) with a
 generated password, the bootstrap Job as the in-cluster superuser, each password kept only in a Kubernetes Secret.
@@ -99,7 +100,8 @@ def validate_local_layer_args(args: Mapping[str, Any] | None, field: str = "loca
     if provider_given:
         for key in ("context", "kubeconfig"):
             if args.get(key) is not None:
-                raise ArgumentError(f"{field}.{key}: {shown(args[key])} is not allowed with a Kubernetes provider in the "
+                raise ArgumentError(f"{field}.{key}: {shown(args[key])} is not allowed with a Kubernetes provider in "
+                                    f"the "
                                     f"options; the provider names the cluster, so leave {key} out")
     elif not isinstance(context, str) or not context.strip():
         raise ArgumentError(f"{field}.context: {shown(context)} is not allowed; use the name of an existing kubeconfig "
@@ -110,7 +112,8 @@ def validate_local_layer_args(args: Mapping[str, Any] | None, field: str = "loca
     if not isinstance(values["bucket"], str) or not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", values["bucket"]):
         raise ArgumentError(f"{field}.bucket: {shown(values['bucket'])} is not allowed; use an S3 bucket name")
     if not isinstance(values["storage_size"], str) or not re.fullmatch(STORAGE_SIZE, values["storage_size"]):
-        raise ArgumentError(f"{field}.storage_size: {shown(values['storage_size'])} is not allowed; use a size like '10Gi'")
+        raise ArgumentError(f"{field}.storage_size: {shown(values['storage_size'])} is not allowed; use a size like "
+                            f"'10Gi'")
     kubeconfig = args.get("kubeconfig")
     if kubeconfig is not None and (not isinstance(kubeconfig, str) or not kubeconfig):
         raise ArgumentError(f"{field}.kubeconfig: {shown(kubeconfig)} is not allowed; use a file path")
