@@ -1,5 +1,5 @@
-"""An endpoint built with ``monitoring: false`` meets the pack's endpoint-monitoring rule, whose message explains
-the trade-off, and a stack that accepts it can make the rule advisory."""
+"""Components built with ``monitoring: false`` meet the pack's monitoring rules (endpoint-monitoring,
+monitoring-stack-present), whose messages explain the trade-off, and a stack that accepts it makes them advisory."""
 
 from __future__ import annotations
 
@@ -41,3 +41,9 @@ def test_an_unmonitored_endpoint_is_reported_with_the_trade_off_and_the_way_out(
 def test_a_stack_that_accepts_the_trade_off_makes_the_rule_advisory(pack, unmonitored):
     [violation] = pack.violations("endpoint-monitoring", unmonitored, {"endpoint-monitoring": "advisory"})
     assert violation.level == "advisory"
+
+
+def test_a_stack_without_any_prometheus_is_told_the_trade_off(pack, unmonitored):
+    [violation] = pack.violations("monitoring-stack-present", unmonitored)
+    assert violation.message.startswith("the stack runs workloads but has no monitoring stack")
+    assert "monitoring: false" in violation.message and "advisory" in violation.message
