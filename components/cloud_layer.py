@@ -1,4 +1,4 @@
-"""The cloud-layer contract (DESIGN.md): what any cloud layer hands to the cloud-neutral Kubernetes layer.
+"""The cloud-layer contract: what any cloud layer hands to the cloud-neutral Kubernetes layer.
 
 Each cloud (``components/aws``, and ``gcp``/``azure``/``local`` as they land) builds its five blocks (Network,
 Cluster, ArtifactStore, Database, WorkloadIdentity) and returns a :class:`CloudLayer`; ``components/kubernetes`` and
@@ -10,7 +10,7 @@ Job): a token refreshed in the pod by the tracking image's refresher (AWS RDS IA
 that authenticates itself (the Cloud SQL Auth Proxy), or a static password in a Kubernetes Secret (``local`` only).
 It also says how the bootstrap Job signs in as the admin (at run time, through its own identity) and the
 cloud-specific SQL that makes the workload's role use its credential kind; the cloud-neutral grants are the
-bootstrap's own (``serving_image/tracking/database_bootstrap.py``).
+bootstrap's own (the tracking image's database bootstrap).
 """
 
 from collections.abc import Mapping, Sequence
@@ -33,7 +33,7 @@ TRACKING_IMAGE_CA_BUNDLES: Mapping[str, str] = {
     "aws-rds": "/opt/mlops/ca/rds-global-bundle.pem",
     "system": "/etc/ssl/certs/ca-certificates.crt",
 }
-"""CA bundles the MLflow tracking image (``serving_image/tracking/Dockerfile``) ships, by name: Amazon RDS's global
+"""CA bundles the MLflow tracking image ships, by name: Amazon RDS's global
 bundle, and Debian's public roots (DigiCert and Microsoft roots sign Azure's database certificates)."""
 
 

@@ -39,8 +39,10 @@ class CloudLayerBuilder(Protocol[Settings]):
     ``registry`` in ``region`` (``images.digests: registry``); None when the cloud has no registry to read."""
 
     def validate(self, args: Mapping[str, Any], *, region: str, tags: CostTags, name: str,
-                 prefix: str) -> Settings:
-        """Check the cloud's sections of the platform ``args``; errors name ``<prefix><section>.<field>``."""
+                 prefix: str, kubernetes_provider_given: bool = False) -> Settings:
+        """Check the cloud's sections of the platform ``args``; errors name ``<prefix><section>.<field>``.
+        ``kubernetes_provider_given``: the caller passed the platform a Kubernetes provider (an existing cluster);
+        only a layer that deploys into an existing cluster (``local``) uses it, the others create their cluster."""
         ...
 
     def gpu(self, settings: Settings) -> GpuCapacity | None:

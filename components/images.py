@@ -1,7 +1,7 @@
 """The platform's own images (the MLflow tracking server and the model server), named in one place.
 
 A stack sets ``mlops:images`` once: the ``registry`` it pushes to, and the tag of each image; the repository names
-are the ones the README's build commands produce (``mlops-mlflow-server``, ``mlops-serving``). Every Deployment of
+are the ones the project's image builds produce (``mlops-mlflow-server``, ``mlops-serving``). Every Deployment of
 the platform takes its image from here, so there is no second place where a stale or foreign image name can hide.
 
 Digests: either written down per image (``tracking_digest``, ``serving_digest``), or, with ``digests: registry``,
@@ -18,11 +18,11 @@ from typing import Any
 from .validation import ArgumentError, reject_unknown_keys
 
 TRACKING_REPOSITORY = "mlops-mlflow-server"
-"""``docker build -f serving_image/tracking/Dockerfile -t mlops-mlflow-server:<tag> .``"""
+"""The MLflow tracking server image: MLflow with its auth extra, the PostgreSQL driver and the storage clients."""
 SERVING_REPOSITORY = "mlops-serving"
-"""``docker build -f serving_image/Dockerfile -t mlops-serving:<tag> .``"""
+"""The model server image that ``BlueGreenModelEndpoint`` runs."""
 DEFAULT_TRACKING_TAG = "3.17.2"
-"""The MLflow version ``serving_image/tracking/requirements.txt`` pins."""
+"""The MLflow version the tracking image pins."""
 DEFAULT_SERVING_TAG = "0.1.0"
 DIGEST_SOURCES = ("config", "registry")
 _REGISTRY = r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?(/[a-z0-9]([a-z0-9._-]*[a-z0-9])?)*"

@@ -1,10 +1,12 @@
 """The whole MLOps platform as one component: a cloud layer and, on top of it, the cloud-neutral Kubernetes layer.
 
 ``MlopsPlatform`` takes the same settings a stack's config holds (see ``mlops_platform_offline.config``), validates
-all of them before creating anything, creates the cloud providers with the cost tags as provider defaults, and
-scopes the cost-tag transform (Azure tags, Kubernetes labels) to everything beneath it, so a program that imports the
-platform gets complete tagging without registering anything itself. The chosen cloud's layer is loaded through
-``mlops_platform.cloud_registry``, so only that cloud's provider SDK is imported.
+all of them before creating anything, creates the cloud providers with the cost tags as provider defaults, scopes
+the cost-tag transform (Azure tags, Kubernetes labels) to everything beneath it and passes the tags down to the
+layers, so a program that imports the platform gets complete tagging without registering anything itself. The
+chosen cloud's layer is loaded through ``mlops_platform.cloud_registry``, so only that cloud's provider SDK is
+imported. With ``cloud: local``, a Kubernetes provider in its options (``providers=[...]``) is the cluster the
+platform deploys into, instead of ``local.context``.
 """
 
 import re
@@ -22,6 +24,7 @@ from .kubernetes.layer import (
     KubernetesLayerSettings,
     validate_kubernetes_layer_args,
 )
+from .local.layer import given_kubernetes_provider
 from .tagging import cost_tag_transform
 from .tags import CostTags, TagError
 from .validation import ArgumentError, reject_unknown_keys
@@ -96,8 +99,10 @@ class PlatformSettings:
     """The Kubernetes layer's sections (mlflow, monitoring, endpoints), validated."""
 
 
-def validate_platform_args(args: Mapping[str, Any], prefix: str = "") -> PlatformSettings:
-    """Check every section of ``args``; errors name fields as ``<prefix><section>.<field>``."""
+def validate_platform_args(args: Mapping[str, Any], prefix: str = "", *,
+                           kubernetes_provider_given: bool = False) -> PlatformSettings:
+    """Check every section of ``args``; errors name fields as ``<prefix><section>.<field>``.
+    ``kubernetes_provider_given``: the caller's Kubernetes provider replaces ``local.context`` (local target)."""
     reject_unknown_keys(args, _ARGS, prefix or "platform")
     cloud = args.get("cloud")
     if cloud not in SUPPORTED_CLOUDS:
@@ -118,7 +123,8 @@ def validate_platform_args(args: Mapping[str, Any], prefix: str = "") -> Platfor
     if not isinstance(name, str) or not re.fullmatch(NAME_PATTERN, name):
         raise ArgumentError(f"{prefix}name: {name!r} is not allowed; use {NAME_MEANING}")
     _reject_other_clouds_sections(args, cloud, prefix)
-    cloud_layer = builder.validate(args, region=region, tags=tags, name=name, prefix=prefix)
+    cloud_layer = builder.validate(args, region=region, tags=tags, name=name, prefix=prefix,
+                                   kubernetes_provider_given=kubernetes_provider_given)
     kubernetes = validate_kubernetes_layer_args(args.get("mlflow"), args.get("monitoring"), args.get("endpoints"),
                                                 args.get("images"), prefix=prefix, gpu=builder.gpu(cloud_layer))
     if kubernetes.images.digests_from_registry:
@@ -161,13 +167,17 @@ class MlopsPlatform(pulumi.ComponentResource):
     """Cluster-internal URL of each model endpoint's live Service."""
 
     def __init__(self, name: str, args: MlopsPlatformArgs, opts: pulumi.ResourceOptions | None = None):
-        settings = validate_platform_args(args)
+        caller_cluster = args.get("cloud") == "local" and given_kubernetes_provider(opts) is not None
+        settings = validate_platform_args(args, kubernetes_provider_given=caller_cluster)
         tagged = pulumi.ResourceOptions(transforms=[cost_tag_transform(settings.tags)])
         super().__init__("mlops:index:MlopsPlatform", name, None, pulumi.ResourceOptions.merge(opts, tagged))
 
         layer = self._cloud_layer(name, settings)
-        platform_layer = KubernetesLayer(f"{name}-kubernetes", layer, settings.kubernetes,
-                                         opts=pulumi.ResourceOptions(parent=self))
+        platform_layer = KubernetesLayer(f"{name}-kubernetes", {
+            "cloud_layer": layer, "images": args.get("images"), "mlflow": args.get("mlflow") or {},
+            "monitoring": args.get("monitoring") or {}, "endpoints": list(args.get("endpoints") or []),
+            "models_namespace": settings.kubernetes.models_namespace, "tags": dict(settings.tags.values),
+        }, opts=pulumi.ResourceOptions(parent=self))
         self.mlflow_tracking_uri = platform_layer.mlflow_tracking_uri
         self.mlflow_admin_password = platform_layer.mlflow_admin_password
         self.grafana_admin_password = platform_layer.grafana_admin_password

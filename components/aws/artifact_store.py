@@ -14,7 +14,7 @@ What it deliberately does not: grant anyone access. Workload access is the job o
 """
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, NotRequired, TypedDict
 
@@ -23,10 +23,11 @@ import pulumi_aws as aws
 from pulumi import Input
 
 from . import iam_documents
+from ..tagging import tagged_options
 from ..validation import optional_bool, optional_int, optional_text, reject_unknown_keys, required_text
 
 _ARGS = frozenset({"name_prefix", "kms_key_arn", "noncurrent_days", "incomplete_upload_days", "access_logging",
-                   "access_log_days"})
+                   "access_log_days", "tags"})
 ACCESS_LOG_PREFIX = "s3-access/"
 _KMS_KEY_ARN = r"arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/(mrk-[0-9a-f]{32}|[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12})"
 """A key ARN, not an alias: workload policies grant kms:Decrypt on it, and IAM does not authorise through aliases."""
@@ -48,6 +49,9 @@ class ArtifactStoreArgs(TypedDict):
     """Server access logs to a dedicated log bucket (default true); false is an explicit opt-out."""
     access_log_days: NotRequired[int]
     """Days access logs are kept (1-3650, default 365)."""
+    tags: NotRequired[Mapping[str, str]]
+    """Cost tags for everything the component creates (canonical rules, ``mlops_platform.tags``; AWS tags, GCP
+    labels, Azure tags, Kubernetes labels); absent: only what the providers or an enclosing component apply."""
 
 
 @dataclass(frozen=True)
@@ -94,7 +98,8 @@ class ArtifactStore(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ArtifactStoreArgs, opts: pulumi.ResourceOptions | None = None):
         settings = validate_artifact_store_args(args)
-        super().__init__("mlops:aws:ArtifactStore", name, None, opts)
+        super().__init__("mlops:aws:ArtifactStore", name, None,
+                         tagged_options(args.get("tags"), opts, "artifact_store.tags"))
 
         key_arn = settings.kms_key_arn if settings.kms_key_arn is not None else self._own_key(name).arn
         bucket = _hardened_bucket(

@@ -25,7 +25,7 @@ import pulumi_aws as aws
 
 from . import iam_documents
 from ..github_oidc import ISSUER, GitHubTrust, validate_github_trust
-from ..tags import CostTags, TagError
+from ..tagging import tagged_options, validated_tags
 from ..validation import ArgumentError, field_path, optional_bool, optional_int, reject_unknown_keys
 
 AUDIENCE = "sts.amazonaws.com"
@@ -82,7 +82,6 @@ class CiIdentitySettings:
     create_oidc_provider: bool
     oidc_provider_arn: str | None
     max_session_seconds: int
-    tags: dict[str, str]
 
 
 def validate_ci_identity_args(args: Mapping[str, Any], field: str = "ci_identity") -> CiIdentitySettings:
@@ -111,14 +110,12 @@ def validate_ci_identity_args(args: Mapping[str, Any], field: str = "ci_identity
         raise ArgumentError(f"{field_path(field, 'oidc_provider_arn')}: {existing!r} is not allowed with "
                             f"create_oidc_provider {str(create).lower()}; pass it exactly when "
                             f"create_oidc_provider is false")
-    try:
-        tags = CostTags.from_mapping(args["tags"], field=field_path(field, "tags")).for_aws() if "tags" in args else {}
-    except TagError as error:
-        raise ArgumentError(str(error)) from None
+    if "tags" in args:
+        validated_tags(args["tags"], field_path(field, "tags"))
     return CiIdentitySettings(
         trust=trust, preview_policy_arns=preview, deploy_policy_arns=deploy, platform_name_prefix=prefix,
         state_bucket_arn=bucket, secrets_key_arn=key, create_oidc_provider=create, oidc_provider_arn=existing,
-        max_session_seconds=optional_int(args, "max_session_seconds", field, 3600, 900, 43200), tags=tags)
+        max_session_seconds=optional_int(args, "max_session_seconds", field, 3600, 900, 43200))
 
 
 class CiIdentity(pulumi.ComponentResource):
@@ -132,12 +129,12 @@ class CiIdentity(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: CiIdentityArgs, opts: pulumi.ResourceOptions | None = None):
         settings = validate_ci_identity_args(args)
-        super().__init__("mlops:aws:CiIdentity", name, None, opts)
+        super().__init__("mlops:aws:CiIdentity", name, None,
+                         tagged_options(args.get("tags"), opts, "ci_identity.tags"))
         child = pulumi.ResourceOptions(parent=self)
-        tags = settings.tags or None
         if settings.create_oidc_provider:
             provider = aws.iam.OpenIdConnectProvider(
-                f"{name}-github", url=ISSUER, client_id_lists=[AUDIENCE], tags=tags,
+                f"{name}-github", url=ISSUER, client_id_lists=[AUDIENCE],
                 opts=child.merge(pulumi.ResourceOptions(protect=True)))
             provider_arn: pulumi.Output[str] = provider.arn
         else:
@@ -154,7 +151,6 @@ class CiIdentity(pulumi.ComponentResource):
                 assume_role_policy=provider_arn.apply(
                     lambda arn, subjects=subjects: iam_documents.github_actions_trust_policy(arn, subjects)),
                 max_session_duration=settings.max_session_seconds,
-                tags=tags,
                 opts=child,
             )
             for index, policy_arn in enumerate(policies):

@@ -33,6 +33,7 @@ from . import iam_documents
 from .log_encryption import logs_encryption_key
 from .network import LOG_RETENTION_DAYS
 from ..cloud_layer import NodeTaint
+from ..tagging import tagged_options
 from ..validation import (
     ArgumentError,
     field_path,
@@ -40,6 +41,7 @@ from ..validation import (
     optional_int,
     public_access_cidrs,
     reject_unknown_keys,
+    require_wired,
 )
 
 ADDON_VERSIONS: Mapping[str, Mapping[str, str]] = {
@@ -143,6 +145,9 @@ class ClusterArgs(TypedDict):
     """Absent or null: no GPU node group."""
     instance_tags: NotRequired[Mapping[str, str]]
     """Tags for the instances and volumes EKS launches (see the module docstring)."""
+    tags: NotRequired[Mapping[str, str]]
+    """Cost tags for everything the component creates (canonical rules, ``mlops_platform.tags``; AWS tags, GCP
+    labels, Azure tags, Kubernetes labels); absent: only what the providers or an enclosing component apply."""
 
 
 @dataclass(frozen=True)
@@ -176,7 +181,7 @@ class ClusterSettings:
 
 def validate_cluster_args(args: Mapping[str, Any], field: str = "cluster", *, wiring: bool = True) -> ClusterSettings:
     """Check ``args`` and fill defaults. With ``wiring=False`` only the keys a stack config may set are checked."""
-    reject_unknown_keys(args, _CONFIG_KEYS | (_WIRING_KEYS if wiring else frozenset()), field)
+    reject_unknown_keys(args, _CONFIG_KEYS | (_WIRING_KEYS | {"tags"} if wiring else frozenset()), field)
     name = args.get("name")
     if not isinstance(name, str) or not re.fullmatch(_NAME, name):
         raise ArgumentError(
@@ -184,9 +189,7 @@ def validate_cluster_args(args: Mapping[str, Any], field: str = "cluster", *, wi
             f"starting with a letter or digit"
         )
     if wiring:
-        for key in ("region", "vpc_id", "subnet_ids"):
-            if args.get(key) is None:
-                raise ArgumentError(f"{field_path(field, key)}: missing; it is required (wired by the AWS layer)")
+        require_wired(args, ("region", "vpc_id", "subnet_ids"), field)
     version = args.get("kubernetes_version", DEFAULT_VERSION)
     if version not in SUPPORTED_VERSIONS:
         raise ArgumentError(
@@ -327,7 +330,7 @@ class Cluster(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None):
         settings = validate_cluster_args(args)
-        super().__init__("mlops:aws:Cluster", name, None, opts)
+        super().__init__("mlops:aws:Cluster", name, None, tagged_options(args.get("tags"), opts, "cluster.tags"))
         child = pulumi.ResourceOptions(parent=self)
         stateful = child.merge(pulumi.ResourceOptions(protect=True))
         invoke = pulumi.InvokeOutputOptions(parent=self)

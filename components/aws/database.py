@@ -26,7 +26,8 @@ import pulumi_aws as aws
 from pulumi import Input
 
 from . import iam_documents
-from ..validation import ArgumentError, field_path, optional_bool, optional_int, reject_unknown_keys
+from ..tagging import tagged_options
+from ..validation import ArgumentError, field_path, optional_bool, optional_int, reject_unknown_keys, require_wired
 
 ENGINE_VERSIONS = ("16", "17")
 """PostgreSQL major versions offered (RDS standard support); the major picks the parameter group family. Only the
@@ -72,6 +73,9 @@ class DatabaseArgs(TypedDict):
     """The role MLflow signs in as with RDS IAM tokens (default ``mlflow_tracking``; not the master user)."""
     performance_insights_retention_days: NotRequired[int]
     """7 (free tier) or a multiple of 31 up to 731 (default 7)."""
+    tags: NotRequired[Mapping[str, str]]
+    """Cost tags for everything the component creates (canonical rules, ``mlops_platform.tags``; AWS tags, GCP
+    labels, Azure tags, Kubernetes labels); absent: only what the providers or an enclosing component apply."""
 
 
 @dataclass(frozen=True)
@@ -94,11 +98,9 @@ class DatabaseSettings:
 
 def validate_database_args(args: Mapping[str, Any], field: str = "database", *, wiring: bool = True) -> DatabaseSettings:
     """Check ``args`` and fill defaults. With ``wiring=False`` only the keys a stack config may set are checked."""
-    reject_unknown_keys(args, _CONFIG_KEYS | (_WIRING_KEYS if wiring else frozenset()), field)
+    reject_unknown_keys(args, _CONFIG_KEYS | (_WIRING_KEYS | {"tags"} if wiring else frozenset()), field)
     if wiring:
-        for key in sorted(_WIRING_KEYS):
-            if args.get(key) is None:
-                raise ArgumentError(f"{field_path(field, key)}: missing; it is required (wired by the AWS layer)")
+        require_wired(args, sorted(_WIRING_KEYS), field)
     identifier = args.get("identifier")
     if not isinstance(identifier, str) or len(identifier) > 55 or not re.fullmatch(_IDENTIFIER, identifier):
         raise ArgumentError(
@@ -175,7 +177,7 @@ class Database(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: DatabaseArgs, opts: pulumi.ResourceOptions | None = None):
         settings = validate_database_args(args)
-        super().__init__("mlops:aws:Database", name, None, opts)
+        super().__init__("mlops:aws:Database", name, None, tagged_options(args.get("tags"), opts, "database.tags"))
         child = pulumi.ResourceOptions(parent=self)
         stateful = child.merge(pulumi.ResourceOptions(protect=True))
         invoke = pulumi.InvokeOutputOptions(parent=self)

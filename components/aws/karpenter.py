@@ -28,7 +28,8 @@ from pulumi import Input
 
 from . import iam_documents
 from .cluster import GPU_NODE_LABELS, GPU_TAINT, POOL_LABEL
-from ..validation import ArgumentError, field_path, optional_bool, optional_int, reject_unknown_keys
+from ..tagging import tagged_options
+from ..validation import ArgumentError, field_path, optional_bool, optional_int, reject_unknown_keys, require_wired
 
 CHART = "oci://public.ecr.aws/karpenter/karpenter"
 CRD_CHART = "oci://public.ecr.aws/karpenter/karpenter-crd"
@@ -80,6 +81,9 @@ class KarpenterArgs(TypedDict):
     """Controller replicas (default 2)."""
     instance_tags: NotRequired[Mapping[str, str]]
     """Tags for the instances and volumes Karpenter launches."""
+    tags: NotRequired[Mapping[str, str]]
+    """Cost tags for everything the component creates (canonical rules, ``mlops_platform.tags``; AWS tags, GCP
+    labels, Azure tags, Kubernetes labels); absent: only what the providers or an enclosing component apply."""
 
 
 @dataclass(frozen=True)
@@ -94,11 +98,9 @@ class KarpenterSettings:
 
 def validate_karpenter_args(args: Mapping[str, Any], field: str = "karpenter", *, wiring: bool = True) -> KarpenterSettings:
     """Check ``args`` and fill defaults. With ``wiring=False`` only the keys a stack config may set are checked."""
-    reject_unknown_keys(args, _CONFIG_KEYS | (_WIRING_KEYS if wiring else frozenset()), field)
+    reject_unknown_keys(args, _CONFIG_KEYS | (_WIRING_KEYS | {"tags"} if wiring else frozenset()), field)
     if wiring:
-        for key in sorted(_WIRING_KEYS - {"instance_tags"}):
-            if args.get(key) is None:
-                raise ArgumentError(f"{field_path(field, key)}: missing; it is required (wired by the AWS layer)")
+        require_wired(args, sorted(_WIRING_KEYS - {"instance_tags"}), field)
     version = args.get("chart_version", CHART_VERSION)
     if not isinstance(version, str) or not re.fullmatch(r"1\.\d+\.\d+", version):
         raise ArgumentError(f"{field_path(field, 'chart_version')}: {version!r} is not allowed; use an exact Karpenter "
@@ -202,7 +204,7 @@ class Karpenter(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: KarpenterArgs, opts: pulumi.ResourceOptions | None = None):
         settings = validate_karpenter_args(args)
-        super().__init__("mlops:aws:Karpenter", name, None, opts)
+        super().__init__("mlops:aws:Karpenter", name, None, tagged_options(args.get("tags"), opts, "karpenter.tags"))
         child = pulumi.ResourceOptions(parent=self)
         invoke = pulumi.InvokeOutputOptions(parent=self)
         account = aws.get_caller_identity_output(opts=invoke).account_id

@@ -31,7 +31,7 @@ class AwsLayerBuilder:
     registry_lookup = staticmethod(validate_registry_lookup)
 
     def validate(self, args: Mapping[str, Any], *, region: str, tags: CostTags, name: str,
-                 prefix: str) -> AwsPlatformSettings:
+                 prefix: str, kubernetes_provider_given: bool = False) -> AwsPlatformSettings:
         artifacts = config_section(args, "artifacts", prefix)
         artifacts.setdefault("name_prefix", f"{name}-artifacts-")
         return AwsPlatformSettings(

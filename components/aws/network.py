@@ -21,6 +21,7 @@ import pulumi_aws as aws
 
 from . import iam_documents
 from .log_encryption import logs_encryption_key
+from ..tagging import tagged_options
 from ..validation import ArgumentError, field_path, optional_int, reject_unknown_keys
 
 NAT_STRATEGIES = ("none", "single", "one_per_az")
@@ -50,6 +51,9 @@ class NetworkArgs(TypedDict):
     or ``one_per_az`` (default)."""
     flow_log_retention_days: NotRequired[int]
     """Days VPC flow logs are kept; a value CloudWatch Logs accepts (default 90)."""
+    tags: NotRequired[Mapping[str, str]]
+    """Cost tags for everything the component creates (canonical rules, ``mlops_platform.tags``; AWS tags, GCP
+    labels, Azure tags, Kubernetes labels); absent: only what the providers or an enclosing component apply."""
 
 
 @dataclass(frozen=True)
@@ -67,7 +71,7 @@ class NetworkSettings:
 def validate_network_args(args: Mapping[str, Any], field: str = "network", *, wiring: bool = True) -> NetworkSettings:
     """Check ``args`` and fill defaults. With ``wiring=False`` only the keys a stack config may set are accepted
     (``region`` must still be given, as the platform's region)."""
-    reject_unknown_keys(args, _CONFIG_KEYS | (_WIRING_KEYS if wiring else {"region"}), field)
+    reject_unknown_keys(args, _CONFIG_KEYS | (_WIRING_KEYS | {"tags"} if wiring else {"region"}), field)
     region = args.get("region")
     if not isinstance(region, str) or not region:
         raise ArgumentError(f"{field_path(field, 'region')}: {region!r} is not allowed; use an AWS region name")
@@ -140,7 +144,7 @@ class Network(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None):
         settings = validate_network_args(args)
-        super().__init__("mlops:aws:Network", name, None, opts)
+        super().__init__("mlops:aws:Network", name, None, tagged_options(args.get("tags"), opts, "network.tags"))
         child = pulumi.ResourceOptions(parent=self)
 
         vpc = aws.ec2.Vpc(f"{name}-vpc", cidr_block=settings.cidr_block, enable_dns_hostnames=True,

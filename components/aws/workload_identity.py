@@ -22,6 +22,7 @@ import pulumi_aws as aws
 from pulumi import Input
 
 from . import iam_documents
+from ..tagging import tagged_options
 from ..validation import (
     DNS_LABEL,
     DNS_SUBDOMAIN,
@@ -34,7 +35,7 @@ from ..validation import (
 
 ROLE_ARN_ANNOTATION = "eks.amazonaws.com/role-arn"
 _ARGS = frozenset({"oidc_provider_arn", "oidc_issuer", "namespace", "service_account", "bucket_arn", "prefix",
-                   "kms_key_arn", "read_only", "database_user_arn", "secret_arn", "secret_kms_key_arn"})
+                   "kms_key_arn", "read_only", "database_user_arn", "secret_arn", "secret_kms_key_arn", "tags"})
 
 
 class WorkloadIdentityArgs(TypedDict):
@@ -62,6 +63,9 @@ class WorkloadIdentityArgs(TypedDict):
     """One Secrets Manager secret the workload may read (the RDS-managed master secret, for the bootstrap Job)."""
     secret_kms_key_arn: NotRequired[Input[str]]
     """The customer-managed key of ``secret_arn``."""
+    tags: NotRequired[Mapping[str, str]]
+    """Cost tags for everything the component creates (canonical rules, ``mlops_platform.tags``; AWS tags, GCP
+    labels, Azure tags, Kubernetes labels); absent: only what the providers or an enclosing component apply."""
 
 
 @dataclass(frozen=True)
@@ -134,7 +138,8 @@ class WorkloadIdentity(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: WorkloadIdentityArgs, opts: pulumi.ResourceOptions | None = None):
         settings = validate_workload_identity_args(args)
-        super().__init__("mlops:aws:WorkloadIdentity", name, None, opts)
+        super().__init__("mlops:aws:WorkloadIdentity", name, None,
+                         tagged_options(args.get("tags"), opts, "workload_identity.tags"))
         child = pulumi.ResourceOptions(parent=self)
         role = aws.iam.Role(
             f"{name}-role",

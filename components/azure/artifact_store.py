@@ -33,6 +33,7 @@ from pulumi import Input
 from .key_vault import encryption_key
 from .locks import delete_lock
 from .roles import assign_role
+from ..tagging import tagged_options
 from ..validation import (
     ArgumentError,
     field_path,
@@ -40,6 +41,7 @@ from ..validation import (
     optional_int,
     optional_text,
     reject_unknown_keys,
+    require_wired,
     required_text,
 )
 
@@ -74,6 +76,9 @@ class ArtifactStoreArgs(TypedDict):
     """Days a deleted blob or container can be restored (1-365, default 14)."""
     access_logging: NotRequired[bool]
     """Reads, writes and deletes to the workspace (default true); false is an explicit opt-out."""
+    tags: NotRequired[Mapping[str, str]]
+    """Cost tags for everything the component creates (canonical rules, ``mlops_platform.tags``; AWS tags, GCP
+    labels, Azure tags, Kubernetes labels); absent: only what the providers or an enclosing component apply."""
 
 
 @dataclass(frozen=True)
@@ -94,11 +99,9 @@ class ArtifactStoreSettings:
 def validate_artifact_store_args(args: Mapping[str, Any], field: str = "artifact_store", *,
                                  wiring: bool = True) -> ArtifactStoreSettings:
     """Check ``args`` and fill defaults; raises ``ArgumentError`` naming the field, the value and what is allowed."""
-    reject_unknown_keys(args, _CONFIG_KEYS | (_WIRING_KEYS if wiring else frozenset()), field)
+    reject_unknown_keys(args, _CONFIG_KEYS | (_WIRING_KEYS | {"tags"} if wiring else frozenset()), field)
     if wiring:
-        for key in sorted(_WIRING_KEYS):
-            if args.get(key) is None:
-                raise ArgumentError(f"{field_path(field, key)}: missing; it is required (wired by the Azure layer)")
+        require_wired(args, sorted(_WIRING_KEYS), field)
     redundancy = args.get("redundancy", "ZRS")
     if redundancy not in REDUNDANCIES:
         raise ArgumentError(f"{field_path(field, 'redundancy')}: {redundancy!r} is not allowed; use one of "
@@ -149,7 +152,8 @@ class ArtifactStore(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ArtifactStoreArgs, opts: pulumi.ResourceOptions | None = None):
         settings = validate_artifact_store_args(args)
-        super().__init__("mlops:azure:ArtifactStore", name, None, opts)
+        super().__init__("mlops:azure:ArtifactStore", name, None,
+                         tagged_options(args.get("tags"), opts, "artifact_store.tags"))
         child = pulumi.ResourceOptions(parent=self)
         group, location = settings.resource_group_name, settings.location
 

@@ -25,7 +25,7 @@ import pulumi
 import pulumi_azure_native as azure
 
 from ..github_oidc import ISSUER, GitHubTrust, validate_github_trust
-from ..tags import CostTags, TagError
+from ..tagging import tagged_options, validated_tags
 from ..validation import ArgumentError, field_path, reject_unknown_keys
 
 AUDIENCE = "api://AzureADTokenExchange"
@@ -72,7 +72,6 @@ class CiIdentitySettings:
     trust: GitHubTrust
     deploy_scopes: tuple[str, ...]
     state_scopes: tuple[str, ...]
-    tags: dict[str, str]
 
 
 def validate_ci_identity_args(args: Mapping[str, Any], field: str = "ci_identity") -> CiIdentitySettings:
@@ -91,13 +90,10 @@ def validate_ci_identity_args(args: Mapping[str, Any], field: str = "ci_identity
                      meaning="resource group ids /subscriptions/<id>/resourceGroups/<name> (never the subscription)")
     state = _scopes(args, "state_scopes", field, _RESOURCE_SCOPE, subscription, required=False,
                     meaning="resource ids under a resource group (the state container, the secrets key)")
-    try:
-        tags = CostTags.from_mapping(args["tags"], field=field_path(field, "tags")).for_azure() if "tags" in args \
-            else {}
-    except TagError as error:
-        raise ArgumentError(str(error)) from None
+    if "tags" in args:
+        validated_tags(args["tags"], field_path(field, "tags"))
     return CiIdentitySettings(subscription_id=subscription, location=location, trust=trust, deploy_scopes=deploy,
-                              state_scopes=state, tags=tags)
+                              state_scopes=state)
 
 
 class CiIdentity(pulumi.ComponentResource):
@@ -113,10 +109,10 @@ class CiIdentity(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: CiIdentityArgs, opts: pulumi.ResourceOptions | None = None):
         settings = validate_ci_identity_args(args)
-        super().__init__("mlops:azure:CiIdentity", name, None, opts)
+        super().__init__("mlops:azure:CiIdentity", name, None,
+                         tagged_options(args.get("tags"), opts, "ci_identity.tags"))
         child = pulumi.ResourceOptions(parent=self)
-        tags = settings.tags or None
-        group = azure.resources.ResourceGroup(f"{name}-group", location=settings.location, tags=tags,
+        group = azure.resources.ResourceGroup(f"{name}-group", location=settings.location,
                                               opts=child.merge(pulumi.ResourceOptions(protect=True)))
         subscription_scope = f"/subscriptions/{settings.subscription_id}"
         identities = {}
@@ -125,7 +121,7 @@ class CiIdentity(pulumi.ComponentResource):
                 ("deploy", settings.trust.deploy_subjects,
                  [(scope, role) for scope in settings.deploy_scopes for role in (CONTRIBUTOR, RBAC_ADMINISTRATOR)])):
             identity = azure.managedidentity.UserAssignedIdentity(
-                f"{name}-{role_name}", resource_group_name=group.name, location=settings.location, tags=tags,
+                f"{name}-{role_name}", resource_group_name=group.name, location=settings.location,
                 opts=child)
             for index, subject in enumerate(subjects):
                 azure.managedidentity.FederatedIdentityCredential(

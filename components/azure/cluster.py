@@ -46,6 +46,7 @@ from pulumi import Input
 from .key_vault import encryption_key
 from .roles import assign_role
 from ..cloud_layer import NodeTaint
+from ..tagging import tagged_options
 from ..validation import (
     ArgumentError,
     field_path,
@@ -53,6 +54,7 @@ from ..validation import (
     optional_int,
     public_access_cidrs,
     reject_unknown_keys,
+    require_wired,
 )
 
 SUPPORTED_VERSIONS = ("1.35", "1.36")
@@ -178,6 +180,9 @@ class ClusterArgs(TypedDict):
     cpu_pool: NotRequired[NodePoolArgs]
     gpu_pool: NotRequired[NodePoolArgs | None]
     """Absent or null: no GPU pool."""
+    tags: NotRequired[Mapping[str, str]]
+    """Cost tags for everything the component creates (canonical rules, ``mlops_platform.tags``; AWS tags, GCP
+    labels, Azure tags, Kubernetes labels); absent: only what the providers or an enclosing component apply."""
 
 
 @dataclass(frozen=True)
@@ -222,15 +227,13 @@ def _choice(args: Mapping[str, Any], key: str, field: str, default: str, allowed
 
 def validate_cluster_args(args: Mapping[str, Any], field: str = "cluster", *, wiring: bool = True) -> ClusterSettings:
     """Check ``args`` and fill defaults. With ``wiring=False`` only the keys a stack config may set are checked."""
-    reject_unknown_keys(args, _CONFIG_KEYS | (_WIRING_KEYS if wiring else frozenset()), field)
+    reject_unknown_keys(args, _CONFIG_KEYS | (_WIRING_KEYS | {"tags"} if wiring else frozenset()), field)
     name = args.get("name")
     if not isinstance(name, str) or not re.fullmatch(_NAME, name):
         raise ArgumentError(f"{field_path(field, 'name')}: {name!r} is not allowed; use 2 to 63 letters, digits, '-' "
                             f"or '_', starting and ending with a letter or digit")
     if wiring:
-        for key in sorted(_WIRING_KEYS):
-            if args.get(key) is None:
-                raise ArgumentError(f"{field_path(field, key)}: missing; it is required (wired by the Azure layer)")
+        require_wired(args, sorted(_WIRING_KEYS), field)
     version = args.get("kubernetes_version", DEFAULT_VERSION)
     if version not in SUPPORTED_VERSIONS:
         raise ArgumentError(f"{field_path(field, 'kubernetes_version')}: {version!r} is not allowed; use one of "
@@ -379,7 +382,7 @@ class Cluster(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None):
         settings = validate_cluster_args(args)
-        super().__init__("mlops:azure:Cluster", name, None, opts)
+        super().__init__("mlops:azure:Cluster", name, None, tagged_options(args.get("tags"), opts, "cluster.tags"))
         child = pulumi.ResourceOptions(parent=self)
         client = authorization.get_client_config_output(opts=pulumi.InvokeOutputOptions(parent=self))
         group, location = settings.resource_group_name, settings.location

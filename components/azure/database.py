@@ -28,7 +28,8 @@ from pulumi import Input
 from .key_vault import encryption_key
 from .locks import delete_lock
 from .roles import assign_role
-from ..validation import ArgumentError, field_path, optional_bool, optional_int, reject_unknown_keys
+from ..tagging import tagged_options
+from ..validation import ArgumentError, field_path, optional_bool, optional_int, reject_unknown_keys, require_wired
 
 ENGINE_VERSIONS = ("16", "17")
 """PostgreSQL major versions offered; Flexible Server applies minor versions itself."""
@@ -86,6 +87,9 @@ class DatabaseArgs(TypedDict):
     customer_managed_key: NotRequired[bool]
     """Encrypt data and backups with a rotating key in the database's own Key Vault (default false); fixed at
     creation."""
+    tags: NotRequired[Mapping[str, str]]
+    """Cost tags for everything the component creates (canonical rules, ``mlops_platform.tags``; AWS tags, GCP
+    labels, Azure tags, Kubernetes labels); absent: only what the providers or an enclosing component apply."""
 
 
 @dataclass(frozen=True)
@@ -110,15 +114,13 @@ class DatabaseSettings:
 def validate_database_args(args: Mapping[str, Any], field: str = "database", *,
                            wiring: bool = True) -> DatabaseSettings:
     """Check ``args`` and fill defaults. With ``wiring=False`` only the keys a stack config may set are checked."""
-    reject_unknown_keys(args, _CONFIG_KEYS | (_WIRING_KEYS if wiring else frozenset()), field)
+    reject_unknown_keys(args, _CONFIG_KEYS | (_WIRING_KEYS | {"tags"} if wiring else frozenset()), field)
     server_name = args.get("server_name")
     if not isinstance(server_name, str) or not re.fullmatch(_NAME, server_name):
         raise ArgumentError(f"{field_path(field, 'server_name')}: {server_name!r} is not allowed; use 3 to 63 "
                             f"lowercase letters, digits and '-', starting and ending with a letter or digit")
     if wiring:
-        for key in sorted(_WIRING_KEYS):
-            if args.get(key) is None:
-                raise ArgumentError(f"{field_path(field, key)}: missing; it is required (wired by the Azure layer)")
+        require_wired(args, sorted(_WIRING_KEYS), field)
     version = args.get("engine_version", DEFAULT_ENGINE_VERSION)
     if version not in ENGINE_VERSIONS:
         raise ArgumentError(f"{field_path(field, 'engine_version')}: {version!r} is not allowed; use one of "
@@ -172,7 +174,7 @@ class Database(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: DatabaseArgs, opts: pulumi.ResourceOptions | None = None):
         settings = validate_database_args(args)
-        super().__init__("mlops:azure:Database", name, None, opts)
+        super().__init__("mlops:azure:Database", name, None, tagged_options(args.get("tags"), opts, "database.tags"))
         child = pulumi.ResourceOptions(parent=self)
         client = authorization.get_client_config_output(opts=pulumi.InvokeOutputOptions(parent=self))
         group, location = settings.resource_group_name, settings.location

@@ -24,7 +24,7 @@ class AzureLayerBuilder:
     registry_lookup = None
 
     def validate(self, args: Mapping[str, Any], *, region: str, tags: CostTags, name: str,
-                 prefix: str) -> AzureLayerSettings:
+                 prefix: str, kubernetes_provider_given: bool = False) -> AzureLayerSettings:
         return validate_azure_layer_args(args, location=region, name=name, prefix=prefix)
 
     def gpu(self, settings: AzureLayerSettings) -> GpuCapacity | None:

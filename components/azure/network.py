@@ -23,7 +23,8 @@ import pulumi_azure_native.network as network
 import pulumi_azure_native.privatedns as privatedns
 from pulumi import Input
 
-from ..validation import ArgumentError, field_path, reject_unknown_keys
+from ..tagging import tagged_options
+from ..validation import ArgumentError, field_path, reject_unknown_keys, require_wired
 
 POSTGRES_PORT = 5432
 _CONFIG_KEYS = frozenset({"cidr_block", "nat_idle_timeout_minutes"})
@@ -41,6 +42,9 @@ class NetworkArgs(TypedDict):
     overlay range, not from here, so a /20 is enough for hundreds of nodes."""
     nat_idle_timeout_minutes: NotRequired[int]
     """Idle timeout of outbound connections through the NAT gateway, 4-120 (default 4)."""
+    tags: NotRequired[Mapping[str, str]]
+    """Cost tags for everything the component creates (canonical rules, ``mlops_platform.tags``; AWS tags, GCP
+    labels, Azure tags, Kubernetes labels); absent: only what the providers or an enclosing component apply."""
 
 
 @dataclass(frozen=True)
@@ -56,11 +60,9 @@ class NetworkSettings:
 
 def validate_network_args(args: Mapping[str, Any], field: str = "network", *, wiring: bool = True) -> NetworkSettings:
     """Check ``args`` and fill defaults. With ``wiring=False`` only the keys a stack config may set are accepted."""
-    reject_unknown_keys(args, _CONFIG_KEYS | (_WIRING_KEYS if wiring else frozenset()), field)
+    reject_unknown_keys(args, _CONFIG_KEYS | (_WIRING_KEYS | {"tags"} if wiring else frozenset()), field)
     if wiring:
-        for key in sorted(_WIRING_KEYS):
-            if args.get(key) is None:
-                raise ArgumentError(f"{field_path(field, key)}: missing; it is required (wired by the Azure layer)")
+        require_wired(args, sorted(_WIRING_KEYS), field)
     cidr = args.get("cidr_block", "10.40.0.0/16")
     allowed = "a private IPv4 range from /16 to /20 such as 10.40.0.0/16"
     try:
@@ -105,7 +107,7 @@ class Network(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None):
         settings = validate_network_args(args)
-        super().__init__("mlops:azure:Network", name, None, opts)
+        super().__init__("mlops:azure:Network", name, None, tagged_options(args.get("tags"), opts, "network.tags"))
         child = pulumi.ResourceOptions(parent=self)
         group, location = settings.resource_group_name, settings.location
 

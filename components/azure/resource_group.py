@@ -17,9 +17,10 @@ import pulumi_azure_native.operationalinsights as operationalinsights
 import pulumi_azure_native.resources as resources
 
 from .locks import delete_lock
+from ..tagging import tagged_options
 from ..validation import ArgumentError, field_path, optional_int, reject_unknown_keys
 
-_ARGS = frozenset({"name", "location", "log_retention_days"})
+_ARGS = frozenset({"name", "location", "log_retention_days", "tags"})
 _NAME = r"[-\w.()]{0,89}[-\w()]"
 
 
@@ -33,6 +34,9 @@ class ResourceGroupArgs(TypedDict):
     """The Azure region, such as westeurope."""
     log_retention_days: NotRequired[int]
     """Days the workspace keeps logs, 30-730 (default 90)."""
+    tags: NotRequired[Mapping[str, str]]
+    """Cost tags for everything the component creates (canonical rules, ``mlops_platform.tags``; AWS tags, GCP
+    labels, Azure tags, Kubernetes labels); absent: only what the providers or an enclosing component apply."""
 
 
 @dataclass(frozen=True)
@@ -68,7 +72,8 @@ class ResourceGroup(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ResourceGroupArgs, opts: pulumi.ResourceOptions | None = None):
         settings = validate_resource_group_args(args)
-        super().__init__("mlops:azure:ResourceGroup", name, None, opts)
+        super().__init__("mlops:azure:ResourceGroup", name, None,
+                         tagged_options(args.get("tags"), opts, "resource_group.tags"))
         child = pulumi.ResourceOptions(parent=self)
         group = resources.ResourceGroup(f"{name}-group", resource_group_name=settings.name,
                                         location=settings.location,

@@ -23,13 +23,14 @@ import pulumi_azure_native.managedidentity as managedidentity
 from pulumi import Input
 
 from .roles import assign_role
+from ..tagging import tagged_options
 from ..validation import DNS_LABEL, ArgumentError, field_path, optional_bool, reject_unknown_keys
 
 CLIENT_ID_ANNOTATION = "azure.workload.identity/client-id"
 USE_LABEL = "azure.workload.identity/use"
 TOKEN_AUDIENCE = "api://AzureADTokenExchange"
 _ARGS = frozenset({"oidc_issuer", "namespace", "service_account", "resource_group_name", "location",
-                   "container_id", "read_only", "existing_identity"})
+                   "container_id", "read_only", "existing_identity", "tags"})
 _DNS_SUBDOMAIN = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
 
 
@@ -58,6 +59,9 @@ class WorkloadIdentityArgs(TypedDict):
     """Read and list only (a model endpoint); default false (MLflow writes artifacts)."""
     existing_identity: NotRequired[ExistingIdentityArgs]
     """Federate and grant this identity instead of making a new one."""
+    tags: NotRequired[Mapping[str, str]]
+    """Cost tags for everything the component creates (canonical rules, ``mlops_platform.tags``; AWS tags, GCP
+    labels, Azure tags, Kubernetes labels); absent: only what the providers or an enclosing component apply."""
 
 
 @dataclass(frozen=True)
@@ -148,7 +152,8 @@ class WorkloadIdentity(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: WorkloadIdentityArgs, opts: pulumi.ResourceOptions | None = None):
         settings = validate_workload_identity_args(args)
-        super().__init__("mlops:azure:WorkloadIdentity", name, None, opts)
+        super().__init__("mlops:azure:WorkloadIdentity", name, None,
+                         tagged_options(args.get("tags"), opts, "workload_identity.tags"))
         child = pulumi.ResourceOptions(parent=self)
         client = authorization.get_client_config_output(opts=pulumi.InvokeOutputOptions(parent=self))
         if settings.existing_identity is None:

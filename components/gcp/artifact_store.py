@@ -25,6 +25,7 @@ from pulumi import Input
 
 from .encryption_key import service_encryption_key
 from .regions import REGION_PATTERN
+from ..tagging import tagged_options
 from ..validation import (
     ArgumentError,
     field_path,
@@ -73,6 +74,9 @@ class ArtifactStoreArgs(TypedDict):
     """Usage logs to a dedicated log bucket (default true); false is an explicit opt-out."""
     access_log_days: NotRequired[int]
     """Days usage logs are kept (1-3650, default 365)."""
+    tags: NotRequired[Mapping[str, str]]
+    """Cost tags for everything the component creates (canonical rules, ``mlops_platform.tags``; AWS tags, GCP
+    labels, Azure tags, Kubernetes labels); absent: only what the providers or an enclosing component apply."""
 
 
 @dataclass(frozen=True)
@@ -93,7 +97,7 @@ def validate_artifact_store_args(args: Mapping[str, Any], field: str = "artifact
                                  wiring: bool = True) -> ArtifactStoreSettings:
     """Check ``args`` and fill defaults; raises ``ArgumentError`` naming the field, the value and what is allowed.
     With ``wiring=False`` only the keys a stack config may set are accepted."""
-    reject_unknown_keys(args, _CONFIG_KEYS | (_WIRING_KEYS if wiring else frozenset()), field)
+    reject_unknown_keys(args, _CONFIG_KEYS | (_WIRING_KEYS | {"tags"} if wiring else frozenset()), field)
     prefix = required_text(args, "name_prefix", field, r"[a-z0-9][a-z0-9-]{1,52}[a-z0-9-]",
                            "3 to 54 lowercase letters, digits or '-', starting with a letter or digit", plain=True)
     if "google" in prefix or prefix.startswith("goog"):
@@ -145,7 +149,8 @@ class ArtifactStore(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ArtifactStoreArgs, opts: pulumi.ResourceOptions | None = None):
         settings = validate_artifact_store_args(args)
-        super().__init__("mlops:gcp:ArtifactStore", name, None, opts)
+        super().__init__("mlops:gcp:ArtifactStore", name, None,
+                         tagged_options(args.get("tags"), opts, "artifact_store.tags"))
         child = pulumi.ResourceOptions(parent=self)
         invoke = pulumi.InvokeOutputOptions(parent=self)
         agent = gcp.storage.get_project_service_account_output(project=settings.project, opts=invoke)

@@ -26,7 +26,7 @@ import pulumi
 import pulumi_gcp as gcp
 
 from ..github_oidc import ISSUER, GitHubTrust, validate_github_trust
-from ..tags import CostTags, TagError
+from ..tagging import tagged_options, validated_tags
 from ..validation import ArgumentError, field_path, optional_text, reject_unknown_keys
 
 DEFAULT_PREVIEW_ROLES = ("roles/compute.viewer", "roles/container.viewer", "roles/cloudsql.viewer",
@@ -114,10 +114,7 @@ def validate_ci_identity_args(args: Mapping[str, Any], field: str = "ci_identity
                                   "the repository's numeric id as a string, such as \"123456789\"")
     pool_id = optional_text(args, "pool_id", field, _POOL_ID, "4-32 lowercase letters, digits and '-'")
     if "tags" in args:
-        try:
-            CostTags.from_mapping(args["tags"], field=field_path(field, "tags"))
-        except TagError as error:
-            raise ArgumentError(str(error)) from None
+        validated_tags(args["tags"], field_path(field, "tags"))
     return CiIdentitySettings(
         project=project, trust=trust, repository_id=repository_id, pool_id=pool_id or "github-actions",
         preview_roles=_roles(args, "preview_roles", field, DEFAULT_PREVIEW_ROLES),
@@ -140,7 +137,8 @@ class CiIdentity(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: CiIdentityArgs, opts: pulumi.ResourceOptions | None = None):
         settings = validate_ci_identity_args(args)
-        super().__init__("mlops:gcp:CiIdentity", name, None, opts)
+        super().__init__("mlops:gcp:CiIdentity", name, None,
+                         tagged_options(args.get("tags"), opts, "ci_identity.tags"))
         child = pulumi.ResourceOptions(parent=self)
         pool = gcp.iam.WorkloadIdentityPool(
             f"{name}-pool", project=settings.project, workload_identity_pool_id=settings.pool_id,

@@ -41,7 +41,8 @@ from pulumi import Input
 from ..cloud_layer import GpuCapacity, NodeTaint
 from .account_ids import account_id
 from .encryption_key import service_encryption_key
-from ..validation import ArgumentError, field_path, optional_bool, optional_int, reject_unknown_keys
+from ..tagging import tagged_options
+from ..validation import ArgumentError, field_path, optional_bool, optional_int, reject_unknown_keys, require_wired
 
 SUPPORTED_VERSIONS = ("1.32", "1.33", "1.34")
 """Minor versions GKE offers on its release channels (``gcloud container get-server-config``, 2026-12)."""
@@ -154,6 +155,9 @@ class ClusterArgs(TypedDict):
     """Absent or null: no GPU node pool."""
     instance_labels: NotRequired[Mapping[str, str]]
     """Labels for the node VMs and their disks (the cost tags; node pools take no provider default labels)."""
+    tags: NotRequired[Mapping[str, str]]
+    """Cost tags for everything the component creates (canonical rules, ``mlops_platform.tags``; AWS tags, GCP
+    labels, Azure tags, Kubernetes labels); absent: only what the providers or an enclosing component apply."""
 
 
 @dataclass(frozen=True)
@@ -203,15 +207,14 @@ def validate_cluster_args(args: Mapping[str, Any], field: str = "cluster", *, wi
                           region: str | None = None) -> ClusterSettings:
     """Check ``args`` and fill defaults. With ``wiring=False`` only the keys a stack config may set are checked, and
     ``region`` (the platform's) is what ``zone`` must lie in."""
-    reject_unknown_keys(args, _CONFIG_KEYS | (_WIRING_KEYS if wiring else frozenset()), field)
+    reject_unknown_keys(args, _CONFIG_KEYS | (_WIRING_KEYS | {"tags"} if wiring else frozenset()), field)
     name = args.get("name")
     if not isinstance(name, str) or not re.fullmatch(_NAME, name):
         raise ArgumentError(f"{field_path(field, 'name')}: {name!r} is not allowed; use 1 to 40 lowercase letters, "
                             f"digits and '-', starting with a letter and not ending with '-'")
     if wiring:
-        for key in ("project", "region", "network_id", "subnet_id", "pods_range_name", "services_range_name"):
-            if args.get(key) is None:
-                raise ArgumentError(f"{field_path(field, key)}: missing; it is required (wired by the GCP layer)")
+        require_wired(args, ("project", "region", "network_id", "subnet_id", "pods_range_name", "services_range_name"),
+                      field)
     version = args.get("kubernetes_version", DEFAULT_VERSION)
     if version not in SUPPORTED_VERSIONS:
         raise ArgumentError(f"{field_path(field, 'kubernetes_version')}: {version!r} is not allowed; use one of "
@@ -404,7 +407,7 @@ class Cluster(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None):
         settings = validate_cluster_args(args)
-        super().__init__("mlops:gcp:Cluster", name, None, opts)
+        super().__init__("mlops:gcp:Cluster", name, None, tagged_options(args.get("tags"), opts, "cluster.tags"))
         child = pulumi.ResourceOptions(parent=self)
         stateful = child.merge(pulumi.ResourceOptions(protect=True))
         project = pulumi.Output.from_input(settings.project)

@@ -27,6 +27,7 @@ from pulumi import Input
 
 from .encryption_key import service_encryption_key
 from ..cloud_layer import ConnectorSidecar
+from ..tagging import tagged_options
 from ..validation import (
     ArgumentError,
     field_path,
@@ -34,6 +35,7 @@ from ..validation import (
     optional_int,
     pinned_image,
     reject_unknown_keys,
+    require_wired,
 )
 
 ENGINE_VERSIONS = ("16", "17")
@@ -87,6 +89,9 @@ class DatabaseArgs(TypedDict):
     proxy_image: NotRequired[str]
     """The Cloud SQL Auth Proxy image pods sign in through, pinned by tag (and digest where the stack pins digests);
     default ``PROXY_IMAGE``."""
+    tags: NotRequired[Mapping[str, str]]
+    """Cost tags for everything the component creates (canonical rules, ``mlops_platform.tags``; AWS tags, GCP
+    labels, Azure tags, Kubernetes labels); absent: only what the providers or an enclosing component apply."""
 
 
 @dataclass(frozen=True)
@@ -109,11 +114,9 @@ class DatabaseSettings:
 
 def validate_database_args(args: Mapping[str, Any], field: str = "database", *, wiring: bool = True) -> DatabaseSettings:
     """Check ``args`` and fill defaults. With ``wiring=False`` only the keys a stack config may set are checked."""
-    reject_unknown_keys(args, _CONFIG_KEYS | (_WIRING_KEYS if wiring else frozenset()), field)
+    reject_unknown_keys(args, _CONFIG_KEYS | (_WIRING_KEYS | {"tags"} if wiring else frozenset()), field)
     if wiring:
-        for key in ("project", "region", "private_network_id"):
-            if args.get(key) is None:
-                raise ArgumentError(f"{field_path(field, key)}: missing; it is required (wired by the GCP layer)")
+        require_wired(args, ("project", "region", "private_network_id"), field)
     identifier = args.get("identifier")
     if not isinstance(identifier, str) or not re.fullmatch(_IDENTIFIER, identifier) or "--" in identifier:
         raise ArgumentError(f"{field_path(field, 'identifier')}: {identifier!r} is not allowed; use 1 to 98 lowercase "
@@ -194,7 +197,7 @@ class Database(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: DatabaseArgs, opts: pulumi.ResourceOptions | None = None):
         settings = validate_database_args(args)
-        super().__init__("mlops:gcp:Database", name, None, opts)
+        super().__init__("mlops:gcp:Database", name, None, tagged_options(args.get("tags"), opts, "database.tags"))
         child = pulumi.ResourceOptions(parent=self)
         stateful = child.merge(pulumi.ResourceOptions(protect=True))
 

@@ -20,7 +20,7 @@ class GcpLayerBuilder:
     registry_lookup = staticmethod(validate_registry_lookup)
 
     def validate(self, args: Mapping[str, Any], *, region: str, tags: CostTags, name: str,
-                 prefix: str) -> GcpLayerSettings:
+                 prefix: str, kubernetes_provider_given: bool = False) -> GcpLayerSettings:
         return validate_gcp_layer_args(args, region=region, tags=tags, name=name, prefix=prefix)
 
     def gpu(self, settings: GcpLayerSettings) -> GpuCapacity | None:

@@ -21,6 +21,7 @@ from typing import Any, NotRequired, TypedDict
 import pulumi
 import pulumi_gcp as gcp
 
+from ..tagging import tagged_options
 from ..validation import ArgumentError, field_path, reject_unknown_keys
 
 NAT_STRATEGIES = ("none", "single")
@@ -53,6 +54,9 @@ class NetworkArgs(TypedDict):
     """Outbound internet for the nodes: ``none`` or ``single`` (default; one regional Cloud NAT serves every zone)."""
     flow_log_sampling: NotRequired[float]
     """Share of flows VPC flow logs record, above 0 and at most 1 (default 0.5)."""
+    tags: NotRequired[Mapping[str, str]]
+    """Cost tags for everything the component creates (canonical rules, ``mlops_platform.tags``; AWS tags, GCP
+    labels, Azure tags, Kubernetes labels); absent: only what the providers or an enclosing component apply."""
 
 
 @dataclass(frozen=True)
@@ -69,7 +73,7 @@ class NetworkSettings:
 def validate_network_args(args: Mapping[str, Any], field: str = "network", *, wiring: bool = True) -> NetworkSettings:
     """Check ``args`` and fill defaults. With ``wiring=False`` only the keys a stack config may set are accepted
     (``region`` must still be given, as the platform's region)."""
-    reject_unknown_keys(args, _CONFIG_KEYS | _WIRING_KEYS, field)
+    reject_unknown_keys(args, _CONFIG_KEYS | _WIRING_KEYS | {"tags"}, field)
     region = args.get("region")
     if not isinstance(region, str) or not region:
         raise ArgumentError(f"{field_path(field, 'region')}: {region!r} is not allowed; use a GCP region name")
@@ -120,7 +124,7 @@ class Network(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None):
         settings = validate_network_args(args)
-        super().__init__("mlops:gcp:Network", name, None, opts)
+        super().__init__("mlops:gcp:Network", name, None, tagged_options(args.get("tags"), opts, "network.tags"))
         child = pulumi.ResourceOptions(parent=self)
 
         network = gcp.compute.Network(

@@ -24,6 +24,7 @@ import pulumi_gcp as gcp
 from pulumi import Input
 
 from .account_ids import ACCOUNT_ID_PATTERN, iam_user_name
+from ..tagging import tagged_options
 from ..validation import (
     DNS_LABEL,
     DNS_SUBDOMAIN,
@@ -44,7 +45,7 @@ DATABASE_ROLES = ("roles/cloudsql.client", "roles/cloudsql.instanceUser")
 LIST_PREFIX_ATTRIBUTE = "storage.googleapis.com/objectListPrefix"
 SUPERUSER_ROLE = "cloudsqlsuperuser"
 _ARGS = frozenset({"workload_pool", "namespace", "service_account", "account_id", "project", "bucket", "prefix",
-                   "read_only", "database_instance", "database_superuser"})
+                   "read_only", "database_instance", "database_superuser", "tags"})
 
 
 class WorkloadIdentityArgs(TypedDict):
@@ -72,6 +73,9 @@ class WorkloadIdentityArgs(TypedDict):
     database_superuser: NotRequired[bool]
     """With ``database_instance``: the IAM user is a member of ``cloudsqlsuperuser`` (the bootstrap Job's admin
     only; default false)."""
+    tags: NotRequired[Mapping[str, str]]
+    """Cost tags for everything the component creates (canonical rules, ``mlops_platform.tags``; AWS tags, GCP
+    labels, Azure tags, Kubernetes labels); absent: only what the providers or an enclosing component apply."""
 
 
 @dataclass(frozen=True)
@@ -167,7 +171,8 @@ class WorkloadIdentity(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: WorkloadIdentityArgs, opts: pulumi.ResourceOptions | None = None):
         settings = validate_workload_identity_args(args)
-        super().__init__("mlops:gcp:WorkloadIdentity", name, None, opts)
+        super().__init__("mlops:gcp:WorkloadIdentity", name, None,
+                         tagged_options(args.get("tags"), opts, "workload_identity.tags"))
         child = pulumi.ResourceOptions(parent=self)
         subject = f"{settings.namespace}/{settings.service_account}"
         account = gcp.serviceaccount.Account(

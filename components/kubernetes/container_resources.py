@@ -14,7 +14,7 @@ from typing import Any
 
 import pulumi_kubernetes as k8s
 
-from ..validation import ArgumentError, optional_int, reject_unknown_keys
+from ..validation import ArgumentError, optional_int, reject_unknown_keys, shown
 
 _CPU = re.compile(r"(?P<number>\d+(\.\d{1,3})?)(?P<unit>m?)")
 _MEMORY = re.compile(r"(?P<number>\d+)(?P<unit>Ki|Mi|Gi|Ti|k|M|G|T)?")
@@ -51,11 +51,11 @@ def validate_compute(args: Mapping[str, Any] | None, field: str, defaults: Compu
     memory_request = _quantity(args, "memory_request", field, defaults.memory_request, _MEMORY, _MEMORY_MEANING)
     memory_limit = _quantity(args, "memory_limit", field, defaults.memory_limit, _MEMORY, _MEMORY_MEANING)
     if cpu_value(cpu_limit) < cpu_value(cpu_request):
-        raise ArgumentError(f"{field}.cpu_limit: {cpu_limit!r} is not allowed; use at least cpu_request "
-                            f"({cpu_request!r})")
+        raise ArgumentError(f"{field}.cpu_limit: {shown(cpu_limit)} is not allowed; use at least cpu_request "
+                            f"({shown(cpu_request)})")
     if memory_value(memory_limit) < memory_value(memory_request):
-        raise ArgumentError(f"{field}.memory_limit: {memory_limit!r} is not allowed; use at least memory_request "
-                            f"({memory_request!r})")
+        raise ArgumentError(f"{field}.memory_limit: {shown(memory_limit)} is not allowed; use at least memory_request "
+                            f"({shown(memory_request)})")
     gpus = optional_int(args, "gpus", field, defaults.gpus, 0, 16)
     return ComputeSettings(cpu_request, memory_request, cpu_limit, memory_limit, gpus)
 
@@ -118,7 +118,7 @@ def _quantity(args: Mapping[str, Any], key: str, field: str, default: str, patte
     if isinstance(value, (int, float)) and not isinstance(value, bool) and pattern is _CPU:
         value = str(value)
     if not isinstance(value, str) or not pattern.fullmatch(value) or _is_zero(value, pattern):
-        raise ArgumentError(f"{field}.{key}: {value!r} is not allowed; use {meaning}, above zero")
+        raise ArgumentError(f"{field}.{key}: {shown(value)} is not allowed; use {meaning}, above zero")
     return value
 
 

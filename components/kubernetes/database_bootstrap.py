@@ -20,6 +20,7 @@ from typing import NotRequired, TypedDict
 import pulumi
 import pulumi_kubernetes as k8s
 
+from ..tagging import tagged_options
 from ..cloud_layer import DatabaseAccess, EgressTarget
 from .container_resources import ComputeSettings, resource_requirements
 from .database_login import libpq_env, login_secret, pod_login
@@ -50,6 +51,9 @@ class DatabaseBootstrapArgs(TypedDict):
     service_account_labels: NotRequired[pulumi.Input[Mapping[str, str]]]
     database_egress: EgressTarget
     credential_egress: NotRequired[EgressTarget | None]
+    tags: NotRequired[Mapping[str, str]]
+    """Cost tags for everything the component creates (canonical rules, ``mlops_platform.tags``; AWS tags, GCP
+    labels, Azure tags, Kubernetes labels); absent: only what the providers or an enclosing component apply."""
 
 
 class DatabaseBootstrap(pulumi.ComponentResource):
@@ -59,7 +63,8 @@ class DatabaseBootstrap(pulumi.ComponentResource):
     role: pulumi.Output[str]
 
     def __init__(self, name: str, args: DatabaseBootstrapArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("mlops:kubernetes:DatabaseBootstrap", name, None, opts)
+        super().__init__("mlops:kubernetes:DatabaseBootstrap", name, None,
+                         tagged_options(args.get("tags"), opts, f"{name}.tags"))
         child = pulumi.ResourceOptions(parent=self)
         ns, access, uid = args["namespace"], args["database"], args["uid"]
         labels = {"app.kubernetes.io/name": "mlflow", "app.kubernetes.io/component": "database-bootstrap"}

@@ -12,7 +12,7 @@ from typing import Any, NotRequired, TypedDict
 import pulumi
 import pulumi_kubernetes as k8s
 
-from ..validation import DNS_LABEL, ArgumentError, reject_unknown_keys
+from ..validation import DNS_LABEL, ArgumentError, reject_unknown_keys, shown
 
 _HOSTNAME = r"(\*\.)?[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)+"
 
@@ -35,7 +35,8 @@ def validate_route_args(route: Any, field: str) -> dict[str, str] | None:
     reject_unknown_keys(route, set(RouteArgs.__annotations__), field)
     hostname = route.get("hostname")
     if not isinstance(hostname, str) or len(hostname) > 253 or not re.fullmatch(_HOSTNAME, hostname):
-        raise ArgumentError(f"{field}.hostname: {hostname!r} is not allowed; use a fully qualified DNS name such as "
+        raise ArgumentError(f"{field}.hostname: {shown(hostname)} is not allowed; use a fully qualified DNS name "
+                            f"such as "
                             f"models.example.com")
     route = {"listener": "https", **route}
     for key in ("gateway_name", "gateway_namespace", "listener"):
@@ -43,7 +44,7 @@ def validate_route_args(route: Any, field: str) -> dict[str, str] | None:
         if value is None:
             raise ArgumentError(f"{field}.{key}: missing; it names the Gateway (or its listener) to attach to")
         if not isinstance(value, str) or not re.fullmatch(DNS_LABEL, value):
-            raise ArgumentError(f"{field}.{key}: {value!r} is not allowed; use a lowercase DNS label")
+            raise ArgumentError(f"{field}.{key}: {shown(value)} is not allowed; use a lowercase DNS label")
     return route
 
 

@@ -22,6 +22,7 @@ import pulumi_kubernetes as k8s
 from .gpu_placement import GpuNodesArgs, node_selector, tolerations, validate_gpu_nodes
 from .namespace import IsolatedNamespace, validate_namespace_name
 from .network_access import allow_policy, namespace_peer, tcp_ports
+from ..tagging import tagged_options
 from ..validation import ArgumentError, optional_bool, reject_unknown_keys
 
 DEVICE_PLUGIN_CHART = "nvidia-device-plugin"
@@ -36,7 +37,7 @@ exporter)."""
 DCGM_EXPORTER_REPOSITORY = "https://nvidia.github.io/dcgm-exporter/helm-charts"
 DCGM_EXPORTER_PORT = 9400
 DEFAULT_NAMESPACE = "nvidia-gpu"
-_ARGS = frozenset({"gpu_nodes", "device_plugin", "namespace", "monitoring_namespace"})
+_ARGS = frozenset({"gpu_nodes", "device_plugin", "namespace", "monitoring_namespace", "tags"})
 
 
 class GpuNodeDaemonsArgs(TypedDict):
@@ -50,6 +51,9 @@ class GpuNodeDaemonsArgs(TypedDict):
     """Namespace the component creates for the daemons (default ``nvidia-gpu``)."""
     monitoring_namespace: NotRequired[str]
     """Namespace of Prometheus, allowed to scrape the exporter (default ``monitoring``)."""
+    tags: NotRequired[Mapping[str, str]]
+    """Cost tags for everything the component creates (canonical rules, ``mlops_platform.tags``; AWS tags, GCP
+    labels, Azure tags, Kubernetes labels); absent: only what the providers or an enclosing component apply."""
 
 
 @dataclass(frozen=True)
@@ -106,7 +110,8 @@ class GpuNodeDaemons(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: GpuNodeDaemonsArgs, opts: pulumi.ResourceOptions | None = None):
         settings = validate_gpu_node_daemons_args(args, field=name)
-        super().__init__("mlops:kubernetes:GpuNodeDaemons", name, None, opts)
+        super().__init__("mlops:kubernetes:GpuNodeDaemons", name, None,
+                         tagged_options(args.get("tags"), opts, f"{name}.tags"))
         child = pulumi.ResourceOptions(parent=self)
         ns = settings.namespace
         namespace = IsolatedNamespace(f"{name}-namespace", {"name": ns, "pod_security": "privileged"}, opts=child)

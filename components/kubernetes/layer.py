@@ -2,7 +2,8 @@
 :class:`mlops_platform.cloud_layer.CloudLayer`.
 
 ``validate_kubernetes_layer_args`` checks the stack's ``mlflow``, ``monitoring`` and ``endpoints`` sections before
-anything exists; ``KubernetesLayer`` then builds, with the cloud layer's Kubernetes provider: the Prometheus stack
+anything exists; ``KubernetesLayer`` (its inputs are ``KubernetesLayerArgs``) checks them again and then builds, with
+the cloud layer's Kubernetes provider: the Prometheus stack
 (first, so its CRDs exist before any ServiceMonitor or PrometheusRule), the MLflow server with a workload identity
 bound to its ServiceAccount, a default-deny ``models`` namespace, and one blue-green endpoint per configured entry,
 each with its own workload identity and its own MLflow user (``endpoint-<name>``, READ on its registered model and
@@ -12,7 +13,7 @@ the experiments of the versions it serves; never the MLflow admin's credentials)
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 import pulumi
 
@@ -25,6 +26,7 @@ from .mlflow_server import MlflowServer, validate_mlflow_server_args
 from .model_endpoint import BlueGreenModelEndpoint, validate_endpoint_args
 from .namespace import IsolatedNamespace, validate_namespace_name
 from .prometheus_stack import PrometheusStack, validate_prometheus_stack_args
+from ..tagging import tagged_options
 from ..validation import ArgumentError, reject_unknown_keys
 
 MLFLOW_NAMESPACE = "mlflow"
@@ -33,7 +35,30 @@ _MLFLOW_KEYS = frozenset({"replicas", "workers", "compute", "probes", "route", "
 _COLOUR_IMAGE_KEYS = ("image", "image_digest")
 _ENDPOINT_WIRED = frozenset({"namespace", "service_account_annotations", "service_account_labels",
                              "artifact_pod_env", "artifact_secret_env", "storage_egress", "tracking",
-                             "monitoring_namespace", "gpu_nodes"})
+                             "monitoring_namespace", "gpu_nodes", "monitoring", "create_namespace", "tags"})
+_ARGS = frozenset({"cloud_layer", "images", "mlflow", "monitoring", "endpoints", "models_namespace", "tags"})
+
+
+class KubernetesLayerArgs(TypedDict):
+    """Inputs of the Kubernetes layer: the cloud layer it builds on, and the same sections a stack's config holds."""
+
+    cloud_layer: CloudLayer
+    """What a cloud layer hands over (``mlops_platform.cloud_layer.CloudLayer``): the cluster's Kubernetes provider,
+    which every object of this layer is created with, the artifact store, the database and the identities. To use an
+    existing cluster, build it with that cluster's provider (``LocalLayer`` does, for any kubeconfig context)."""
+    images: Mapping[str, Any]
+    """The platform's images: ``registry``, ``tracking_tag``, ``serving_tag`` and their digests (see
+    ``mlops_platform.images``)."""
+    mlflow: NotRequired[Mapping[str, Any]]
+    """The MLflow server: ``replicas``, ``workers``, ``compute``, ``probes``, ``route``, ``allowed_hosts``."""
+    monitoring: NotRequired[Mapping[str, Any]]
+    """The Prometheus stack (``mlops_platform.kubernetes.prometheus_stack.PrometheusStackArgs``)."""
+    endpoints: NotRequired[list[Mapping[str, Any]]]
+    """The blue-green model endpoints (``BlueGreenModelEndpointArgs`` without the fields this layer wires)."""
+    models_namespace: NotRequired[str]
+    """The namespace the layer creates for the endpoints (default ``models``)."""
+    tags: NotRequired[Mapping[str, str]]
+    """Cost tags for everything the layer creates (canonical rules, ``mlops_platform.tags``)."""
 
 
 def endpoint_user(endpoint_name: str) -> str:
@@ -65,8 +90,8 @@ class KubernetesLayerSettings:
 def validate_kubernetes_layer_args(mlflow: Any, monitoring: Any, endpoints: Any, images: Any,
                                    models_namespace: Any = "models", prefix: str = "",
                                    gpu: GpuCapacity | None = None) -> KubernetesLayerSettings:
-    """Validate the stack sections with each component's own validator (placeholders stand in for the values the
-    cloud layer supplies), so a bad endpoint fails before the cloud layer creates anything. ``gpu`` is the GPU
+    """Validate the stack sections with each component's own validator (without the values the cloud layer
+    supplies), so a bad endpoint fails before the cloud layer creates anything. ``gpu`` is the GPU
     capacity the cloud layer will report: an endpoint may request GPUs only when there is some."""
     monitoring = dict(monitoring or {})
     monitoring_settings = validate_prometheus_stack_args(monitoring, field=f"{prefix}monitoring")
@@ -82,9 +107,9 @@ def validate_kubernetes_layer_args(mlflow: Any, monitoring: Any, endpoints: Any,
         mlflow["image_digest"] = image_settings.tracking_digest
     models = validate_namespace_name(models_namespace, f"{prefix}models_namespace")
     validate_mlflow_server_args(
-        {**mlflow, "namespace": MLFLOW_NAMESPACE, "database": "placeholder", "artifact_uri": "placeholder",
-         "client_namespaces": [models], "monitoring_namespace": monitoring_settings.namespace},
-        field=f"{prefix}mlflow")
+        {**mlflow, "namespace": MLFLOW_NAMESPACE, "client_namespaces": [models],
+         "monitoring_namespace": monitoring_settings.namespace},
+        field=f"{prefix}mlflow", wiring=False)
     if endpoints is None:
         endpoints = []
     if not isinstance(endpoints, Sequence) or isinstance(endpoints, (str, bytes)):
@@ -129,9 +154,17 @@ class KubernetesLayer(pulumi.ComponentResource):
     grafana_admin_password: pulumi.Output[str]
     endpoint_urls: pulumi.Output[Mapping[str, str]]
 
-    def __init__(self, name: str, cloud: CloudLayer, settings: KubernetesLayerSettings,
-                 opts: pulumi.ResourceOptions | None = None):
-        super().__init__("mlops:kubernetes:KubernetesLayer", name, None, opts)
+    def __init__(self, name: str, args: KubernetesLayerArgs, opts: pulumi.ResourceOptions | None = None):
+        reject_unknown_keys(args, _ARGS, name)
+        cloud = args.get("cloud_layer")
+        if not isinstance(cloud, CloudLayer):
+            raise ArgumentError(f"{name}.cloud_layer: {type(cloud).__name__} is not allowed; use the CloudLayer of a "
+                                f"cloud layer (the build_*_layer functions, or LocalLayer(...).layer)")
+        settings = validate_kubernetes_layer_args(args.get("mlflow"), args.get("monitoring"), args.get("endpoints"),
+                                                  args.get("images"), args.get("models_namespace", "models"),
+                                                  gpu=cloud.gpu)
+        super().__init__("mlops:kubernetes:KubernetesLayer", name, None,
+                         tagged_options(args.get("tags"), opts, f"{name}.tags"))
         on_cluster = pulumi.ResourceOptions(parent=self, providers={"kubernetes": cloud.kubernetes_provider})
         monitoring = PrometheusStack(f"{name}-monitoring", settings.monitoring, opts=on_cluster)
         after_monitoring = on_cluster.merge(pulumi.ResourceOptions(depends_on=[monitoring]))
@@ -194,6 +227,7 @@ class KubernetesLayer(pulumi.ComponentResource):
                 **({colour: {**endpoint[colour], "image_digest": registry_digests[SERVING_REPOSITORY]}
                     for colour in ("blue", "green")} if registry_digests else {}),
                 "namespace": settings.models_namespace,
+                "create_namespace": False,  # the layer's own models namespace, shared by every endpoint
                 "monitoring_namespace": settings.monitoring_namespace,
                 "service_account_annotations": endpoint_identity.annotations,
                 "service_account_labels": endpoint_identity.labels,

@@ -8,19 +8,21 @@ Job (``mlflow db upgrade``, as MLflow's role) that the Deployment waits for, so 
 against an old schema; a Deployment running ``mlflow server`` with proxied artifacts (``--serve-artifacts
 --artifacts-destination <bucket>``), MLflow's basic-auth app, Prometheus metrics on ``/metrics`` and probes on
 ``/health``, non-root with a read-only root filesystem; a Service, a PodDisruptionBudget, NetworkPolicies (ingress
-from the allowed namespaces and Prometheus; egress to the database and the artifact store) and a ServiceMonitor
-(which authenticates with the metrics credentials: MLflow 3.17.2's basic-auth fails closed, so ``/metrics`` answers
-admins only); with ``readers``, a users Job (``<name>-users``) that, once the Deployment is ready, creates one
-least-privilege MLflow user per model endpoint; optionally a Gateway API HTTPRoute on an HTTPS listener.
+from the allowed namespaces and Prometheus; egress to the database and the artifact store) and, unless
+``monitoring`` is false (a cluster without the Prometheus Operator), a ServiceMonitor (which authenticates with the
+metrics credentials: MLflow 3.17.2's basic-auth fails closed, so ``/metrics`` answers admins only); with
+``readers``, a users Job (``<name>-users``) that, once the Deployment is ready, creates one least-privilege MLflow
+user per model endpoint; optionally a Gateway API HTTPRoute on an HTTPS listener.
 
 A reader gets READ on its registered model and READ on the experiments that hold the model versions it serves:
 ``models:/`` URIs download through the artifact proxy, which MLflow authorizes by experiment, so the model grant
 alone cannot load a model. The served versions are part of the Job's spec, so changing them re-runs the Job.
 
-The image must contain MLflow 3.17.2 with its ``auth`` extra (Flask-WTF), the PostgreSQL driver (psycopg2), the storage client of every cloud
-(boto3, google-cloud-storage, azure-storage-blob) and prometheus-flask-exporter (for ``--expose-prometheus``), run
-as the numeric user ``MLFLOW_UID`` and need no writable path but ``/tmp``: the build target under
-``serving_image/tracking/`` is such an image. Pin it by tag and, for production, by digest (``image_digest``).
+The image must contain MLflow 3.17.2 with its ``auth`` extra (Flask-WTF), the PostgreSQL driver (psycopg2), the
+storage client of every cloud (boto3, google-cloud-storage, azure-storage-blob) and prometheus-flask-exporter (for
+``--expose-prometheus``), run as the numeric user ``MLFLOW_UID`` and need no writable path but ``/tmp``: the
+project's tracking image (``mlops_platform.images.TRACKING_REPOSITORY``) is such an image. Pin it by tag and, for
+production, by digest (``image_digest``).
 
 Every pod that opens a database connection (server, migration, bootstrap) signs in the way the cloud layer's
 ``DatabaseAccess`` says, rendered by ``database_login``: the backend store URI names the user and TLS but never a
@@ -63,7 +65,17 @@ from .identity_labels import with_identity_labels
 from .namespace import IsolatedNamespace, validate_namespace_name
 from .network_access import allow_policy, egress_rule, namespace_peer, tcp_ports
 from .pod_security import container_security_context, pod_security_context, writable_volumes
-from ..validation import ArgumentError, optional_int, pinned_image, reject_unknown_keys
+from ..tagging import tagged_options
+from ..validation import (
+    ArgumentError,
+    optional_bool,
+    optional_int,
+    optional_mapping,
+    optional_text,
+    pinned_image,
+    reject_unknown_keys,
+    shown,
+)
 
 MLFLOW_PORT = 5000
 MLFLOW_UID = 10001
@@ -76,6 +88,7 @@ USERNAME_PATTERN = r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"
 """Reader names double as Secret keys, so they keep to a DNS label."""
 USERS_COMPUTE = ComputeSettings("50m", "128Mi", "500m", "256Mi", 0)
 DIGEST_PATTERN = r"sha256:[0-9a-f]{64}"
+_ARTIFACT_URI = r"(s3|gs|wasbs|abfss)://\S+"
 UPLOAD_TIMEOUT_SECONDS = 600
 """Longest a single artifact upload or download may take through the route; large model files need minutes."""
 DEFAULT_COMPUTE = ComputeSettings("500m", "2Gi", "2", "3Gi", 0)
@@ -96,8 +109,9 @@ USERS_LABELS = {"app.kubernetes.io/name": "mlflow", "app.kubernetes.io/component
 _ARGS = frozenset({
     "namespace", "image", "image_digest", "database", "artifact_uri", "artifact_pod_env",
     "artifact_secret_env", "service_account_annotations", "service_account_labels", "database_egress",
-    "database_admin_annotations", "database_admin_labels", "credential_egress", "storage_egress", "replicas", "workers", "compute", "probes", "client_namespaces", "monitoring_namespace",
-    "route", "allowed_hosts", "readers",
+    "database_admin_annotations", "database_admin_labels", "credential_egress", "storage_egress", "replicas",
+    "workers", "compute", "probes", "client_namespaces", "monitoring_namespace", "route", "allowed_hosts", "readers",
+    "monitoring", "tags",
 })
 
 USERS_SCRIPT = """\
@@ -236,6 +250,13 @@ class MlflowServerArgs(TypedDict):
     readers: NotRequired[list[MlflowReaderArgs]]
     """Users the component creates with READ on one registered model each; their generated passwords are in
     ``reader_passwords``."""
+    monitoring: NotRequired[bool]
+    """Create the ServiceMonitor that lets Prometheus scrape ``/metrics`` (default true). False on a cluster without
+    the Prometheus Operator's CRDs (``monitoring.coreos.com``): nothing then scrapes the server, and Prometheus'
+    namespace is not let in."""
+    tags: NotRequired[Mapping[str, str]]
+    """Cost tags for everything the component creates (canonical rules, ``mlops_platform.tags``; AWS tags, GCP
+    labels, Azure tags, Kubernetes labels); absent: only what the providers or an enclosing component apply."""
 
 
 @dataclass(frozen=True)
@@ -255,52 +276,73 @@ class MlflowServerSettings:
     storage_egress: EgressTarget
     readers: tuple[tuple[str, str, tuple[str, ...]], ...]
     """``(username, model_name, model_versions)``."""
+    monitoring: bool = True
 
 
 def validate_readers(readers: Any, field: str) -> tuple[tuple[str, str, tuple[str, ...]], ...]:
     if readers is None:
         return ()
     if not isinstance(readers, list):
-        raise ArgumentError(f"{field}: {readers!r} is not allowed; use a list of {{username, model_name, "
+        raise ArgumentError(f"{field}: {shown(readers)} is not allowed; use a list of {{username, model_name, "
                             f"model_versions}}")
     seen: set[str] = set()
     pairs = []
     for index, reader in enumerate(readers):
         where = f"{field}[{index}]"
         if not isinstance(reader, Mapping):
-            raise ArgumentError(f"{where}: {reader!r} is not allowed; use a mapping with username and model_name")
+            raise ArgumentError(f"{where}: {shown(reader)} is not allowed; use a mapping with username and model_name")
         reject_unknown_keys(reader, {"username", "model_name", "model_versions"}, where)
         username = reader.get("username")
         if (not isinstance(username, str) or not re.fullmatch(USERNAME_PATTERN, username)
                 or username == ADMIN_USERNAME or username in seen):
-            raise ArgumentError(f"{where}.username: {username!r} is not allowed; use a DNS label other than "
+            raise ArgumentError(f"{where}.username: {shown(username)} is not allowed; use a DNS label other than "
                                 f"{ADMIN_USERNAME} and the other readers' names")
         model_name = reader.get("model_name")
         if not isinstance(model_name, str) or not model_name.strip():
-            raise ArgumentError(f"{where}.model_name: {model_name!r} is not allowed; use a registered model name")
+            raise ArgumentError(f"{where}.model_name: {shown(model_name)} is not allowed; use a registered model name")
         versions = reader.get("model_versions")
         if (not isinstance(versions, list)
                 or not all(isinstance(v, str) and re.fullmatch(r"[1-9][0-9]*", v) for v in versions)):
-            raise ArgumentError(f"{where}.model_versions: {versions!r} is not allowed; use a list of version "
+            raise ArgumentError(f"{where}.model_versions: {shown(versions)} is not allowed; use a list of version "
                                 f"numbers as strings")
         seen.add(username)
         pairs.append((username, model_name, tuple(dict.fromkeys(versions))))
     return tuple(pairs)
 
 
-def validate_mlflow_server_args(args: Mapping[str, Any], field: str = "mlflow") -> MlflowServerSettings:
-    """Check ``args`` and fill defaults; raises ``ArgumentError`` naming the field, the value and what is allowed."""
+def validate_mlflow_server_args(args: Mapping[str, Any], field: str = "mlflow", *,
+                                wiring: bool = True) -> MlflowServerSettings:
+    """Check ``args`` and fill defaults; raises ``ArgumentError`` naming the field, the value and what is allowed.
+    ``wiring=False`` checks a stack's settings before the cloud layer exists: no database or artifact store yet."""
     reject_unknown_keys(args, _ARGS, field)
     namespace = validate_namespace_name(args.get("namespace"), f"{field}.namespace")
-    image = pinned_image(args.get("image"), f"{field}.image", tag_required=True)
+    image = pinned_image(args.get("image"), f"{field}.image", tag_required=True, digest_field=f"{field}.image_digest")
     digest = args.get("image_digest")
     if isinstance(digest, str) or (digest is not None and not isinstance(digest, pulumi.Output)):
         if not isinstance(digest, str) or not re.fullmatch(DIGEST_PATTERN, digest):
-            raise ArgumentError(f"{field}.image_digest: {digest!r} is not allowed; use sha256: and 64 hex digits")
+            raise ArgumentError(f"{field}.image_digest: {shown(digest)} is not allowed; use sha256: and 64 hex digits")
         image = f"{image}@{digest}"
-    for required in ("database", "artifact_uri"):
-        if args.get(required) is None:
-            raise ArgumentError(f"{field}.{required}: missing; the cloud layer provides it")
+    database = args.get("database")
+    if database is None and wiring:
+        raise ArgumentError(f"{field}.database: missing; use a DatabaseAccess (mlops_platform.cloud_layer): a cloud "
+                            f"layer's database, or one describing an existing PostgreSQL and how pods sign in to it")
+    if database is not None and not isinstance(database, DatabaseAccess):
+        raise ArgumentError(f"{field}.database: {shown(database)} is not allowed; use a DatabaseAccess "
+                            f"(mlops_platform.cloud_layer)")
+    artifact_uri = args.get("artifact_uri")
+    if artifact_uri is None and wiring:
+        raise ArgumentError(f"{field}.artifact_uri: missing; use the artifact store's uri (s3://, gs:// or wasbs://), "
+                            f"such as ArtifactStore(...).uri")
+    optional_text(args, "artifact_uri", field, _ARTIFACT_URI, "an artifact store URI (s3://, gs:// or wasbs://)")
+    for key, meaning in (("artifact_pod_env", "environment variables"),
+                         ("artifact_secret_env", "environment variables"),
+                         ("service_account_annotations", "annotations"), ("service_account_labels", "labels"),
+                         ("database_admin_annotations", "annotations"), ("database_admin_labels", "labels")):
+        optional_mapping(args, key, field, meaning)
+    for key in ("database_egress", "credential_egress", "storage_egress"):
+        if args.get(key) is not None and not isinstance(args[key], EgressTarget):
+            raise ArgumentError(f"{field}.{key}: {shown(args[key])} is not allowed; use an EgressTarget "
+                                f"(mlops_platform.cloud_layer): the ports, and namespace/pod labels or CIDRs")
     clients = tuple(validate_namespace_name(n, f"{field}.client_namespaces[{i}]")
                     for i, n in enumerate(args.get("client_namespaces") or []))
     monitoring = validate_namespace_name(args.get("monitoring_namespace", "monitoring"),
@@ -308,7 +350,7 @@ def validate_mlflow_server_args(args: Mapping[str, Any], field: str = "mlflow") 
     route = validate_route_args(args.get("route"), f"{field}.route")
     hosts = args.get("allowed_hosts") or []
     if not isinstance(hosts, list) or "*" in hosts or not all(isinstance(h, str) and h for h in hosts):
-        raise ArgumentError(f"{field}.allowed_hosts: {hosts!r} is not allowed; use a list of host names (no '*')")
+        raise ArgumentError(f"{field}.allowed_hosts: {shown(hosts)} is not allowed; use a list of host names (no '*')")
     return MlflowServerSettings(
         namespace=namespace,
         image=image,
@@ -324,6 +366,7 @@ def validate_mlflow_server_args(args: Mapping[str, Any], field: str = "mlflow") 
         credential_egress=args.get("credential_egress"),
         storage_egress=args.get("storage_egress") or EgressTarget(ports=(443,)),
         readers=validate_readers(args.get("readers"), f"{field}.readers"),
+        monitoring=optional_bool(args, "monitoring", field, True),
     )
 
 
@@ -391,7 +434,8 @@ class MlflowServer(pulumi.ComponentResource):
         settings = validate_mlflow_server_args(args, field=name)
         database: DatabaseAccess = args["database"]
         validate_database_access(database, f"{name}.database")
-        super().__init__("mlops:kubernetes:MlflowServer", name, None, opts)
+        super().__init__("mlops:kubernetes:MlflowServer", name, None,
+                         tagged_options(args.get("tags"), opts, f"{name}.tags"))
         child = pulumi.ResourceOptions(parent=self)
         ns = settings.namespace
 
@@ -416,13 +460,14 @@ class MlflowServer(pulumi.ComponentResource):
             },
             opts=inside,
         )
-        k8s.core.v1.Secret(
-            f"{name}-metrics-auth",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name="mlflow-metrics-auth", namespace=ns),
-            type="kubernetes.io/basic-auth",
-            string_data={"username": ADMIN_USERNAME, "password": admin_password.result},
-            opts=inside,
-        )
+        if settings.monitoring:
+            k8s.core.v1.Secret(
+                f"{name}-metrics-auth",
+                metadata=k8s.meta.v1.ObjectMetaArgs(name="mlflow-metrics-auth", namespace=ns),
+                type="kubernetes.io/basic-auth",
+                string_data={"username": ADMIN_USERNAME, "password": admin_password.result},
+                opts=inside,
+            )
         reader_passwords = {
             username: pulumi.Output.secret(random.RandomPassword(
                 f"{name}-reader-{username}-password", length=32, special=False, opts=child).result)
@@ -652,14 +697,17 @@ class MlflowServer(pulumi.ComponentResource):
         database_egress = [egress_rule(settings.database_egress)]
         if settings.credential_egress is not None:
             database_egress.append(egress_rule(settings.credential_egress))
-        callers = [namespace_peer(n) for n in (*settings.client_namespaces, settings.monitoring_namespace)]
+        scrapers = (settings.monitoring_namespace,) if settings.monitoring else ()
+        callers = [namespace_peer(n) for n in (*settings.client_namespaces, *scrapers)]
         if readers_secret is not None:
             callers.append(namespace_peer(ns, USERS_LABELS))
         if settings.route:
             callers.append(namespace_peer(settings.route["gateway_namespace"]))
         allow_policy(
             f"{name}-allow-server", ns, SERVER_LABELS,
-            ingress=[k8s.networking.v1.NetworkPolicyIngressRuleArgs(from_=callers, ports=tcp_ports([MLFLOW_PORT]))],
+            # A rule without peers would admit every source: no callers means no ingress at all.
+            ingress=[k8s.networking.v1.NetworkPolicyIngressRuleArgs(from_=callers, ports=tcp_ports([MLFLOW_PORT]))]
+            if callers else [],
             egress=[*database_egress, egress_rule(settings.storage_egress)],
             opts=inside,
         )
@@ -668,26 +716,27 @@ class MlflowServer(pulumi.ComponentResource):
             {"app.kubernetes.io/name": "mlflow", "app.kubernetes.io/component": "db-upgrade"},
             ingress=None, egress=database_egress, opts=inside,
         )
-        k8s.apiextensions.CustomResource(
-            f"{name}-service-monitor",
-            api_version="monitoring.coreos.com/v1",
-            kind="ServiceMonitor",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name="mlflow", namespace=ns, labels=SERVER_LABELS),
-            spec={
-                "selector": {"matchLabels": SERVER_LABELS},
-                "namespaceSelector": {"matchNames": [ns]},
-                "endpoints": [{
-                    "port": "http",
-                    "path": METRICS_PATH,
-                    "interval": "30s",
-                    "basicAuth": {
-                        "username": {"name": "mlflow-metrics-auth", "key": "username"},
-                        "password": {"name": "mlflow-metrics-auth", "key": "password"},
-                    },
-                }],
-            },
-            opts=inside,
-        )
+        if settings.monitoring:
+            k8s.apiextensions.CustomResource(
+                f"{name}-service-monitor",
+                api_version="monitoring.coreos.com/v1",
+                kind="ServiceMonitor",
+                metadata=k8s.meta.v1.ObjectMetaArgs(name="mlflow", namespace=ns, labels=SERVER_LABELS),
+                spec={
+                    "selector": {"matchLabels": SERVER_LABELS},
+                    "namespaceSelector": {"matchNames": [ns]},
+                    "endpoints": [{
+                        "port": "http",
+                        "path": METRICS_PATH,
+                        "interval": "30s",
+                        "basicAuth": {
+                            "username": {"name": "mlflow-metrics-auth", "key": "username"},
+                            "password": {"name": "mlflow-metrics-auth", "key": "password"},
+                        },
+                    }],
+                },
+                opts=inside,
+            )
         if settings.route:
             http_route(f"{name}-route", name="mlflow", namespace=ns, route=settings.route, rules=[{
                 "backendRefs": [{"name": "mlflow", "port": MLFLOW_PORT}],

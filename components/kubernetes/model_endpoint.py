@@ -9,7 +9,7 @@ percent of the route's traffic to the idle colour; ``shadow`` mirrors every requ
 Both colours are rendered by one function from one settings object, so their security settings cannot differ; only
 the model URI, version, image and replica count are per colour.
 
-The container renders the serving image's contract (``serving_image/settings.py``, held together by a test):
+The container renders the serving image's contract (the image's own settings, held equal by the project's tests):
 command ``python -m serving_image``, port 8080, readiness ``/ready``, liveness ``/health``, metrics ``/metrics``,
 numeric user 10001, writable ``/tmp`` only, and a grace period longer than the preStop pause plus the server's own
 drain (``DRAIN_DELAY_SECONDS`` + ``DRAIN_TIMEOUT_SECONDS``).
@@ -38,12 +38,22 @@ from .gateway_route import http_route, validate_route_args
 from .gpu_placement import GpuNodesArgs, node_selector, toleration_args, validate_gpu_nodes
 from .identity_labels import with_identity_labels
 from .model_monitoring import AlertThresholds, ModelMonitoring
-from .namespace import validate_namespace_name
+from .namespace import IsolatedNamespace, validate_namespace_name
 from .network_access import allow_policy, egress_rule, namespace_peer, tcp_ports
 from .pod_security import container_security_context, pod_security_context, writable_volumes
-from ..validation import ArgumentError, optional_bool, optional_int, pinned_image, reject_unknown_keys
+from ..tagging import tagged_options
+from ..validation import (
+    ArgumentError,
+    optional_bool,
+    optional_int,
+    optional_mapping,
+    optional_text,
+    pinned_image,
+    reject_unknown_keys,
+    shown,
+)
 
-# The serving image's contract (serving_image/settings.py); tests/kubernetes/test_serving_contract.py holds them equal.
+# The serving image's contract: the command, port, paths, user and directories its server implements.
 SERVING_COMMAND = ["python", "-m", "serving_image"]
 SERVING_PORT = 8080
 READY_PATH = "/ready"
@@ -74,7 +84,8 @@ _ARGS = frozenset({
     "name", "namespace", "model_name", "blue", "green", "active", "canary_weight", "shadow", "route", "compute",
     "readiness_probe", "liveness_probe", "autoscaling", "workers", "drain_delay_seconds", "drain_timeout_seconds",
     "slo", "service_account_annotations", "service_account_labels", "artifact_pod_env", "artifact_secret_env",
-    "storage_egress", "tracking", "client_namespaces", "monitoring_namespace", "gpu_nodes",
+    "storage_egress", "tracking", "client_namespaces", "monitoring_namespace", "gpu_nodes", "monitoring",
+    "create_namespace", "tags",
 })
 
 
@@ -105,13 +116,32 @@ class EndpointRouteArgs(TypedDict):
     """The Gateway's HTTPS listener (``sectionName``, default ``https``): TLS terminates there."""
 
 
+class EndpointTrackingArgs(TypedDict):
+    """Where the endpoint's pods reach MLflow, and as whom."""
+
+    uri: Input[str]
+    """The server's cluster-internal URL (``MlflowServer.tracking_uri``)."""
+    namespace: str
+    """The server's namespace: the endpoint's egress is opened to it."""
+    username: Input[str]
+    """A reader with READ on the endpoint's model (``MlflowServerArgs.readers``)."""
+    password: Input[str]
+    """That reader's password (``MlflowServer.reader_passwords[username]``); kept in a Secret."""
+    port: NotRequired[int]
+    """The server's port (default 5000)."""
+
+
 class BlueGreenModelEndpointArgs(TypedDict):
     """Inputs of a blue-green model endpoint."""
 
     name: str
     """Endpoint name (a DNS label of at most 40 characters): the live Service's name."""
     namespace: str
-    """Existing (platform-created, default-deny) namespace to deploy into."""
+    """Namespace to deploy into (a plain string: object names and network policies derive from it)."""
+    create_namespace: NotRequired[bool]
+    """Create ``namespace`` as an isolated namespace (default-deny NetworkPolicy, restricted Pod Security) and deploy
+    after it (default true). False when it exists already or another component creates it (several endpoints
+    sharing one namespace, as in the platform's Kubernetes layer): pass that component in ``opts.depends_on``."""
     model_name: str
     """Registered model name: the ``model_name`` of the metrics and the model label."""
     blue: ColourArgs
@@ -142,13 +172,20 @@ class BlueGreenModelEndpointArgs(TypedDict):
     artifact_pod_env: NotRequired[Input[Mapping[str, str]]]
     artifact_secret_env: NotRequired[Input[Mapping[str, str]]]
     storage_egress: NotRequired[EgressTarget]
-    tracking: NotRequired[Mapping[str, Any]]
-    """``uri``, ``namespace``, ``username``, ``password`` (secret) of the MLflow server, for ``models:/`` URIs."""
+    tracking: NotRequired[EndpointTrackingArgs]
+    """The MLflow server the ``models:/`` URIs are loaded from (``MlflowServer`` outputs and a reader's password)."""
     client_namespaces: NotRequired[list[str]]
     """Namespaces whose pods may call the endpoint directly."""
     monitoring_namespace: NotRequired[str]
     gpu_nodes: NotRequired[GpuNodesArgs]
     """The GPU nodes' labels and taints (from the cloud layer); required when a colour requests GPUs."""
+    monitoring: NotRequired[bool]
+    """Create the ServiceMonitor, the PrometheusRule alerts and the Grafana dashboard (default true). False on a
+    cluster without the Prometheus Operator's CRDs (``monitoring.coreos.com``): nothing then scrapes the endpoint or
+    pages anyone when it fails or drifts, which the policy pack's ``endpoint-monitoring`` rule reports."""
+    tags: NotRequired[Mapping[str, str]]
+    """Cost tags for everything the component creates (canonical rules, ``mlops_platform.tags``; AWS tags, GCP
+    labels, Azure tags, Kubernetes labels); absent: only what the providers or an enclosing component apply."""
 
 
 @dataclass(frozen=True)
@@ -184,6 +221,9 @@ class EndpointSettings:
     client_namespaces: tuple[str, ...]
     monitoring_namespace: str
     gpu_nodes: GpuNodesArgs | None
+    tracking: Mapping[str, Any] | None = None
+    monitoring: bool = True
+    create_namespace: bool = True
 
     @property
     def idle(self) -> str:
@@ -197,9 +237,10 @@ class EndpointSettings:
 def validate_endpoint_args(args: Mapping[str, Any], field: str = "endpoint") -> EndpointSettings:
     """Check ``args`` and fill defaults; raises ``ArgumentError`` naming the field, the value and what is allowed."""
     reject_unknown_keys(args, _ARGS, field)
+    _wired_inputs(args, field)
     name = args.get("name")
     if not isinstance(name, str) or not re.fullmatch(_NAME, name):
-        raise ArgumentError(f"{field}.name: {name!r} is not allowed; use a DNS label of at most 40 characters "
+        raise ArgumentError(f"{field}.name: {shown(name)} is not allowed; use a DNS label of at most 40 characters "
                             f"starting with a letter")
     namespace = validate_namespace_name(args.get("namespace"), f"{field}.namespace")
     model_name = _label_value(args, "model_name", field)
@@ -216,7 +257,7 @@ def validate_endpoint_args(args: Mapping[str, Any], field: str = "endpoint") -> 
         _check_registry_identity(settings, model_name, f"{field}.{colour}")
     active = args.get("active")
     if active not in COLOURS:
-        raise ArgumentError(f"{field}.active: {active!r} is not allowed; use blue or green")
+        raise ArgumentError(f"{field}.active: {shown(active)} is not allowed; use blue or green")
     idle = "green" if active == "blue" else "blue"
     if colours[active].replicas == 0:
         raise ArgumentError(f"{field}.{active}.replicas: 0 is not allowed for the active colour; use 1 to 100")
@@ -268,7 +309,38 @@ def validate_endpoint_args(args: Mapping[str, Any], field: str = "endpoint") -> 
         monitoring_namespace=validate_namespace_name(args.get("monitoring_namespace", "monitoring"),
                                                      f"{field}.monitoring_namespace"),
         gpu_nodes=gpu_nodes,
+        tracking=_tracking(args.get("tracking"), f"{field}.tracking"),
+        monitoring=optional_bool(args, "monitoring", field, True),
+        create_namespace=optional_bool(args, "create_namespace", field, True),
     )
+
+
+_TRACKING_REQUIRED = ("uri", "namespace", "username", "password")
+
+
+def _tracking(args: Any, field: str) -> Mapping[str, Any] | None:
+    if args is None:
+        return None
+    reject_unknown_keys(args, {*_TRACKING_REQUIRED, "port"}, field)
+    for key in _TRACKING_REQUIRED:
+        if args.get(key) is None:
+            raise ArgumentError(f"{field}.{key}: missing; tracking needs {', '.join(_TRACKING_REQUIRED)} (the MLflow "
+                                f"server's tracking_uri and namespace, and a reader's username and password)")
+    optional_text(args, "uri", field, r"https?://\S+", "the MLflow server's http:// or https:// URL")
+    optional_text(args, "username", field, r"\S+", "an MLflow user name")
+    validate_namespace_name(args["namespace"], f"{field}.namespace")
+    return {**args, "port": optional_int(args, "port", field, 5000, 1, 65535)}
+
+
+def _wired_inputs(args: Mapping[str, Any], field: str) -> None:
+    """The inputs a cloud layer usually wires, checked for what a program can get wrong by hand."""
+    for key, meaning in (("service_account_annotations", "annotations"), ("service_account_labels", "labels"),
+                         ("artifact_pod_env", "environment variables"),
+                         ("artifact_secret_env", "environment variables")):
+        optional_mapping(args, key, field, meaning)
+    if args.get("storage_egress") is not None and not isinstance(args["storage_egress"], EgressTarget):
+        raise ArgumentError(f"{field}.storage_egress: {shown(args['storage_egress'])} is not allowed; use an "
+                            f"EgressTarget (mlops_platform.cloud_layer): the ports, and namespace/pod labels or CIDRs")
 
 
 def _colour(args: Any, field: str, default_gpus: int) -> ColourSettings:
@@ -277,13 +349,14 @@ def _colour(args: Any, field: str, default_gpus: int) -> ColourSettings:
     reject_unknown_keys(args, {"model_uri", "model_version", "image", "image_digest", "replicas", "gpus"}, field)
     uri = args.get("model_uri")
     if not isinstance(uri, str) or not re.fullmatch(_MODEL_URI, uri):
-        raise ArgumentError(f"{field}.model_uri: {uri!r} is not allowed; use an MLflow model URI (models:/, runs:/, "
+        raise ArgumentError(f"{field}.model_uri: {shown(uri)} is not allowed; use an MLflow model URI (models:/, "
+                            f"runs:/, "
                             f"s3://, gs://, wasbs://)")
     image = pinned_image(args.get("image"), f"{field}.image")
     digest = args.get("image_digest")
     if digest is not None and not isinstance(digest, pulumi.Output):
         if not isinstance(digest, str) or not re.fullmatch(r"sha256:[0-9a-f]{64}", digest) or "@" in image:
-            raise ArgumentError(f"{field}.image_digest: {digest!r} is not allowed; use sha256: and 64 hex digits, "
+            raise ArgumentError(f"{field}.image_digest: {shown(digest)} is not allowed; use sha256: and 64 hex digits, "
                                 f"with an image that has no digest of its own")
         image, digest = f"{image}@{digest}", None
     return ColourSettings(uri, _label_value(args, "model_version", field), image,
@@ -298,11 +371,12 @@ def _check_registry_identity(colour: ColourSettings, model_name: str, field: str
     if match is None:
         return
     if match["name"] != model_name:
-        raise ArgumentError(f"{field}.model_uri: {colour.model_uri!r} is not allowed with model_name {model_name!r}; "
+        raise ArgumentError(f"{field}.model_uri: {shown(colour.model_uri)} is not allowed with model_name "
+                            f"{shown(model_name)}; "
                             f"the registry model must be the endpoint's model_name, which its alerts select")
     if match["version"] is not None and match["version"] != colour.model_version:
-        raise ArgumentError(f"{field}.model_version: {colour.model_version!r} is not allowed with model_uri "
-                            f"{colour.model_uri!r}; use {match['version']!r}, the version the URI names")
+        raise ArgumentError(f"{field}.model_version: {shown(colour.model_version)} is not allowed with model_uri "
+                            f"{shown(colour.model_uri)}; use {shown(match['version'])}, the version the URI names")
 
 
 def _label_value(args: Mapping[str, Any], key: str, field: str) -> str:
@@ -310,7 +384,7 @@ def _label_value(args: Mapping[str, Any], key: str, field: str) -> str:
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
     if not isinstance(value, str) or not re.fullmatch(_LABEL_VALUE, value):
-        raise ArgumentError(f"{field}.{key}: {value!r} is not allowed; use a label value (letters, digits, '-', "
+        raise ArgumentError(f"{field}.{key}: {shown(value)} is not allowed; use a label value (letters, digits, '-', "
                             f"'_', '.', at most 63)")
     return value
 
@@ -318,7 +392,7 @@ def _label_value(args: Mapping[str, Any], key: str, field: str) -> str:
 def _fraction(args: Mapping[str, Any], key: str, field: str, default: float, low: float, high: float) -> float:
     value = args.get(key, default)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
-        raise ArgumentError(f"{field}.{key}: {value!r} is not allowed; use a number from {low:g} to {high:g}")
+        raise ArgumentError(f"{field}.{key}: {shown(value)} is not allowed; use a number from {low:g} to {high:g}")
     return float(value)
 
 
@@ -361,9 +435,15 @@ class BlueGreenModelEndpoint(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: BlueGreenModelEndpointArgs, opts: pulumi.ResourceOptions | None = None):
         settings = validate_endpoint_args(args, field=name)
-        super().__init__("mlops:kubernetes:BlueGreenModelEndpoint", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+        super().__init__("mlops:kubernetes:BlueGreenModelEndpoint", name, None,
+                         tagged_options(args.get("tags"), opts, f"{name}.tags"))
+        # Children do not inherit the component's depends_on: what the endpoint was told to wait for (the component
+        # that creates its namespace, the monitoring stack's CRDs), each object it creates waits for.
+        child = pulumi.ResourceOptions(parent=self, depends_on=opts.depends_on if opts is not None else None)
         ns, endpoint = settings.namespace, settings.name
+        if settings.create_namespace:
+            namespace = IsolatedNamespace(f"{name}-namespace", {"name": ns}, opts=child)
+            child = child.merge(pulumi.ResourceOptions(depends_on=[namespace]))
 
         k8s.core.v1.ServiceAccount(
             f"{name}-service-account",
@@ -380,7 +460,7 @@ class BlueGreenModelEndpoint(pulumi.ComponentResource):
             secret_env_output = pulumi.Output.secret(args["artifact_secret_env"])
         else:
             secret_env_output = None
-        tracking = args.get("tracking")
+        tracking = settings.tracking
         extra_env = pulumi.Output.from_input(args.get("artifact_pod_env") or {})
         if tracking:
             extra_env = pulumi.Output.all(extra_env, tracking["uri"]).apply(
@@ -416,34 +496,39 @@ class BlueGreenModelEndpoint(pulumi.ComponentResource):
                 ),
                 opts=child,
             )
-        k8s.apiextensions.CustomResource(
-            f"{name}-service-monitor",
-            api_version="monitoring.coreos.com/v1",
-            kind="ServiceMonitor",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=endpoint, namespace=ns, labels=selector),
-            spec={
-                "selector": {"matchLabels": selector},
-                "namespaceSelector": {"matchNames": [ns]},
-                "endpoints": [{"port": "http", "path": METRICS_PATH, "interval": "15s"}],
-            },
-            opts=child,
-        )
+        if settings.monitoring:
+            k8s.apiextensions.CustomResource(
+                f"{name}-service-monitor",
+                api_version="monitoring.coreos.com/v1",
+                kind="ServiceMonitor",
+                metadata=k8s.meta.v1.ObjectMetaArgs(name=endpoint, namespace=ns, labels=selector),
+                spec={
+                    "selector": {"matchLabels": selector},
+                    "namespaceSelector": {"matchNames": [ns]},
+                    "endpoints": [{"port": "http", "path": METRICS_PATH, "interval": "15s"}],
+                },
+                opts=child,
+            )
         if settings.route is not None:
             self._route(name, settings, settings.route, child)
         ingress_from = [namespace_peer(n) for n in settings.client_namespaces]
         if settings.route:
             ingress_from.append(namespace_peer(settings.route["gateway_namespace"]))
-        ingress = [k8s.networking.v1.NetworkPolicyIngressRuleArgs(
-            from_=[namespace_peer(settings.monitoring_namespace), *ingress_from], ports=tcp_ports([SERVING_PORT]))]
+        scrapers = [namespace_peer(settings.monitoring_namespace)] if settings.monitoring else []
+        peers = [*scrapers, *ingress_from]
+        # A rule without peers would admit every source: no peers means no ingress at all.
+        ingress = [k8s.networking.v1.NetworkPolicyIngressRuleArgs(from_=peers, ports=tcp_ports([SERVING_PORT]))] \
+            if peers else []
         egress = [egress_rule(args.get("storage_egress") or EgressTarget(ports=(443,)))]
         if tracking:
-            egress.append(egress_rule(EgressTarget(ports=(int(tracking.get("port", 5000)),),
+            egress.append(egress_rule(EgressTarget(ports=(tracking["port"],),
                                                    namespace=tracking["namespace"])))
         allow_policy(f"{name}-allow", ns, selector, ingress=ingress, egress=egress, opts=child)
-        ModelMonitoring(f"{name}-monitoring", {
-            "namespace": ns, "endpoint": endpoint, "model_name": settings.model_name,
-            "thresholds": settings.thresholds,
-            "gpu": any(colour.gpus for colour in settings.colours.values())}, opts=child)
+        if settings.monitoring:
+            ModelMonitoring(f"{name}-monitoring", {
+                "namespace": ns, "endpoint": endpoint, "model_name": settings.model_name,
+                "thresholds": settings.thresholds,
+                "gpu": any(colour.gpus for colour in settings.colours.values())}, opts=child)
 
         self.live_service = pulumi.Output.from_input(endpoint)
         self.preview_service = pulumi.Output.from_input(f"{endpoint}-preview")

@@ -1,6 +1,6 @@
 """Alerts and a Grafana dashboard for one model endpoint, from the serving image's metrics.
 
-Metrics (``serving_image/metrics.py``): ``ml_predictions_total{model_name,model_version,status}`` with status
+Metrics (the serving image's): ``ml_predictions_total{model_name,model_version,status}`` with status
 ``success``, ``client_error`` or ``server_error``; the ``ml_prediction_duration_seconds`` histogram; and the gauge
 ``ml_data_drift_score{model_name,model_version,feature}`` (PSI). Pod restarts come from kube-state-metrics, which
 the Prometheus stack runs.
@@ -11,11 +11,14 @@ silences nor fires them; client errors (4xx: bad input) do not count as the mode
 """
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NotRequired, TypedDict
 
 import pulumi
 import pulumi_kubernetes as k8s
+
+from ..tagging import tagged_options
 
 DASHBOARD_LABEL = "grafana_dashboard"
 """The label the Grafana sidecar looks for (kube-prometheus-stack's default ``sidecar.dashboards.label``)."""
@@ -47,6 +50,9 @@ class ModelMonitoringArgs(TypedDict):
     thresholds: AlertThresholds
     gpu: NotRequired[bool]
     """A colour runs on GPUs: the dashboard adds GPU utilisation and memory (DCGM exporter metrics)."""
+    tags: NotRequired[Mapping[str, str]]
+    """Cost tags for everything the component creates (canonical rules, ``mlops_platform.tags``; AWS tags, GCP
+    labels, Azure tags, Kubernetes labels); absent: only what the providers or an enclosing component apply."""
 
 
 _SERVER_ERROR = ',status="server_error"'
@@ -153,7 +159,8 @@ class ModelMonitoring(pulumi.ComponentResource):
     """A PrometheusRule and a dashboard ConfigMap for one model endpoint."""
 
     def __init__(self, name: str, args: ModelMonitoringArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("mlops:kubernetes:ModelMonitoring", name, None, opts)
+        super().__init__("mlops:kubernetes:ModelMonitoring", name, None,
+                         tagged_options(args.get("tags"), opts, f"{name}.tags"))
         child = pulumi.ResourceOptions(parent=self)
         namespace, endpoint, model = args["namespace"], args["endpoint"], args["model_name"]
         thresholds = args["thresholds"]

@@ -6,13 +6,15 @@ profile, so the API server itself rejects a pod that would run as root or with e
 """
 
 import re
+from collections.abc import Mapping
 from typing import NotRequired, TypedDict
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from .network_access import namespace_peer, tcp_ports
-from ..validation import DNS_LABEL, ArgumentError
+from ..tagging import tagged_options
+from ..validation import DNS_LABEL, ArgumentError, is_output, shown
 
 DNS_NAMESPACE = "kube-system"
 DNS_POD_LABELS = {"k8s-app": "kube-dns"}
@@ -28,11 +30,18 @@ class IsolatedNamespaceArgs(TypedDict):
     """Pod Security Admission level enforced: ``restricted`` (default), ``baseline`` (for charts whose pods
     cannot meet ``restricted``, such as node exporters) or ``privileged`` (node daemons that mount host paths, such
     as the NVIDIA device plugin; keep such a namespace for those daemons alone)."""
+    tags: NotRequired[Mapping[str, str]]
+    """Cost tags for everything the component creates (canonical rules, ``mlops_platform.tags``; AWS tags, GCP
+    labels, Azure tags, Kubernetes labels); absent: only what the providers or an enclosing component apply."""
 
 
 def validate_namespace_name(name: object, field: str) -> str:
+    if is_output(name):
+        raise ArgumentError(f"{field}: an Output is not allowed; use the namespace name as a plain string (object "
+                            f"names and network policies derive from it), and pass the component that creates the "
+                            f"namespace in opts.depends_on")
     if not isinstance(name, str) or not re.fullmatch(DNS_LABEL, name) or name in ("default", "kube-system"):
-        raise ArgumentError(f"{field}: {name!r} is not allowed; use a DNS label (lowercase letters, digits, '-', "
+        raise ArgumentError(f"{field}: {shown(name)} is not allowed; use a DNS label (lowercase letters, digits, '-', "
                             f"at most 63) other than default and kube-system")
     return name
 
@@ -46,9 +55,10 @@ class IsolatedNamespace(pulumi.ComponentResource):
         namespace_name = validate_namespace_name(args.get("name"), f"{name}.name")
         level = args.get("pod_security", "restricted")
         if level not in ("restricted", "baseline", "privileged"):
-            raise ArgumentError(f"{name}.pod_security: {level!r} is not allowed; use restricted, baseline or "
+            raise ArgumentError(f"{name}.pod_security: {shown(level)} is not allowed; use restricted, baseline or "
                                 f"privileged")
-        super().__init__("mlops:kubernetes:IsolatedNamespace", name, None, opts)
+        super().__init__("mlops:kubernetes:IsolatedNamespace", name, None,
+                         tagged_options(args.get("tags"), opts, f"{name}.tags"))
         child = pulumi.ResourceOptions(parent=self)
         namespace = k8s.core.v1.Namespace(
             f"{name}-namespace",

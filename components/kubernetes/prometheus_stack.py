@@ -25,6 +25,7 @@ from .container_resources import ComputeSettings, validate_compute
 from .model_monitoring import DASHBOARD_LABEL
 from .namespace import IsolatedNamespace, validate_namespace_name
 from .network_access import allow_policy, tcp_ports
+from ..tagging import tagged_options
 from ..validation import STORAGE_SIZE, ArgumentError, optional_int, reject_unknown_keys
 
 CHART = "kube-prometheus-stack"
@@ -33,7 +34,7 @@ CHART_VERSION = "88.5.3"
 CHART_REPOSITORY = "https://prometheus-community.github.io/helm-charts"
 GRAFANA_ADMIN_SECRET = "grafana-admin"
 _ARGS = frozenset({"namespace", "retention_days", "storage_size", "storage_class", "alertmanager_storage_size",
-                   "grafana_storage_size", "prometheus_compute", "release_name"})
+                   "grafana_storage_size", "prometheus_compute", "release_name", "tags"})
 DEFAULT_PROMETHEUS_COMPUTE = ComputeSettings("500m", "2Gi", "2", "4Gi", 0)
 
 
@@ -56,6 +57,9 @@ class PrometheusStackArgs(TypedDict):
     """Prometheus ``cpu_request``, ``memory_request``, ``cpu_limit``, ``memory_limit`` (default 500m/2Gi, 2/4Gi)."""
     release_name: NotRequired[str]
     """Helm release name (default ``monitoring``)."""
+    tags: NotRequired[Mapping[str, str]]
+    """Cost tags for everything the component creates (canonical rules, ``mlops_platform.tags``; AWS tags, GCP
+    labels, Azure tags, Kubernetes labels); absent: only what the providers or an enclosing component apply."""
 
 
 @dataclass(frozen=True)
@@ -171,7 +175,8 @@ class PrometheusStack(pulumi.ComponentResource):
     def __init__(self, name: str, args: PrometheusStackArgs | None = None,
                  opts: pulumi.ResourceOptions | None = None):
         settings = validate_prometheus_stack_args(args or {}, field=name)
-        super().__init__("mlops:kubernetes:PrometheusStack", name, None, opts)
+        super().__init__("mlops:kubernetes:PrometheusStack", name, None,
+                         tagged_options((args or {}).get("tags"), opts, f"{name}.tags"))
         child = pulumi.ResourceOptions(parent=self)
         ns = settings.namespace
         namespace = IsolatedNamespace(f"{name}-namespace", {"name": ns, "pod_security": "baseline"}, opts=child)

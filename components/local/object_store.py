@@ -7,12 +7,14 @@ NetworkPolicy that admits only the client namespaces. Clients reach it with ``ML
 it is for development clusters.
 """
 
-from typing import TypedDict
+from collections.abc import Mapping
+from typing import NotRequired, TypedDict
 
 import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
+from ..tagging import tagged_options
 from ..kubernetes.network_access import allow_policy, namespace_peer, tcp_ports
 from ..kubernetes.pod_security import container_security_context, pod_security_context, writable_volumes
 
@@ -33,6 +35,9 @@ class InClusterObjectStoreArgs(TypedDict):
     bucket: str
     storage_size: str
     client_namespaces: list[str]
+    tags: NotRequired[Mapping[str, str]]
+    """Cost tags for everything the component creates (canonical rules, ``mlops_platform.tags``; AWS tags, GCP
+    labels, Azure tags, Kubernetes labels); absent: only what the providers or an enclosing component apply."""
 
 
 class InClusterObjectStore(pulumi.ComponentResource):
@@ -44,7 +49,8 @@ class InClusterObjectStore(pulumi.ComponentResource):
     secret_key: pulumi.Output[str]
 
     def __init__(self, name: str, args: InClusterObjectStoreArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("mlops:local:InClusterObjectStore", name, None, opts)
+        super().__init__("mlops:local:InClusterObjectStore", name, None,
+                         tagged_options(args.get("tags"), opts, f"{name}.tags"))
         child = pulumi.ResourceOptions(parent=self)
         ns = args["namespace"]
         endpoint = f"http://minio.{ns}.svc.cluster.local:{PORT}"

@@ -6,12 +6,14 @@ What it deliberately does not: replicate, back up or encrypt at rest. It is for 
 layers use managed databases.
 """
 
-from typing import TypedDict
+from collections.abc import Mapping
+from typing import NotRequired, TypedDict
 
 import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
+from ..tagging import tagged_options
 from ..kubernetes.network_access import allow_policy, namespace_peer, tcp_ports
 from ..kubernetes.pod_security import container_security_context, pod_security_context, writable_volumes
 
@@ -33,6 +35,9 @@ class InClusterPostgresArgs(TypedDict):
     storage_size: str
     client_namespaces: list[str]
     """Namespaces whose pods may connect."""
+    tags: NotRequired[Mapping[str, str]]
+    """Cost tags for everything the component creates (canonical rules, ``mlops_platform.tags``; AWS tags, GCP
+    labels, Azure tags, Kubernetes labels); absent: only what the providers or an enclosing component apply."""
 
 
 class InClusterPostgres(pulumi.ComponentResource):
@@ -46,7 +51,8 @@ class InClusterPostgres(pulumi.ComponentResource):
     """The superuser's (``username``); a Pulumi secret."""
 
     def __init__(self, name: str, args: InClusterPostgresArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("mlops:local:InClusterPostgres", name, None, opts)
+        super().__init__("mlops:local:InClusterPostgres", name, None,
+                         tagged_options(args.get("tags"), opts, f"{name}.tags"))
         child = pulumi.ResourceOptions(parent=self)
         ns = args["namespace"]
         password = random.RandomPassword(f"{name}-password", length=32, special=False, opts=child)

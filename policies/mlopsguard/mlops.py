@@ -256,7 +256,10 @@ def _validate_monitoring(args: StackValidationArgs, report) -> None:
     prometheuses = [r for r in args.resources if r.resource_type.startswith("kubernetes:monitoring.coreos.com/")
                     and kind_of(r.resource_type) == "Prometheus"]
     if not releases and not prometheuses:
-        report("the stack runs workloads but has no monitoring stack (kube-prometheus-stack or a Prometheus)")
+        report("the stack runs workloads but has no monitoring stack (kube-prometheus-stack or a Prometheus), so "
+               "incidents leave no metrics or alerts; components built with monitoring: false (a cluster without the "
+               "Prometheus Operator) accept that: run a Prometheus (PrometheusStack), or set this rule to advisory in "
+               "the policy config for this stack")
     for release in releases:
         for problem in _monitoring_problems(release):
             report(f"the monitoring stack {problem}", release.urn)
@@ -273,7 +276,9 @@ def _validate_monitoring(args: StackValidationArgs, report) -> None:
 MONITORING = stack_rule(
     name="monitoring-stack-present",
     description="A stack that runs workloads also runs Prometheus with retention and persistent storage, and "
-                "Grafana without a plain-text or default admin password, so incidents leave evidence.",
+                "Grafana without a plain-text or default admin password, so incidents leave evidence. Components "
+                "built with monitoring: false, for a cluster without the Prometheus Operator, trade that evidence "
+                "away; a stack that accepts it sets this rule to advisory.",
     severity=Severity.MEDIUM,
     level=EnforcementLevel.MANDATORY,
     controls=[nist("SI-4"), nist("AU-11"), iso("A.8.16")],
@@ -312,13 +317,18 @@ def _validate_endpoint_monitoring(args: StackValidationArgs, report) -> None:
         missing = [what for what, seen in (("ServiceMonitor", monitored), ("PrometheusRule alerts", alerted))
                    if name not in seen]
         if missing:
-            report(f"model endpoint {name} has no {' and no '.join(missing)}", resource.urn)
+            report(f"model endpoint {name} has no {' and no '.join(missing)}, so nothing notices when it fails or "
+                   f"drifts; if it was built with monitoring: false (a cluster without the Prometheus Operator's "
+                   f"CRDs), install the operator and turn monitoring on, or accept the risk for this stack by "
+                   f"setting this rule to advisory in the policy config", resource.urn)
 
 
 ENDPOINT_MONITORING = stack_rule(
     name="endpoint-monitoring",
     description="Every model endpoint is scraped by a ServiceMonitor and has alert rules, so a failing or drifting "
-                "model pages someone instead of silently serving bad predictions.",
+                "model pages someone instead of silently serving bad predictions. An endpoint built with "
+                "monitoring: false (for a cluster without the Prometheus Operator's CRDs) has neither: the trade-off "
+                "is an unwatched model, accepted per stack by setting this rule to advisory.",
     severity=Severity.MEDIUM,
     level=EnforcementLevel.MANDATORY,
     controls=[nist("SI-4"), nist("IR-4"), iso("A.8.16")],

@@ -70,7 +70,7 @@ def test_the_resource_group_is_protected_locked_and_has_a_log_workspace():
     ({"name": "bad name."}, r"^resource_group\.name: 'bad name\.' is not allowed"),
     ({"location": "West Europe"}, r"^resource_group\.location: 'West Europe' is not allowed; use an Azure region"),
     ({"log_retention_days": 7}, r"^resource_group\.log_retention_days: 7 is not allowed; use an integer from 30"),
-    ({"tags": {}}, r"^resource_group\.tags: unknown key"),
+    ({"tags": {"owner": "ml"}}, r"^resource_group\.tags: missing required tag\(s\) environment, project"),
 ])
 def test_bad_resource_group_arguments_fail_before_any_resource(args, message):
     expect_failure(lambda: ResourceGroup("home", {"name": "ml-rg", "location": "westeurope", **args}), message)

@@ -13,7 +13,7 @@ from mlops_platform_offline.harness import SECRET_SIG
 from tests.kubernetes.rendering import container, database_access, inputs, render
 
 ARGS = {"namespace": "mlflow", "image": "ghcr.io/example/mlflow:3.17.2",
-        "database": "placeholder", "artifact_uri": "s3://bucket",
+        "database": database_access(), "artifact_uri": "s3://bucket",
         "database_egress": EgressTarget(ports=(5432,), cidrs=["10.20.0.0/16"])}
 
 

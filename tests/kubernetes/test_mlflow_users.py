@@ -19,7 +19,7 @@ from mlops_platform.validation import ArgumentError
 from tests.kubernetes.rendering import container, database_access, inputs, render
 
 ARGS = {"namespace": "mlflow", "image": "ghcr.io/example/mlflow:3.17.2",
-        "database": "placeholder", "artifact_uri": "s3://bucket",
+        "database": database_access(), "artifact_uri": "s3://bucket",
         "readers": [{"username": "endpoint-churn", "model_name": "churn-classifier", "model_versions": ["1", "2"]}]}
 
 
