@@ -27,7 +27,9 @@ from pulumi import Input
 
 from ..cloud_layer import EgressTarget
 from .container_resources import (
+    ComputeArgs,
     ComputeSettings,
+    ProbeArgs,
     ProbeSettings,
     http_probe,
     resource_requirements,
@@ -39,7 +41,7 @@ from .gpu_placement import GpuNodesArgs, node_selector, toleration_args, validat
 from .identity_labels import with_identity_labels
 from .model_monitoring import AlertThresholds, ModelMonitoring
 from .namespace import validate_namespace_name
-from .network_access import allow_policy, egress_rule, namespace_peer, tcp_ports
+from .network_access import EgressTargetArgs, allow_policy, egress_rule, egress_target, namespace_peer, tcp_ports
 from .pod_security import container_security_context, pod_security_context, writable_volumes
 from ..validation import ArgumentError, optional_bool, optional_int, pinned_image, reject_unknown_keys
 
@@ -105,6 +107,43 @@ class EndpointRouteArgs(TypedDict):
     """The Gateway's HTTPS listener (``sectionName``, default ``https``): TLS terminates there."""
 
 
+class EndpointAutoscalingArgs(TypedDict):
+    """CPU autoscaling of each colour, from its own replicas up."""
+
+    max_replicas: NotRequired[int]
+    """Most pods of a colour (up to 1000; default 4x the larger colour's replicas)."""
+    target_cpu_percent: NotRequired[int]
+    """Average CPU utilisation the autoscaler keeps (10-100, default 70)."""
+
+
+class EndpointSloArgs(TypedDict):
+    """The alert thresholds of the endpoint."""
+
+    p99_latency_seconds: NotRequired[float]
+    """0.001-60 (default 0.5)."""
+    max_error_ratio: NotRequired[float]
+    """0.0001-0.5 (default 0.01)."""
+    max_drift_score: NotRequired[float]
+    """0.01-10 (default 0.2)."""
+    max_restarts: NotRequired[int]
+    """Container restarts per hour, 0-100 (default 2)."""
+
+
+class EndpointTrackingArgs(TypedDict):
+    """The MLflow server the endpoint loads ``models:/`` URIs from."""
+
+    uri: Input[str]
+    """The server's URL inside the cluster."""
+    namespace: str
+    """The server's namespace (egress is allowed there only)."""
+    username: Input[str]
+    """An MLflow user with READ on the endpoint's model."""
+    password: Input[str]
+    """Its password (a Pulumi secret; kept in a Kubernetes Secret)."""
+    port: NotRequired[int]
+    """The server's port (default 5000)."""
+
+
 class BlueGreenModelEndpointArgs(TypedDict):
     """Inputs of a blue-green model endpoint."""
 
@@ -124,25 +163,27 @@ class BlueGreenModelEndpointArgs(TypedDict):
     """Mirror every request to the idle colour too (default false). Needs ``route``."""
     route: NotRequired[EndpointRouteArgs]
     """Publish through a Gateway API HTTPRoute; absent: cluster-internal Services only."""
-    compute: NotRequired[Mapping[str, Any]]
+    compute: NotRequired[ComputeArgs]
     """Per-pod ``cpu_request``, ``memory_request``, ``cpu_limit``, ``memory_limit``, ``gpus`` (nvidia.com/gpu)."""
-    readiness_probe: NotRequired[Mapping[str, Any]]
-    liveness_probe: NotRequired[Mapping[str, Any]]
-    autoscaling: NotRequired[Mapping[str, Any]]
+    readiness_probe: NotRequired[ProbeArgs]
+    liveness_probe: NotRequired[ProbeArgs]
+    autoscaling: NotRequired[EndpointAutoscalingArgs]
     """``max_replicas`` (default 4x replicas) and ``target_cpu_percent`` (default 70); per colour, from its replicas."""
     workers: NotRequired[int]
     """Server worker processes per pod (1-64, default 2)."""
     drain_delay_seconds: NotRequired[int]
     drain_timeout_seconds: NotRequired[int]
-    slo: NotRequired[Mapping[str, Any]]
+    slo: NotRequired[EndpointSloArgs]
     """``p99_latency_seconds`` (default 0.5), ``max_error_ratio`` (0.01), ``max_drift_score`` (0.2),
     ``max_restarts`` (2): the alert thresholds."""
     service_account_annotations: NotRequired[Input[Mapping[str, str]]]
     service_account_labels: NotRequired[Input[Mapping[str, str]]]
     artifact_pod_env: NotRequired[Input[Mapping[str, str]]]
     artifact_secret_env: NotRequired[Input[Mapping[str, str]]]
-    storage_egress: NotRequired[EgressTarget]
-    tracking: NotRequired[Mapping[str, Any]]
+    storage_egress: NotRequired[EgressTargetArgs]
+    """Where the artifact store listens (default: port 443 anywhere); the cloud layer's ``EgressTarget`` is accepted
+    too."""
+    tracking: NotRequired[EndpointTrackingArgs]
     """``uri``, ``namespace``, ``username``, ``password`` (secret) of the MLflow server, for ``models:/`` URIs."""
     client_namespaces: NotRequired[list[str]]
     """Namespaces whose pods may call the endpoint directly."""
@@ -184,6 +225,7 @@ class EndpointSettings:
     client_namespaces: tuple[str, ...]
     monitoring_namespace: str
     gpu_nodes: GpuNodesArgs | None
+    storage_egress: EgressTarget
 
     @property
     def idle(self) -> str:
@@ -268,6 +310,7 @@ def validate_endpoint_args(args: Mapping[str, Any], field: str = "endpoint") -> 
         monitoring_namespace=validate_namespace_name(args.get("monitoring_namespace", "monitoring"),
                                                      f"{field}.monitoring_namespace"),
         gpu_nodes=gpu_nodes,
+        storage_egress=egress_target(args.get("storage_egress"), f"{field}.storage_egress", EgressTarget(ports=(443,))),
     )
 
 
@@ -435,7 +478,7 @@ class BlueGreenModelEndpoint(pulumi.ComponentResource):
             ingress_from.append(namespace_peer(settings.route["gateway_namespace"]))
         ingress = [k8s.networking.v1.NetworkPolicyIngressRuleArgs(
             from_=[namespace_peer(settings.monitoring_namespace), *ingress_from], ports=tcp_ports([SERVING_PORT]))]
-        egress = [egress_rule(args.get("storage_egress") or EgressTarget(ports=(443,)))]
+        egress = [egress_rule(settings.storage_egress)]
         if tracking:
             egress.append(egress_rule(EgressTarget(ports=(int(tracking.get("port", 5000)),),
                                                    namespace=tracking["namespace"])))

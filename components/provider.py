@@ -1,0 +1,152 @@
+"""The component provider: the public components served to every Pulumi language (TypeScript, Go, .NET, Java, YAML).
+
+``provider/PulumiPlugin.yaml`` makes the repository's ``provider/`` folder a source-based component package;
+``pulumi package add`` runs its ``__main__.py``, which calls :func:`serve`. Pulumi's component provider host reads the
+schema from the classes themselves (their ``...Args`` TypedDicts, output annotations and docstrings).
+
+Pulumi puts every component and type of a package in one module (``mlops:index:<Name>``), so the three clouds'
+blocks, which share their Python names (``ArtifactStore`` in ``aws``, ``gcp`` and ``azure``), are served under the
+cloud's prefix: ``AwsArtifactStore``, ``GcpArtifactStore``, ``AzureArtifactStore``. Each is a subclass that adds
+nothing: a component built through the provider registers the same type token (``mlops:aws:ArtifactStore``) and the
+same children as the Python class, so its URNs are the ones a Python program would get.
+
+Not served: the layers and the platform (their sections are shaped by the chosen cloud, which a schema cannot
+express without unions), and the components whose inputs are the cloud-layer contract's objects rather than plain
+data (the MLflow server and the database bootstrap take a ``DatabaseAccess``; the monitoring objects and the GPU
+daemons are parts of the endpoint and the Kubernetes layer).
+"""
+
+import ast
+import dataclasses
+import functools
+import inspect
+import json
+import sys
+import textwrap
+from typing import Any
+
+import pulumi
+from pulumi.provider.experimental.analyzer import Analyzer, TypeDefinition
+from pulumi.provider.experimental.component import ComponentProvider
+from pulumi.provider.experimental.schema import generate_schema
+from pulumi.provider.provider import Provider
+from pulumi.provider.server import main as serve_provider
+
+from .aws import artifact_store as aws_artifact_store
+from .aws import cluster as aws_cluster
+from .aws import database as aws_database
+from .aws import network as aws_network
+from .aws import workload_identity as aws_workload_identity
+from .azure import artifact_store as azure_artifact_store
+from .azure import cluster as azure_cluster
+from .azure import database as azure_database
+from .azure import network as azure_network
+from .azure import resource_group as azure_resource_group
+from .azure import workload_identity as azure_workload_identity
+from .gcp import artifact_store as gcp_artifact_store
+from .gcp import cluster as gcp_cluster
+from .gcp import database as gcp_database
+from .gcp import network as gcp_network
+from .gcp import workload_identity as gcp_workload_identity
+from .kubernetes.model_endpoint import BlueGreenModelEndpoint
+from .kubernetes.namespace import IsolatedNamespace
+
+PACKAGE = "mlops"
+"""The package name: the first part of every schema token, and of the components' own type tokens."""
+VERSION = "0.1.0"
+"""The package version the schema carries (the distribution's version)."""
+
+
+def _served_as(prefix: str, component: type[pulumi.ComponentResource]) -> type[pulumi.ComponentResource]:
+    """``component`` under the schema name ``<prefix><Name>``: a subclass with the same docstring and behaviour."""
+    return type(f"{prefix}{component.__name__}", (component,),
+                {"__doc__": component.__doc__, "__module__": component.__module__})
+
+
+PUBLIC_COMPONENTS: tuple[type[pulumi.ComponentResource], ...] = (
+    _served_as("Aws", aws_artifact_store.ArtifactStore),
+    _served_as("Aws", aws_workload_identity.WorkloadIdentity),
+    _served_as("Aws", aws_network.Network),
+    _served_as("Aws", aws_cluster.Cluster),
+    _served_as("Aws", aws_database.Database),
+    _served_as("Gcp", gcp_artifact_store.ArtifactStore),
+    _served_as("Gcp", gcp_workload_identity.WorkloadIdentity),
+    _served_as("Gcp", gcp_network.Network),
+    _served_as("Gcp", gcp_cluster.Cluster),
+    _served_as("Gcp", gcp_database.Database),
+    _served_as("Azure", azure_resource_group.ResourceGroup),
+    _served_as("Azure", azure_artifact_store.ArtifactStore),
+    _served_as("Azure", azure_workload_identity.WorkloadIdentity),
+    _served_as("Azure", azure_network.Network),
+    _served_as("Azure", azure_cluster.Cluster),
+    _served_as("Azure", azure_database.Database),
+    IsolatedNamespace,
+    BlueGreenModelEndpoint,
+)
+"""The components other languages can use, in schema order."""
+
+
+@functools.cache
+def attribute_docstrings(cls: type) -> dict[str, str]:
+    """The docstrings written under the annotated attributes of ``cls``'s own body (``name: str`` then
+    ``\"\"\"...\"\"\"``); empty when its source cannot be read."""
+    try:
+        source = textwrap.dedent(inspect.getsource(cls))
+    except (OSError, TypeError):
+        return {}
+    body = next((node.body for node in ast.parse(source).body if isinstance(node, ast.ClassDef)), [])
+    found: dict[str, str] = {}
+    for statement, following in zip(body, body[1:]):
+        if (isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name)
+                and isinstance(following, ast.Expr) and isinstance(following.value, ast.Constant)
+                and isinstance(following.value.value, str)):
+            found[statement.target.id] = inspect.cleandoc(following.value.value)
+    return found
+
+
+class _Analyzer(Analyzer):
+    """Pulumi's analyzer, reading attribute docstrings per class object and along the MRO: its own cache is keyed
+    by the class name alone, so two clouds' ``ArtifactStoreArgs`` would share one set of descriptions, and a served
+    subclass would lose its base class's output descriptions."""
+
+    def get_docstring(self, typ: type, name: str) -> str | None:
+        for cls in getattr(typ, "__mro__", (typ,)):
+            if name in attribute_docstrings(cls):
+                return attribute_docstrings(cls)[name]
+        return None
+
+
+class MlopsComponentProvider(ComponentProvider):
+    """Pulumi's component provider for :data:`PUBLIC_COMPONENTS`, with the analyzer above, and outputs that are
+    frozen dataclasses of the cloud-layer contract (GCP's ``Database.proxy``) returned as their fields."""
+
+    def __init__(self, components: tuple[type[pulumi.ComponentResource], ...] = PUBLIC_COMPONENTS,
+                 version: str = VERSION) -> None:
+        self._name = PACKAGE
+        self.analyzer = _Analyzer(PACKAGE)
+        result = self.analyzer.analyze(list(components))
+        self._components = {component.__name__: component for component in components}
+        self._component_defs = result["component_definitions"]
+        self._type_defs = result["type_definitions"]
+        self._external_enum_types = result["external_enum_types"]
+        self._dependencies = sorted(result["dependencies"], key=lambda d: f"{d.name}{d.version}")
+        schema = generate_schema(PACKAGE, version, None, self._component_defs, self._type_defs, self._dependencies)
+        document = schema.to_json()
+        document.update(description=__doc__.splitlines()[0], license="Apache-2.0")
+        Provider.__init__(self, version, json.dumps(document))
+
+    def map_complex_output(self, instance_val: Any, type_def: TypeDefinition) -> Any:
+        if dataclasses.is_dataclass(instance_val) and not isinstance(instance_val, type):
+            instance_val = {f.name: getattr(instance_val, f.name) for f in dataclasses.fields(instance_val)}
+        return super().map_complex_output(instance_val, type_def)
+
+
+def schema() -> dict[str, Any]:
+    """The package schema the provider serves (what ``GetSchema`` returns), as a document."""
+    return json.loads(MlopsComponentProvider().schema)
+
+
+def serve(args: list[str] | None = None) -> None:
+    """Serve the provider over gRPC (prints its port, as the Pulumi CLI expects); ``args`` default to the command
+    line (the engine address, then flags)."""
+    serve_provider(MlopsComponentProvider(), sys.argv[1:] if args is None else args)
