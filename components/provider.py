@@ -26,7 +26,7 @@ import textwrap
 from typing import Any
 
 import pulumi
-from pulumi.provider.experimental.analyzer import Analyzer, TypeDefinition
+from pulumi.provider.experimental.analyzer import Analyzer, PropertyDefinition, PropertyType, TypeDefinition
 from pulumi.provider.experimental.component import ComponentProvider
 from pulumi.provider.experimental.schema import generate_schema
 from pulumi.provider.provider import Provider
@@ -117,8 +117,10 @@ class _Analyzer(Analyzer):
 
 
 class MlopsComponentProvider(ComponentProvider):
-    """Pulumi's component provider for :data:`PUBLIC_COMPONENTS`, with the analyzer above, and outputs that are
-    frozen dataclasses of the cloud-layer contract (GCP's ``Database.proxy``) returned as their fields."""
+    """Pulumi's component provider for :data:`PUBLIC_COMPONENTS`, with the analyzer above; lists and maps of
+    integers made integers again (the wire carries every number as a double, and Pulumi's host converts only single
+    integer inputs); outputs that are frozen dataclasses of the cloud-layer contract (GCP's ``Database.proxy``)
+    returned as their fields."""
 
     def __init__(self, components: tuple[type[pulumi.ComponentResource], ...] = PUBLIC_COMPONENTS,
                  version: str = VERSION) -> None:
@@ -135,10 +137,28 @@ class MlopsComponentProvider(ComponentProvider):
         document.update(description=__doc__.splitlines()[0], license="Apache-2.0")
         Provider.__init__(self, version, json.dumps(document))
 
+    def map_input_properties(self, inputs: Any, properties: dict[str, PropertyDefinition], mapping: dict[str, str],
+                             component_name: str, property_path: str) -> Any:
+        mapped = super().map_input_properties(inputs, properties, mapping, component_name, property_path)
+        for schema_name, prop in properties.items():
+            element = prop.items or prop.additional_properties
+            value = mapped.get(mapping[schema_name])
+            if element is None or element.type != PropertyType.INTEGER:
+                continue
+            if isinstance(value, list):
+                mapped[mapping[schema_name]] = [_whole(v) for v in value]
+            elif isinstance(value, dict):
+                mapped[mapping[schema_name]] = {k: _whole(v) for k, v in value.items()}
+        return mapped
+
     def map_complex_output(self, instance_val: Any, type_def: TypeDefinition) -> Any:
         if dataclasses.is_dataclass(instance_val) and not isinstance(instance_val, type):
             instance_val = {f.name: getattr(instance_val, f.name) for f in dataclasses.fields(instance_val)}
         return super().map_complex_output(instance_val, type_def)
+
+
+def _whole(value: Any) -> Any:
+    return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 def schema() -> dict[str, Any]:
