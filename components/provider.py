@@ -117,9 +117,9 @@ class _Analyzer(Analyzer):
 
 
 class MlopsComponentProvider(ComponentProvider):
-    """Pulumi's component provider for :data:`PUBLIC_COMPONENTS`, with the analyzer above; lists and maps of
-    integers made integers again (the wire carries every number as a double, and Pulumi's host converts only single
-    integer inputs); outputs that are frozen dataclasses of the cloud-layer contract (GCP's ``Database.proxy``)
+    """Pulumi's component provider for :data:`PUBLIC_COMPONENTS`, with the analyzer above; integer inputs, and
+    lists and maps of them, made integers again (the wire carries every number as a double; Pulumi's host converts
+    a single integer but then passes on the double all the same, and leaves lists and maps as they are); outputs that are frozen dataclasses of the cloud-layer contract (GCP's ``Database.proxy``)
     returned as their fields."""
 
     def __init__(self, components: tuple[type[pulumi.ComponentResource], ...] = PUBLIC_COMPONENTS,
@@ -139,10 +139,15 @@ class MlopsComponentProvider(ComponentProvider):
 
     def map_input_properties(self, inputs: Any, properties: dict[str, PropertyDefinition], mapping: dict[str, str],
                              component_name: str, property_path: str) -> Any:
+        if isinstance(inputs, dict):
+            inputs = {key: self._spread(value, properties[key]) if key in properties else value
+                      for key, value in inputs.items()}
         mapped = super().map_input_properties(inputs, properties, mapping, component_name, property_path)
         for schema_name, prop in properties.items():
             element = prop.items or prop.additional_properties
             value = mapped.get(mapping[schema_name])
+            if prop.type == PropertyType.INTEGER and value is not None:
+                mapped[mapping[schema_name]] = _whole(value)
             if element is None or element.type != PropertyType.INTEGER:
                 continue
             if isinstance(value, list):
@@ -150,6 +155,30 @@ class MlopsComponentProvider(ComponentProvider):
             elif isinstance(value, dict):
                 mapped[mapping[schema_name]] = {k: _whole(v) for k, v in value.items()}
         return mapped
+
+    def _spread(self, value: Any, prop: PropertyDefinition) -> Any:
+        """An object input that arrived as one Output (the SDK lifts a nested secret, or the dependencies of known
+        values, to the whole object) as the object itself: plain fields plain, each Input field an Output of the
+        whole (so it keeps the secret and the dependencies, conservatively for every Input field). Pulumi's host
+        would read such an Output as an empty object. Unknown values (a preview) stay as they came."""
+        type_def = self._type_defs.get(prop.ref.rsplit(":", 1)[-1]) if prop.ref and ":" in prop.ref else None
+        if not isinstance(value, pulumi.Output) or type_def is None or type_def.enum:
+            return value
+        data = value._data  # resolved already: the provider server builds it from the request's values
+        if not data.done() or data.exception() is not None or not data.result().is_known:
+            return value
+        whole = data.result().value
+        if not isinstance(whole, dict):
+            return value
+        spread: dict[str, Any] = {}
+        for key, field in type_def.properties.items():
+            if key not in whole:
+                continue
+            if field.plain:
+                spread[key] = whole[key]
+            else:
+                spread[key] = value.apply(lambda plain, k=key: plain[k])
+        return spread
 
     def map_complex_output(self, instance_val: Any, type_def: TypeDefinition) -> Any:
         if dataclasses.is_dataclass(instance_val) and not isinstance(instance_val, type):
