@@ -7,12 +7,15 @@ import selectors
 import subprocess
 import sys
 from collections.abc import Iterator
+from concurrent import futures
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import grpc
 import yaml
-from pulumi.runtime.proto import provider_pb2_grpc
+from google.protobuf import empty_pb2
+from pulumi.runtime.proto import engine_pb2_grpc, provider_pb2_grpc, resource_pb2, resource_pb2_grpc
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PLUGIN_DIR = PROJECT_ROOT / "provider"
@@ -32,9 +35,9 @@ def plugin_command(engine_address: str) -> list[str]:
 
 
 @contextmanager
-def served_provider(engine_address: str = "127.0.0.1:1") -> Iterator[provider_pb2_grpc.ResourceProviderStub]:
-    """The provider process, from its first stdout line (the port) to its termination. ``engine_address`` is where
-    it would send logs; nothing connects to it unless a Construct logs."""
+def served_provider(engine_address: str = "127.0.0.1:1") -> Iterator[str]:
+    """The provider process, from its first stdout line (the port) to its termination, as its address.
+    ``engine_address`` is where it sends logs; nothing connects to it unless a Construct logs."""
     process = subprocess.Popen(plugin_command(engine_address), cwd=PLUGIN_DIR, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
@@ -45,8 +48,7 @@ def served_provider(engine_address: str = "127.0.0.1:1") -> Iterator[provider_pb
         if not port.isdigit():
             process.kill()
             raise AssertionError(f"the provider printed no port: {port!r}; stderr: {process.stderr.read()[-2000:]}")
-        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-            yield provider_pb2_grpc.ResourceProviderStub(channel)
+        yield f"127.0.0.1:{port}"
     finally:
         process.terminate()
         try:
@@ -54,3 +56,55 @@ def served_provider(engine_address: str = "127.0.0.1:1") -> Iterator[provider_pb
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+class EngineBridge(resource_pb2_grpc.ResourceMonitorServicer, engine_pb2_grpc.EngineServicer):
+    """A gRPC engine and resource monitor for a provider process, backed by the harness's in-process monitor of the
+    run under way (``target``), so what the provider registers over gRPC is recorded like a Python program's. The
+    provider's logs are kept in ``logs``."""
+
+    def __init__(self) -> None:
+        self.target: Any = None
+        self.logs: list[str] = []
+
+    # Engine
+    def Log(self, request, context):
+        self.logs.append(request.message)
+        return empty_pb2.Empty()
+
+    # Resource monitor: the calls a component provider's SDK makes during Construct.
+    def GetDeploymentInfo(self, request, context):
+        return self.target.GetDeploymentInfo(request)
+
+    def SupportsFeature(self, request, context):
+        return resource_pb2.SupportsFeatureResponse(hasSupport=self.target.SupportsFeature(request).hasSupport)
+
+    def RegisterResource(self, request, context):
+        return self.target.RegisterResource(request)
+
+    def RegisterResourceOutputs(self, request, context):
+        return self.target.RegisterResourceOutputs(request)
+
+    def Invoke(self, request, context):
+        return self.target.Invoke(request)
+
+    def RegisterPackage(self, request, context):
+        return self.target.RegisterPackage(request)
+
+    def SignalAndWaitForShutdown(self, request, context):
+        return empty_pb2.Empty()
+
+
+@contextmanager
+def engine_bridge() -> Iterator[tuple[EngineBridge, str]]:
+    """An :class:`EngineBridge` served on 127.0.0.1, and its address."""
+    bridge = EngineBridge()
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
+    resource_pb2_grpc.add_ResourceMonitorServicer_to_server(bridge, server)
+    engine_pb2_grpc.add_EngineServicer_to_server(bridge, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        yield bridge, f"127.0.0.1:{port}"
+    finally:
+        server.stop(grace=None)

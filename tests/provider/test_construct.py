@@ -4,6 +4,8 @@ Each case runs twice under the harness: once with the Python class and snake_cas
 ``MlopsComponentProvider.construct`` with the camelCase inputs a TypeScript or YAML program sends, after the wire
 round trip Construct performs (serialized to a protobuf Struct, numbers as doubles, secrets as secret values, then
 deserialized by the provider server's own ``_construct_inputs``). The recorded registrations must be identical.
+One case goes all the way over gRPC: a ``ConstructRequest`` to the provider process started as the CLI starts it,
+whose registrations reach the harness's monitor through a gRPC bridge (``tests.provider.served``).
 """
 
 from __future__ import annotations
@@ -11,16 +13,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import grpc
 import pulumi
 import pulumi_kubernetes as k8s
 import pytest
 from pulumi.provider.server import ProviderServicer
-from pulumi.runtime import rpc
+from pulumi.runtime import rpc, settings
+from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
 
 from mlops_platform.aws.artifact_store import ArtifactStore
 from mlops_platform.kubernetes.model_endpoint import BlueGreenModelEndpoint
 from mlops_platform.provider import PACKAGE, MlopsComponentProvider
 from mlops_platform_offline.harness import Preview, ProgramError, redacted, run_function
+from tests.provider.served import engine_bridge, served_provider
 
 
 @pytest.fixture(scope="module")
@@ -153,3 +158,34 @@ def test_the_constructed_endpoint_egress_uses_the_given_ports_and_ranges(provide
     egress = policy.inputs["spec"]["egress"][0]
     assert egress["ports"] == [{"port": 443, "protocol": "TCP"}]
     assert egress["to"] == [{"ipBlock": {"cidr": "10.0.0.0/16"}}]
+
+
+@pytest.fixture(scope="module")
+def provider_process():
+    """The provider process, and the bridge it sends its registrations and logs through."""
+    with engine_bridge() as (bridge, bridge_address), served_provider(bridge_address) as address:
+        yield bridge, bridge_address, address
+
+
+def test_the_aws_artifact_store_constructs_the_same_resources_over_grpc(provider_process):
+    bridge, bridge_address, address = provider_process
+
+    async def program() -> None:
+        bridge.target = settings.get_monitor()
+        stack_urn = await settings.get_root_resource().urn.future()
+        request = provider_pb2.ConstructRequest(
+            project=settings.get_project(), stack=settings.get_stack(), organization="organization", dryRun=True,
+            monitorEndpoint=bridge_address, type=f"{PACKAGE}:index:AwsArtifactStore", name="store",
+            parent=stack_urn, inputs=await rpc.serialize_properties(ARTIFACT_STORE_INPUTS, {}))
+        async with grpc.aio.insecure_channel(address) as channel:
+            response = await provider_pb2_grpc.ResourceProviderStub(channel).Construct(request, timeout=120)
+        assert response.urn.endswith("$mlops:aws:ArtifactStore::store")
+        outputs = rpc.deserialize_properties(response.state)
+        assert outputs["uri"].startswith("s3://mlops-dev-artifacts-")
+
+    constructed = run_function(program)
+    python = run_function(lambda: ArtifactStore("store", {
+        "name_prefix": "mlops-dev-artifacts-", "noncurrent_days": 45, "incomplete_upload_days": 3,
+        "access_logging": True, "access_log_days": 90}))
+    assert len(constructed.resources) > 5
+    assert _registrations(constructed) == _registrations(python)

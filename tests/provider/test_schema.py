@@ -12,10 +12,11 @@ import re
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
 from jsonschema import validators
 from jsonschema._keywords import pattern as _pattern_keyword
-from pulumi.runtime.proto import provider_pb2
+from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
 
 from mlops_platform.provider import PACKAGE, PUBLIC_COMPONENTS, VERSION
 from tests.provider.served import served_provider
@@ -28,7 +29,8 @@ output of the served components has a known structure. Add a path only with a re
 
 @pytest.fixture(scope="module")
 def served_schema() -> dict[str, Any]:
-    with served_provider() as provider:
+    with served_provider() as address, grpc.insecure_channel(address) as channel:
+        provider = provider_pb2_grpc.ResourceProviderStub(channel)
         response = provider.GetSchema(provider_pb2.GetSchemaRequest(version=0), timeout=60)
     return json.loads(response.schema)
 
