@@ -55,6 +55,7 @@ PACKAGE = "mlops"
 """The package name: the first part of every schema token, and of the components' own type tokens."""
 VERSION = "0.1.0"
 """The package version the schema carries (the distribution's version)."""
+DESCRIPTION = "Pulumi components that stand up an MLOps platform on AWS, GCP or Azure."
 
 
 def _served_as(prefix: str, component: type[pulumi.ComponentResource]) -> type[pulumi.ComponentResource]:
@@ -134,7 +135,7 @@ class MlopsComponentProvider(ComponentProvider):
         self._dependencies = sorted(result["dependencies"], key=lambda d: f"{d.name}{d.version}")
         schema = generate_schema(PACKAGE, version, None, self._component_defs, self._type_defs, self._dependencies)
         document = schema.to_json()
-        document.update(description=__doc__.splitlines()[0], license="Apache-2.0")
+        document.update(description=DESCRIPTION, license="Apache-2.0")
         Provider.__init__(self, version, json.dumps(document))
 
     def map_input_properties(self, inputs: Any, properties: dict[str, PropertyDefinition], mapping: dict[str, str],
