@@ -157,28 +157,37 @@ class MlopsComponentProvider(ComponentProvider):
                 mapped[mapping[schema_name]] = {k: _whole(v) for k, v in value.items()}
         return mapped
 
+    def _object_type(self, prop: PropertyDefinition) -> TypeDefinition | None:
+        type_def = self._type_defs.get(prop.ref.rsplit(":", 1)[-1]) if prop.ref and ":" in prop.ref else None
+        return None if type_def is None or type_def.enum else type_def
+
     def _spread(self, value: Any, prop: PropertyDefinition) -> Any:
         """An object input that arrived as one Output (the SDK lifts a nested secret, or the dependencies of known
-        values, to the whole object) as the object itself: plain fields plain, each Input field an Output of the
-        whole (so it keeps the secret and the dependencies, conservatively for every Input field). Pulumi's host
-        would read such an Output as an empty object. Unknown values (a preview) stay as they came."""
-        type_def = self._type_defs.get(prop.ref.rsplit(":", 1)[-1]) if prop.ref and ":" in prop.ref else None
-        if not isinstance(value, pulumi.Output) or type_def is None or type_def.enum:
+        values, to the whole object) as the object itself: plain fields plain (the generated SDKs only take plain
+        values there), nested objects spread alike, and each Input field an Output of the whole, so it keeps the
+        secret and the dependencies (conservatively: every Input field of the object). Pulumi's host would read
+        such an Output as an empty object. Unknown values (a preview) stay as they came."""
+        type_def = self._object_type(prop)
+        if not isinstance(value, pulumi.Output) or type_def is None:
             return value
         data = value._data  # resolved already: the provider server builds it from the request's values
         if not data.done() or data.exception() is not None or not data.result().is_known:
             return value
-        whole = data.result().value
-        if not isinstance(whole, dict):
-            return value
+        return self._spread_known(value, data.result().value, type_def)
+
+    def _spread_known(self, whole: pulumi.Output, plain: Any, type_def: TypeDefinition) -> Any:
+        if not isinstance(plain, dict):
+            return whole
         spread: dict[str, Any] = {}
         for key, field in type_def.properties.items():
-            if key not in whole:
+            if key not in plain:
                 continue
-            if field.plain:
-                spread[key] = whole[key]
+            part = whole.apply(lambda value, k=key: value[k])
+            nested = self._object_type(field)
+            if nested is not None:
+                spread[key] = self._spread_known(part, plain[key], nested)
             else:
-                spread[key] = value.apply(lambda plain, k=key: plain[k])
+                spread[key] = plain[key] if field.plain else part
         return spread
 
     def map_complex_output(self, instance_val: Any, type_def: TypeDefinition) -> Any:
