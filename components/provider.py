@@ -11,9 +11,8 @@ nothing: a component built through the provider registers the same type token (`
 same children as the Python class, so its URNs are the ones a Python program would get.
 
 Not served: the layers and the platform (their sections are shaped by the chosen cloud, which a schema cannot
-express without unions), and the components whose inputs are the cloud-layer contract's objects rather than plain
-data (the MLflow server and the database bootstrap take a ``DatabaseAccess``; the monitoring objects and the GPU
-daemons are parts of the endpoint and the Kubernetes layer).
+express without unions), the Prometheus stack (a union input), and the parts the layers wire themselves (the
+database bootstrap, the monitoring objects, the GPU daemons, Karpenter, the CI identities, the local data services).
 """
 
 import ast
@@ -48,6 +47,7 @@ from .gcp import cluster as gcp_cluster
 from .gcp import database as gcp_database
 from .gcp import network as gcp_network
 from .gcp import workload_identity as gcp_workload_identity
+from .kubernetes.mlflow_server import MlflowServer
 from .kubernetes.model_endpoint import BlueGreenModelEndpoint
 from .kubernetes.namespace import IsolatedNamespace
 
@@ -82,6 +82,7 @@ PUBLIC_COMPONENTS: tuple[type[pulumi.ComponentResource], ...] = (
     _served_as("Azure", azure_cluster.Cluster),
     _served_as("Azure", azure_database.Database),
     IsolatedNamespace,
+    MlflowServer,
     BlueGreenModelEndpoint,
 )
 """The components other languages can use, in schema order."""
@@ -120,8 +121,9 @@ class _Analyzer(Analyzer):
 class MlopsComponentProvider(ComponentProvider):
     """Pulumi's component provider for :data:`PUBLIC_COMPONENTS`, with the analyzer above; integer inputs, and
     lists and maps of them, made integers again (the wire carries every number as a double; Pulumi's host converts
-    a single integer but then passes on the double all the same, and leaves lists and maps as they are); outputs that are frozen dataclasses of the cloud-layer contract (GCP's ``Database.proxy``)
-    returned as their fields."""
+    a single integer but then passes on the double all the same, fails on an integer output, and leaves lists and
+    maps as they are); object inputs that arrive as one Output spread (below); outputs that are frozen dataclasses
+    of the cloud-layer contract (GCP's ``Database.proxy``) returned as their fields."""
 
     def __init__(self, components: tuple[type[pulumi.ComponentResource], ...] = PUBLIC_COMPONENTS,
                  version: str = VERSION) -> None:
@@ -140,10 +142,17 @@ class MlopsComponentProvider(ComponentProvider):
 
     def map_input_properties(self, inputs: Any, properties: dict[str, PropertyDefinition], mapping: dict[str, str],
                              component_name: str, property_path: str) -> Any:
+        held: dict[str, pulumi.Output] = {}
         if isinstance(inputs, dict):
             inputs = {key: self._spread(value, properties[key]) if key in properties else value
                       for key, value in inputs.items()}
+            # Pulumi's host calls int() on an integer input, which an Output (a value with dependencies) is not.
+            held = {key: value for key, value in inputs.items() if isinstance(value, pulumi.Output)
+                    and key in properties and properties[key].type == PropertyType.INTEGER}
+            inputs = {key: 0 if key in held else value for key, value in inputs.items()}
         mapped = super().map_input_properties(inputs, properties, mapping, component_name, property_path)
+        for key, value in held.items():
+            mapped[mapping[key]] = value.apply(_whole)
         for schema_name, prop in properties.items():
             element = prop.items or prop.additional_properties
             value = mapped.get(mapping[schema_name])

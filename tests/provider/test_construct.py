@@ -22,6 +22,7 @@ from pulumi.runtime import rpc, settings
 from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
 
 from mlops_platform.aws.artifact_store import ArtifactStore
+from mlops_platform.kubernetes.mlflow_server import MlflowServer
 from mlops_platform.kubernetes.model_endpoint import BlueGreenModelEndpoint
 from mlops_platform.provider import PACKAGE, MlopsComponentProvider
 from mlops_platform_offline.harness import Preview, ProgramError, redacted, run_function
@@ -189,3 +190,68 @@ def test_the_aws_artifact_store_constructs_the_same_resources_over_grpc(provider
         "access_logging": True, "access_log_days": 90}))
     assert len(constructed.resources) > 5
     assert _registrations(constructed) == _registrations(python)
+
+
+MLFLOW_CAMEL = {
+    "namespace": "mlflow", "image": "ghcr.io/example/mlflow:3.17.2", "artifactUri": "s3://bucket",
+    "databaseEgress": {"ports": [5432], "cidrs": ["10.20.0.0/16"]},
+    "compute": {"cpuRequest": "1", "memoryRequest": "2Gi", "cpuLimit": "2", "memoryLimit": "3Gi"},
+    "readers": [{"username": "endpoint-churn", "modelName": "churn-classifier", "modelVersions": ["1", "2"]}],
+}
+MLFLOW_SNAKE = {
+    "namespace": "mlflow", "image": "ghcr.io/example/mlflow:3.17.2", "artifact_uri": "s3://bucket",
+    "database_egress": {"ports": [5432], "cidrs": ["10.20.0.0/16"]},
+    "compute": {"cpu_request": "1", "memory_request": "2Gi", "cpu_limit": "2", "memory_limit": "3Gi"},
+    "readers": [{"username": "endpoint-churn", "model_name": "churn-classifier", "model_versions": ["1", "2"]}],
+}
+
+
+def test_the_mlflow_server_on_a_token_login_constructs_the_same_resources(provider):
+    # The Python side passes the cloud layer's DatabaseAccess (as the AWS layer builds it); the provider side the
+    # same access as the plain data other languages send.
+    from tests.kubernetes.rendering import database_access
+
+    python = run_function(lambda: MlflowServer("mlflow", {**MLFLOW_SNAKE, "database": database_access("token")},
+                                               opts=_kubernetes()))
+    database = {
+        "host": "db.cluster.internal", "port": 5432, "database": "mlflow", "username": "mlflow_tracking",
+        "login": {"refreshedToken": {"source": "aws-rds-iam", "settings": {"AWS_REGION": "eu-west-1"}}},
+        "tls": {"mode": "verify-full", "caBundle": "aws-rds"},
+        "role": {"create": ["CREATE ROLE {role} LOGIN"], "ensure": ["GRANT rds_iam TO {role}"]},
+        "admin": {"username": "mlflow", "login": {"refreshedToken": {"source": "aws-secrets-manager", "settings": {
+            "AWS_REGION": "eu-west-1", "MLOPS_DB_SECRET_ID": "arn:aws:secretsmanager:x"}}}},
+    }
+    constructed = _through_provider(provider, "MlflowServer", "mlflow", lambda: {**MLFLOW_CAMEL, "database": database},
+                                    _kubernetes)
+    assert {"kubernetes:apps/v1:Deployment", "kubernetes:batch/v1:Job"} <= {r.type for r in constructed.resources}
+    assert _registrations(constructed) == _registrations(python)
+
+
+def _static_database() -> dict[str, Any]:
+    return {
+        "host": "postgres.data.svc", "port": 5432, "database": "mlflow", "username": "mlflow_tracking",
+        "login": {"staticPassword": pulumi.Output.secret("hunter2-workload")}, "tls": {"mode": "disable"},
+        "admin": {"username": "postgres", "login": {"staticPassword": pulumi.Output.secret("hunter2-admin")}},
+    }
+
+
+def test_a_static_database_password_through_the_provider_stays_secret(provider):
+    constructed = _through_provider(provider, "MlflowServer", "mlflow",
+                                    lambda: {**MLFLOW_CAMEL, "database": _static_database()}, _kubernetes)
+    everything = str([redacted(r.inputs) for r in constructed.resources])
+    assert "hunter2-workload" not in everything and "hunter2-admin" not in everything
+    assert "hunter2-workload" in str(constructed.one("kubernetes:core/v1:Secret", "mlflow-database-login").inputs)
+
+
+@pytest.mark.parametrize(("login", "message"), [
+    ({}, r"mlflow\.database\.login: \{\} is not allowed; give exactly one of static_password, refreshed_token, "
+         r"connector_sidecar"),
+    ({"refreshedToken": {"source": "aws-rds-iam", "refreshSeconds": 5}},
+     r"mlflow\.database\.login\.refresh_seconds: 5 is not allowed; use an integer from 10 to 3600"),
+])
+def test_a_bad_database_login_through_the_provider_gets_a_one_line_error(provider, login, message):
+    database = {"host": "db", "port": 5432, "database": "mlflow", "username": "mlflow_tracking", "login": login,
+                "admin": {"username": "postgres", "login": {"staticPassword": "x"}}}
+    with pytest.raises(ProgramError, match=message):
+        _through_provider(provider, "MlflowServer", "mlflow", lambda: {**MLFLOW_CAMEL, "database": database},
+                          _kubernetes)
