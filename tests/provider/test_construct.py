@@ -255,3 +255,19 @@ def test_a_bad_database_login_through_the_provider_gets_a_one_line_error(provide
     with pytest.raises(ProgramError, match=message):
         _through_provider(provider, "MlflowServer", "mlflow", lambda: {**MLFLOW_CAMEL, "database": database},
                           _kubernetes)
+
+
+def test_a_contract_dataclass_output_is_returned_as_its_fields(provider):
+    # GCP's Database.proxy is the contract's ConnectorSidecar, a frozen dataclass; the schema types it as an object.
+    state: dict[str, Any] = {}
+
+    def program() -> None:
+        result = provider.construct("db", f"{PACKAGE}:index:GcpDatabase", {
+            "identifier": "ml-db", "project": "acme-ml", "region": "europe-west1",
+            "privateNetworkId": "projects/acme-ml/global/networks/ml"}, pulumi.ResourceOptions())
+        state.update(result.state)
+
+    run_function(program)
+    assert state["proxy"]["name"] == "cloud-sql-proxy"
+    assert state["proxy"]["healthPort"] == 9090
+    assert {"startupPath", "livenessPath", "readinessPath", "image", "args", "runAsUser"} <= state["proxy"].keys()
