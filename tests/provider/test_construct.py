@@ -35,9 +35,11 @@ def provider() -> MlopsComponentProvider:
 
 
 def _registrations(preview: Preview) -> dict[str, tuple[Any, ...]]:
-    """Every registration by URN (their order follows the event loop's scheduling, as with the engine)."""
+    """Every registration by URN, dependencies as sets (their order follows the event loop's scheduling, as with
+    the engine)."""
     return {r.urn: (r.type, r.name, r.parent, r.custom, r.protect, r.provider, redacted(r.inputs),
-                    sorted(r.dependencies), r.property_dependencies, r.ignore_changes) for r in preview.resources}
+                    sorted(r.dependencies), {key: sorted(urns) for key, urns in r.property_dependencies.items()},
+                    r.ignore_changes) for r in preview.resources}
 
 
 def _through_provider(provider: MlopsComponentProvider, component: str, name: str,
