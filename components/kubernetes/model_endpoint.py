@@ -120,13 +120,13 @@ class EndpointSloArgs(TypedDict):
     """The alert thresholds of the endpoint."""
 
     p99_latency_seconds: NotRequired[float]
-    """0.001-60 (default 0.5)."""
+    """The latency SLO: the 99th percentile must stay below it (0.001-60 seconds, default 0.5)."""
     max_error_ratio: NotRequired[float]
-    """0.0001-0.5 (default 0.01)."""
+    """Share of requests that may fail with a server error (0.0001-0.5, default 0.01)."""
     max_drift_score: NotRequired[float]
-    """0.01-10 (default 0.2)."""
+    """Highest tolerated PSI of any feature (0.01-10, default 0.2)."""
     max_restarts: NotRequired[int]
-    """Container restarts per hour, 0-100 (default 2)."""
+    """Container restarts tolerated within 15 minutes (0-100, default 2)."""
 
 
 class EndpointTrackingArgs(TypedDict):
