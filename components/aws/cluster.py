@@ -91,7 +91,7 @@ _CONFIG_KEYS = frozenset({"name", "kubernetes_version", "admin_principal_arns", 
 _WIRING_KEYS = frozenset({"region", "vpc_id", "subnet_ids", "instance_tags"})
 
 
-class NodePoolArgs(TypedDict):
+class AwsNodePoolArgs(TypedDict):
     """One managed node group. Sizes are bounds; the desired size is only the starting point."""
 
     instance_types: NotRequired[list[str]]
@@ -104,6 +104,10 @@ class NodePoolArgs(TypedDict):
     """Encrypted gp3 root volume size (20-16384)."""
     capacity_type: NotRequired[str]
     """``on_demand`` or ``spot``; the system pool is always on-demand."""
+
+
+NodePoolArgs = AwsNodePoolArgs
+"""The name the three clouds share in Python; the schema of other languages needs one name per cloud."""
 
 
 class ClusterArgs(TypedDict):

@@ -109,7 +109,7 @@ _WIRING_KEYS = frozenset({"resource_group_name", "location", "node_subnet_id", "
                           "log_workspace_id"})
 
 
-class NodePoolArgs(TypedDict):
+class AzureNodePoolArgs(TypedDict):
     """One AKS node pool. Sizes are bounds for the autoscaler; the desired size is only the starting point."""
 
     vm_size: NotRequired[str]
@@ -125,6 +125,10 @@ class NodePoolArgs(TypedDict):
     spot_max_price: NotRequired[float]
     """Spot only: the most to pay per VM-hour in US dollars, or -1 (default) for up to the on-demand price (nodes
     are then evicted for capacity only, never for price)."""
+
+
+NodePoolArgs = AzureNodePoolArgs
+"""The name the three clouds share in Python; the schema of other languages needs one name per cloud."""
 
 
 class AutoscalerProfileArgs(TypedDict):

@@ -86,7 +86,7 @@ _WIRING_KEYS = frozenset({"project", "region", "network_id", "subnet_id", "pods_
                           "node_cidr", "instance_labels"})
 
 
-class NodePoolArgs(TypedDict):
+class GcpNodePoolArgs(TypedDict):
     """One node pool. Sizes are bounds for the whole pool; the desired size is only the starting point."""
 
     machine_type: NotRequired[str]
@@ -103,6 +103,10 @@ class NodePoolArgs(TypedDict):
     """GPU pool only: the accelerator (default nvidia-l4)."""
     accelerator_count: NotRequired[int]
     """GPU pool only: GPUs per node (1-8, default 1)."""
+
+
+NodePoolArgs = GcpNodePoolArgs
+"""The name the three clouds share in Python; the schema of other languages needs one name per cloud."""
 
 
 class AutoProvisioningArgs(TypedDict):

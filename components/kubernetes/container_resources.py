@@ -10,7 +10,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 import pulumi_kubernetes as k8s
 
@@ -40,6 +40,34 @@ class ProbeSettings:
     period_seconds: int
     timeout_seconds: int
     failure_threshold: int
+
+
+class ComputeArgs(TypedDict):
+    """Per-pod compute; each absent key takes the component's default."""
+
+    cpu_request: NotRequired[str]
+    """A CPU quantity such as ``250m``, ``1`` or ``1.5``."""
+    memory_request: NotRequired[str]
+    """A memory quantity such as ``512Mi`` or ``2Gi``."""
+    cpu_limit: NotRequired[str]
+    """At least ``cpu_request``."""
+    memory_limit: NotRequired[str]
+    """At least ``memory_request``."""
+    gpus: NotRequired[int]
+    """NVIDIA GPUs (``nvidia.com/gpu``) per pod, 0-16."""
+
+
+class ProbeArgs(TypedDict):
+    """Probe timings; each absent key takes the component's default."""
+
+    initial_delay_seconds: NotRequired[int]
+    """0-3600."""
+    period_seconds: NotRequired[int]
+    """1-300."""
+    timeout_seconds: NotRequired[int]
+    """1-60, fewer than ``period_seconds``."""
+    failure_threshold: NotRequired[int]
+    """1-30."""
 
 
 def validate_compute(args: Mapping[str, Any] | None, field: str, defaults: ComputeSettings) -> ComputeSettings:

@@ -16,6 +16,7 @@ environment from a Secret, never in a pod spec value, an argument or a log line.
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any, NotRequired, TypedDict
 from urllib.parse import quote
 
 import pulumi
@@ -25,14 +26,16 @@ from ..cloud_layer import (
     TRACKING_IMAGE_CA_BUNDLES,
     ConnectorSidecar,
     DatabaseAccess,
+    DatabaseAdmin,
     DatabaseLogin,
+    DatabaseRole,
     DatabaseTls,
     RefreshedToken,
     StaticPassword,
 )
 from .container_resources import ComputeSettings, resource_requirements
 from .pod_security import container_security_context
-from ..validation import DNS_LABEL, ArgumentError, pinned_image
+from ..validation import DNS_LABEL, ArgumentError, pinned_image, reject_unknown_keys, shown
 
 LOGIN_VOLUME = "database-login"
 LOGIN_DIR = "/var/run/mlops-database"
@@ -50,6 +53,155 @@ PASSWORD_KEY = "password"
 SSL_MODES = ("disable", "require", "verify-ca", "verify-full")
 REFRESH_SECONDS = (10, 3600)
 """Allowed range of ``RefreshedToken.refresh_seconds``: often enough for 15-minute tokens, rarely enough to be cheap."""
+
+
+class RefreshedTokenArgs(TypedDict):
+    """A short-lived credential the token refresher sidecar gets from the pod's workload identity (the cloud-layer
+    contract's ``RefreshedToken``)."""
+
+    source: str
+    """A token source of the refresher: ``aws-rds-iam``, ``aws-secrets-manager`` or ``azure-entra``."""
+    settings: NotRequired[pulumi.Input[Mapping[str, str]]]
+    """Plain (never secret) environment the source reads, e.g. ``AWS_REGION``."""
+    refresh_seconds: NotRequired[int]
+    """Longest time between two refreshes (10-3600, default 300)."""
+
+
+class ConnectorSidecarArgs(TypedDict):
+    """A proxy next to the workload that signs in with the pod's workload identity (the contract's
+    ``ConnectorSidecar``, e.g. GCP's ``Database.proxy``)."""
+
+    name: str
+    """Container name (a DNS label)."""
+    image: str
+    """Pinned by tag (and digest where the stack pins digests)."""
+    args: pulumi.Input[list[str]]
+    """Container args."""
+    health_port: int
+    """Port of its health endpoints."""
+    startup_path: str
+    liveness_path: str
+    readiness_path: str
+    run_as_user: NotRequired[int]
+    """The image's non-root user (default 65532)."""
+
+
+class DatabaseLoginArgs(TypedDict):
+    """How a pod signs in: exactly one of the three kinds."""
+
+    static_password: NotRequired[pulumi.Input[str]]
+    """A password kept in a Kubernetes Secret (an in-cluster database only); a Pulumi secret."""
+    refreshed_token: NotRequired[RefreshedTokenArgs]
+    connector_sidecar: NotRequired[ConnectorSidecarArgs]
+
+
+class DatabaseTlsArgs(TypedDict):
+    """How libpq checks the database server."""
+
+    mode: NotRequired[str]
+    """libpq's ``sslmode`` (default ``verify-full``)."""
+    ca_bundle: NotRequired[str]
+    """A CA bundle the tracking image ships (``aws-rds`` or ``system``); required with ``verify-ca``/``verify-full``."""
+
+
+class DatabaseRoleArgs(TypedDict):
+    """The SQL that gives the workload's role its credential kind, run by the bootstrap Job as the admin."""
+
+    create: NotRequired[list[str]]
+    """Run once, only when the role does not exist yet; ``{role}`` is the role name."""
+    ensure: NotRequired[list[str]]
+    """Run on every bootstrap; must be idempotent."""
+    parameters: NotRequired[pulumi.Input[Mapping[str, str]]]
+    """Plain values for ``%(name)s`` placeholders."""
+    secret_parameters: NotRequired[pulumi.Input[Mapping[str, str]]]
+    """Secret values for ``%(name)s``; kept in a Kubernetes Secret."""
+
+
+class DatabaseAdminArgs(TypedDict):
+    """How the bootstrap Job signs in as the database's administrator."""
+
+    username: pulumi.Input[str]
+    login: DatabaseLoginArgs
+
+
+class DatabaseAccessArgs(TypedDict):
+    """How the platform's pods reach and sign in to PostgreSQL (the cloud-layer contract's ``DatabaseAccess`` as
+    plain data)."""
+
+    host: pulumi.Input[str]
+    """Where libpq connects from a pod (``127.0.0.1`` with a connector sidecar)."""
+    port: pulumi.Input[int]
+    database: pulumi.Input[str]
+    username: pulumi.Input[str]
+    """The workload's own role: not the admin."""
+    login: DatabaseLoginArgs
+    """How the workload signs in as ``username``."""
+    admin: DatabaseAdminArgs
+    tls: NotRequired[DatabaseTlsArgs]
+    """Default: ``verify-full`` against the system roots."""
+    role: NotRequired[DatabaseRoleArgs]
+    schema: NotRequired[str]
+    """The schema the workload's tables live in (default ``mlflow``)."""
+
+
+_LOGIN_KINDS = ("static_password", "refreshed_token", "connector_sidecar")
+
+
+def database_access(value: Any, field_name: str = "database") -> DatabaseAccess:
+    """``value`` (a ``DatabaseAccessArgs`` mapping, or the cloud layer's ``DatabaseAccess``) as a
+    ``DatabaseAccess``; checked by :func:`validate_database_access` afterwards."""
+    if isinstance(value, DatabaseAccess):
+        return value
+    if not isinstance(value, Mapping):
+        raise ArgumentError(f"{field_name}: {shown(value)} is not allowed; use a mapping with host, port, database, "
+                            f"username, login and admin")
+    reject_unknown_keys(value, {"host", "port", "database", "username", "login", "admin", "tls", "role", "schema"},
+                        field_name)
+    for key in ("host", "port", "database", "username", "login", "admin"):
+        if value.get(key) is None:
+            raise ArgumentError(f"{field_name}.{key}: missing; it is required")
+    admin = value["admin"]
+    if not isinstance(admin, Mapping) or admin.get("username") is None:
+        raise ArgumentError(f"{field_name}.admin: {admin!r} is not allowed; use a mapping with username and login")
+    reject_unknown_keys(admin, {"username", "login"}, f"{field_name}.admin")
+    tls = value.get("tls") or {"mode": "verify-full", "ca_bundle": "system"}
+    reject_unknown_keys(tls, {"mode", "ca_bundle"}, f"{field_name}.tls")
+    role = value.get("role") or {}
+    reject_unknown_keys(role, {"create", "ensure", "parameters", "secret_parameters"}, f"{field_name}.role")
+    return DatabaseAccess(
+        host=pulumi.Output.from_input(value["host"]),
+        port=pulumi.Output.from_input(value["port"]),
+        database=pulumi.Output.from_input(value["database"]),
+        username=pulumi.Output.from_input(value["username"]),
+        login=_login(value["login"], f"{field_name}.login"),
+        tls=DatabaseTls(mode=tls.get("mode", "verify-full"), ca_bundle=tls.get("ca_bundle")),
+        role=DatabaseRole(create=tuple(role.get("create") or ()), ensure=tuple(role.get("ensure") or ()),
+                          parameters=role.get("parameters") or {}, secret_parameters=role.get("secret_parameters")),
+        admin=DatabaseAdmin(username=admin["username"], login=_login(admin.get("login"), f"{field_name}.admin.login")),
+        schema=value.get("schema", "mlflow"),
+    )
+
+
+def _login(value: Any, field_name: str) -> DatabaseLogin:
+    given = [kind for kind in _LOGIN_KINDS if isinstance(value, Mapping) and value.get(kind) is not None]
+    if not isinstance(value, Mapping) or len(given) != 1:
+        raise ArgumentError(f"{field_name}: {shown(value)} is not allowed; give exactly one of {', '.join(_LOGIN_KINDS)}")
+    reject_unknown_keys(value, set(_LOGIN_KINDS), field_name)
+    kind, spec = given[0], value[given[0]]
+    if kind == "static_password":
+        return StaticPassword(password=pulumi.Output.secret(spec))
+    if not isinstance(spec, Mapping):
+        raise ArgumentError(f"{field_name}.{kind}: {spec!r} is not allowed; use a mapping")
+    if kind == "refreshed_token":
+        reject_unknown_keys(spec, {"source", "settings", "refresh_seconds"}, f"{field_name}.{kind}")
+        return RefreshedToken(source=spec.get("source"), settings=spec.get("settings") or {},
+                              refresh_seconds=spec.get("refresh_seconds", 300))
+    keys = ("name", "image", "args", "health_port", "startup_path", "liveness_path", "readiness_path")
+    reject_unknown_keys(spec, {*keys, "run_as_user"}, f"{field_name}.{kind}")
+    missing = [key for key in keys if spec.get(key) is None]
+    if missing:
+        raise ArgumentError(f"{field_name}.{kind}.{missing[0]}: missing; it is required")
+    return ConnectorSidecar(**{key: spec[key] for key in keys}, run_as_user=spec.get("run_as_user", 65532))
 
 
 def validate_database_access(access: DatabaseAccess, field_name: str = "database") -> None:

@@ -44,9 +44,11 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 from pulumi import Input
 
-from ..cloud_layer import DatabaseAccess, EgressTarget
+from ..cloud_layer import EgressTarget
 from .container_resources import (
+    ComputeArgs,
     ComputeSettings,
+    ProbeArgs,
     ProbeSettings,
     http_probe,
     resource_requirements,
@@ -55,7 +57,9 @@ from .container_resources import (
 )
 from .database_bootstrap import DatabaseBootstrap
 from .database_login import (
+    DatabaseAccessArgs,
     backend_uri,
+    database_access,
     login_secret,
     pod_login,
     validate_database_access,
@@ -63,7 +67,7 @@ from .database_login import (
 from .gateway_route import http_route, validate_route_args
 from .identity_labels import with_identity_labels
 from .namespace import IsolatedNamespace, validate_namespace_name
-from .network_access import allow_policy, egress_rule, namespace_peer, tcp_ports
+from .network_access import EgressTargetArgs, allow_policy, egress_rule, egress_target, namespace_peer, tcp_ports
 from .pod_security import container_security_context, pod_security_context, writable_volumes
 from ..tagging import tagged_options
 from ..validation import (
@@ -211,8 +215,9 @@ class MlflowServerArgs(TypedDict):
     image_digest: NotRequired[Input[str]]
     """``sha256:...`` digest of ``image``; appended as ``@sha256:...`` so the tag cannot move under a deployment.
     May be an output (a registry lookup at deploy time); a plain string is checked here."""
-    database: DatabaseAccess
-    """The backend store: where PostgreSQL is and how pods sign in (the cloud layer's ``DatabaseAccess``)."""
+    database: DatabaseAccessArgs
+    """The backend store: where PostgreSQL is and how pods sign in (the cloud layer's ``DatabaseAccess`` is accepted
+    too)."""
     artifact_uri: Input[str]
     """The artifact store (``s3://``, ``gs://``, ``wasbs://``) the server proxies artifacts to."""
     artifact_pod_env: NotRequired[Input[Mapping[str, str]]]
@@ -225,19 +230,19 @@ class MlflowServerArgs(TypedDict):
     database_admin_annotations: NotRequired[Input[Mapping[str, str]]]
     """Annotations of the bootstrap Job's ServiceAccount (the cloud layer's admin identity)."""
     database_admin_labels: NotRequired[Input[Mapping[str, str]]]
-    database_egress: NotRequired[EgressTarget]
+    database_egress: NotRequired[EgressTargetArgs]
     """Where the database listens (default: port 5432 anywhere)."""
-    credential_egress: NotRequired[EgressTarget]
+    credential_egress: NotRequired[EgressTargetArgs]
     """Where database pods get their credential (STS, Entra, ...); absent when none is fetched."""
-    storage_egress: NotRequired[EgressTarget]
+    storage_egress: NotRequired[EgressTargetArgs]
     """Where the artifact store listens (default: port 443 anywhere)."""
     replicas: NotRequired[int]
     """Server pods (1-10, default 2; the PodDisruptionBudget keeps one up)."""
     workers: NotRequired[int]
     """Worker processes per pod (1-32, default 4)."""
-    compute: NotRequired[Mapping[str, Any]]
+    compute: NotRequired[ComputeArgs]
     """``cpu_request``, ``memory_request``, ``cpu_limit``, ``memory_limit`` (default 500m/2Gi, 2/3Gi)."""
-    probes: NotRequired[Mapping[str, Any]]
+    probes: NotRequired[ProbeArgs]
     """Probe timings: ``initial_delay_seconds``, ``period_seconds``, ``timeout_seconds``, ``failure_threshold``."""
     client_namespaces: NotRequired[list[str]]
     """Namespaces whose pods may call the server (model endpoints, notebooks, the gateway)."""
@@ -324,11 +329,10 @@ def validate_mlflow_server_args(args: Mapping[str, Any], field: str = "mlflow", 
         image = f"{image}@{digest}"
     database = args.get("database")
     if database is None and wiring:
-        raise ArgumentError(f"{field}.database: missing; use a DatabaseAccess (mlops_platform.cloud_layer): a cloud "
-                            f"layer's database, or one describing an existing PostgreSQL and how pods sign in to it")
-    if database is not None and not isinstance(database, DatabaseAccess):
-        raise ArgumentError(f"{field}.database: {shown(database)} is not allowed; use a DatabaseAccess "
-                            f"(mlops_platform.cloud_layer)")
+        raise ArgumentError(f"{field}.database: missing; use a cloud layer's database (DatabaseAccess), or a mapping "
+                            f"(DatabaseAccessArgs) describing an existing PostgreSQL and how pods sign in to it")
+    if database is not None:
+        database_access(database, f"{field}.database")
     artifact_uri = args.get("artifact_uri")
     if artifact_uri is None and wiring:
         raise ArgumentError(f"{field}.artifact_uri: missing; use the artifact store's uri (s3://, gs:// or wasbs://), "
@@ -339,10 +343,6 @@ def validate_mlflow_server_args(args: Mapping[str, Any], field: str = "mlflow", 
                          ("service_account_annotations", "annotations"), ("service_account_labels", "labels"),
                          ("database_admin_annotations", "annotations"), ("database_admin_labels", "labels")):
         optional_mapping(args, key, field, meaning)
-    for key in ("database_egress", "credential_egress", "storage_egress"):
-        if args.get(key) is not None and not isinstance(args[key], EgressTarget):
-            raise ArgumentError(f"{field}.{key}: {shown(args[key])} is not allowed; use an EgressTarget "
-                                f"(mlops_platform.cloud_layer): the ports, and namespace/pod labels or CIDRs")
     clients = tuple(validate_namespace_name(n, f"{field}.client_namespaces[{i}]")
                     for i, n in enumerate(args.get("client_namespaces") or []))
     monitoring = validate_namespace_name(args.get("monitoring_namespace", "monitoring"),
@@ -362,9 +362,11 @@ def validate_mlflow_server_args(args: Mapping[str, Any], field: str = "mlflow", 
         monitoring_namespace=monitoring,
         route=route,
         allowed_hosts=tuple(hosts),
-        database_egress=args.get("database_egress") or EgressTarget(ports=(5432,)),
-        credential_egress=args.get("credential_egress"),
-        storage_egress=args.get("storage_egress") or EgressTarget(ports=(443,)),
+        database_egress=egress_target(args.get("database_egress"), f"{field}.database_egress",
+                                      EgressTarget(ports=(5432,))),
+        credential_egress=None if args.get("credential_egress") is None else
+        egress_target(args["credential_egress"], f"{field}.credential_egress", EgressTarget(ports=(443,))),
+        storage_egress=egress_target(args.get("storage_egress"), f"{field}.storage_egress", EgressTarget(ports=(443,))),
         readers=validate_readers(args.get("readers"), f"{field}.readers"),
         monitoring=optional_bool(args, "monitoring", field, True),
     )
@@ -432,7 +434,7 @@ class MlflowServer(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: MlflowServerArgs, opts: pulumi.ResourceOptions | None = None):
         settings = validate_mlflow_server_args(args, field=name)
-        database: DatabaseAccess = args["database"]
+        database = database_access(args["database"], f"{name}.database")
         validate_database_access(database, f"{name}.database")
         super().__init__("mlops:kubernetes:MlflowServer", name, None,
                          tagged_options(args.get("tags"), opts, f"{name}.tags"))

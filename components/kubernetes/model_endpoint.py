@@ -27,7 +27,9 @@ from pulumi import Input
 
 from ..cloud_layer import EgressTarget
 from .container_resources import (
+    ComputeArgs,
     ComputeSettings,
+    ProbeArgs,
     ProbeSettings,
     http_probe,
     resource_requirements,
@@ -39,7 +41,7 @@ from .gpu_placement import GpuNodesArgs, node_selector, toleration_args, validat
 from .identity_labels import with_identity_labels
 from .model_monitoring import AlertThresholds, ModelMonitoring
 from .namespace import IsolatedNamespace, validate_namespace_name
-from .network_access import allow_policy, egress_rule, namespace_peer, tcp_ports
+from .network_access import EgressTargetArgs, allow_policy, egress_rule, egress_target, namespace_peer, tcp_ports
 from .pod_security import container_security_context, pod_security_context, writable_volumes
 from ..tagging import tagged_options
 from ..validation import (
@@ -116,6 +118,28 @@ class EndpointRouteArgs(TypedDict):
     """The Gateway's HTTPS listener (``sectionName``, default ``https``): TLS terminates there."""
 
 
+class EndpointAutoscalingArgs(TypedDict):
+    """CPU autoscaling of each colour, from its own replicas up."""
+
+    max_replicas: NotRequired[int]
+    """Most pods of a colour (up to 1000; default 4x the larger colour's replicas)."""
+    target_cpu_percent: NotRequired[int]
+    """Average CPU utilisation the autoscaler keeps (10-100, default 70)."""
+
+
+class EndpointSloArgs(TypedDict):
+    """The alert thresholds of the endpoint."""
+
+    p99_latency_seconds: NotRequired[float]
+    """The latency SLO: the 99th percentile must stay below it (0.001-60 seconds, default 0.5)."""
+    max_error_ratio: NotRequired[float]
+    """Share of requests that may fail with a server error (0.0001-0.5, default 0.01)."""
+    max_drift_score: NotRequired[float]
+    """Highest tolerated PSI of any feature (0.01-10, default 0.2)."""
+    max_restarts: NotRequired[int]
+    """Container restarts tolerated within 15 minutes (0-100, default 2)."""
+
+
 class EndpointTrackingArgs(TypedDict):
     """Where the endpoint's pods reach MLflow, and as whom."""
 
@@ -154,24 +178,26 @@ class BlueGreenModelEndpointArgs(TypedDict):
     """Mirror every request to the idle colour too (default false). Needs ``route``."""
     route: NotRequired[EndpointRouteArgs]
     """Publish through a Gateway API HTTPRoute; absent: cluster-internal Services only."""
-    compute: NotRequired[Mapping[str, Any]]
+    compute: NotRequired[ComputeArgs]
     """Per-pod ``cpu_request``, ``memory_request``, ``cpu_limit``, ``memory_limit``, ``gpus`` (nvidia.com/gpu)."""
-    readiness_probe: NotRequired[Mapping[str, Any]]
-    liveness_probe: NotRequired[Mapping[str, Any]]
-    autoscaling: NotRequired[Mapping[str, Any]]
+    readiness_probe: NotRequired[ProbeArgs]
+    liveness_probe: NotRequired[ProbeArgs]
+    autoscaling: NotRequired[EndpointAutoscalingArgs]
     """``max_replicas`` (default 4x replicas) and ``target_cpu_percent`` (default 70); per colour, from its replicas."""
     workers: NotRequired[int]
     """Server worker processes per pod (1-64, default 2)."""
     drain_delay_seconds: NotRequired[int]
     drain_timeout_seconds: NotRequired[int]
-    slo: NotRequired[Mapping[str, Any]]
+    slo: NotRequired[EndpointSloArgs]
     """``p99_latency_seconds`` (default 0.5), ``max_error_ratio`` (0.01), ``max_drift_score`` (0.2),
     ``max_restarts`` (2): the alert thresholds."""
     service_account_annotations: NotRequired[Input[Mapping[str, str]]]
     service_account_labels: NotRequired[Input[Mapping[str, str]]]
     artifact_pod_env: NotRequired[Input[Mapping[str, str]]]
     artifact_secret_env: NotRequired[Input[Mapping[str, str]]]
-    storage_egress: NotRequired[EgressTarget]
+    storage_egress: NotRequired[EgressTargetArgs]
+    """Where the artifact store listens (default: port 443 anywhere); the cloud layer's ``EgressTarget`` is accepted
+    too."""
     tracking: NotRequired[EndpointTrackingArgs]
     """The MLflow server the ``models:/`` URIs are loaded from (``MlflowServer`` outputs and a reader's password)."""
     client_namespaces: NotRequired[list[str]]
@@ -221,6 +247,7 @@ class EndpointSettings:
     client_namespaces: tuple[str, ...]
     monitoring_namespace: str
     gpu_nodes: GpuNodesArgs | None
+    storage_egress: EgressTarget
     tracking: Mapping[str, Any] | None = None
     monitoring: bool = True
     create_namespace: bool = True
@@ -312,6 +339,7 @@ def validate_endpoint_args(args: Mapping[str, Any], field: str = "endpoint") -> 
         tracking=_tracking(args.get("tracking"), f"{field}.tracking"),
         monitoring=optional_bool(args, "monitoring", field, True),
         create_namespace=optional_bool(args, "create_namespace", field, True),
+        storage_egress=egress_target(args.get("storage_egress"), f"{field}.storage_egress", EgressTarget(ports=(443,))),
     )
 
 
@@ -338,9 +366,6 @@ def _wired_inputs(args: Mapping[str, Any], field: str) -> None:
                          ("artifact_pod_env", "environment variables"),
                          ("artifact_secret_env", "environment variables")):
         optional_mapping(args, key, field, meaning)
-    if args.get("storage_egress") is not None and not isinstance(args["storage_egress"], EgressTarget):
-        raise ArgumentError(f"{field}.storage_egress: {shown(args['storage_egress'])} is not allowed; use an "
-                            f"EgressTarget (mlops_platform.cloud_layer): the ports, and namespace/pod labels or CIDRs")
 
 
 def _colour(args: Any, field: str, default_gpus: int) -> ColourSettings:
@@ -519,7 +544,7 @@ class BlueGreenModelEndpoint(pulumi.ComponentResource):
         # A rule without peers would admit every source: no peers means no ingress at all.
         ingress = [k8s.networking.v1.NetworkPolicyIngressRuleArgs(from_=peers, ports=tcp_ports([SERVING_PORT]))] \
             if peers else []
-        egress = [egress_rule(args.get("storage_egress") or EgressTarget(ports=(443,)))]
+        egress = [egress_rule(settings.storage_egress)]
         if tracking:
             egress.append(egress_rule(EgressTarget(ports=(tracking["port"],),
                                                    namespace=tracking["namespace"])))

@@ -5,14 +5,57 @@ then adds exactly the allows it needs, rendered here so that every policy uses t
 """
 
 from collections.abc import Mapping, Sequence
+from typing import Any, NotRequired, TypedDict
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from ..cloud_layer import EgressTarget
+from ..validation import ArgumentError, reject_unknown_keys, shown
 
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 """Set by the API server on every namespace; the only namespace label a policy can trust."""
+
+
+class EgressTargetArgs(TypedDict):
+    """Where a workload's pods may connect: by IP range for a service outside the cluster, or by namespace and pod
+    labels for a service inside it (the cloud layer's ``EgressTarget`` as plain data)."""
+
+    ports: list[int]
+    """TCP ports of the service (at least one, 1-65535)."""
+    cidrs: NotRequired[pulumi.Input[list[str]]]
+    """IP ranges of the service (default ``0.0.0.0/0``; ignored when ``namespace`` is set)."""
+    namespace: NotRequired[str]
+    """In-cluster service: the namespace it runs in."""
+    pod_labels: NotRequired[Mapping[str, str]]
+    """In-cluster service: the labels of its pods."""
+
+
+def egress_target(value: Any, field: str, default: EgressTarget) -> EgressTarget:
+    """``value`` (an ``EgressTargetArgs`` mapping, or the cloud layer's ``EgressTarget``) as an ``EgressTarget``;
+    ``default`` when absent. Raises ``ArgumentError`` naming the field, the value and what is allowed."""
+    if value is None:
+        return default
+    if isinstance(value, EgressTarget):
+        return value
+    if not isinstance(value, Mapping):
+        raise ArgumentError(f"{field}: {shown(value)} is not allowed; use a mapping with ports and cidrs or namespace")
+    reject_unknown_keys(value, {"ports", "cidrs", "namespace", "pod_labels"}, field)
+    ports = value.get("ports")
+    if (not isinstance(ports, (list, tuple)) or not ports
+            or not all(isinstance(p, int) and not isinstance(p, bool) and 1 <= p <= 65535 for p in ports)):
+        raise ArgumentError(f"{field}.ports: {ports!r} is not allowed; use a non-empty list of TCP ports (1-65535)")
+    namespace = value.get("namespace")
+    if namespace is not None and not isinstance(namespace, str):
+        raise ArgumentError(f"{field}.namespace: {namespace!r} is not allowed; use a namespace name")
+    labels = value.get("pod_labels")
+    if labels is not None and not (isinstance(labels, Mapping)
+                                   and all(isinstance(k, str) and isinstance(v, str) for k, v in labels.items())):
+        raise ArgumentError(f"{field}.pod_labels: {labels!r} is not allowed; use a mapping of label keys to values")
+    cidrs = value.get("cidrs")
+    return EgressTarget(ports=tuple(int(p) for p in ports), namespace=namespace,
+                        pod_labels=dict(labels) if labels is not None else None,
+                        **({} if cidrs is None else {"cidrs": cidrs}))
 
 
 def namespace_peer(namespace: pulumi.Input[str],
