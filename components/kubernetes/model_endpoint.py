@@ -35,11 +35,12 @@ from .container_resources import (
     validate_probes,
 )
 from .gateway_route import http_route, validate_route_args
-from .gpu_placement import GpuNodesArgs, node_selector, toleration_args, validate_gpu_nodes
+from .gpu_placement import GpuNodesArgs, node_selector, validate_gpu_nodes
 from .identity_labels import with_identity_labels
 from .model_monitoring import AlertThresholds, ModelMonitoring
 from .namespace import validate_namespace_name
-from .network_access import allow_policy, egress_rule, namespace_peer, tcp_ports
+from .network_access import allow_policy, egress_rules, namespace_peer, tcp_ports
+from .node_taints import NodeTaintArgs, toleration_args, validate_node_taints
 from .pod_security import container_security_context, pod_security_context, writable_volumes
 from ..validation import ArgumentError, optional_bool, optional_int, pinned_image, reject_unknown_keys
 
@@ -74,7 +75,8 @@ _ARGS = frozenset({
     "name", "namespace", "model_name", "blue", "green", "active", "canary_weight", "shadow", "route", "compute",
     "readiness_probe", "liveness_probe", "autoscaling", "workers", "drain_delay_seconds", "drain_timeout_seconds",
     "slo", "service_account_annotations", "service_account_labels", "artifact_pod_env", "artifact_secret_env",
-    "storage_egress", "tracking", "client_namespaces", "monitoring_namespace", "gpu_nodes",
+    "storage_egress", "identity_egress", "tracking", "client_namespaces", "monitoring_namespace", "gpu_nodes",
+    "tolerated_taints",
 })
 
 
@@ -142,6 +144,8 @@ class BlueGreenModelEndpointArgs(TypedDict):
     artifact_pod_env: NotRequired[Input[Mapping[str, str]]]
     artifact_secret_env: NotRequired[Input[Mapping[str, str]]]
     storage_egress: NotRequired[EgressTarget]
+    identity_egress: NotRequired[list[EgressTarget]]
+    """Where the pods get their workload identity's tokens (the cloud layer's ``identity_egress``)."""
     tracking: NotRequired[Mapping[str, Any]]
     """``uri``, ``namespace``, ``username``, ``password`` (secret) of the MLflow server, for ``models:/`` URIs."""
     client_namespaces: NotRequired[list[str]]
@@ -149,6 +153,8 @@ class BlueGreenModelEndpointArgs(TypedDict):
     monitoring_namespace: NotRequired[str]
     gpu_nodes: NotRequired[GpuNodesArgs]
     """The GPU nodes' labels and taints (from the cloud layer); required when a colour requests GPUs."""
+    tolerated_taints: NotRequired[list[NodeTaintArgs]]
+    """Taints of the CPU nodes that every pod of the endpoint tolerates (the cloud layer's ``cpu_taints``)."""
 
 
 @dataclass(frozen=True)
@@ -184,6 +190,7 @@ class EndpointSettings:
     client_namespaces: tuple[str, ...]
     monitoring_namespace: str
     gpu_nodes: GpuNodesArgs | None
+    tolerated_taints: tuple[NodeTaintArgs, ...] = ()
 
     @property
     def idle(self) -> str:
@@ -268,6 +275,7 @@ def validate_endpoint_args(args: Mapping[str, Any], field: str = "endpoint") -> 
         monitoring_namespace=validate_namespace_name(args.get("monitoring_namespace", "monitoring"),
                                                      f"{field}.monitoring_namespace"),
         gpu_nodes=gpu_nodes,
+        tolerated_taints=tuple(validate_node_taints(args.get("tolerated_taints"), f"{field}.tolerated_taints")),
     )
 
 
@@ -435,10 +443,10 @@ class BlueGreenModelEndpoint(pulumi.ComponentResource):
             ingress_from.append(namespace_peer(settings.route["gateway_namespace"]))
         ingress = [k8s.networking.v1.NetworkPolicyIngressRuleArgs(
             from_=[namespace_peer(settings.monitoring_namespace), *ingress_from], ports=tcp_ports([SERVING_PORT]))]
-        egress = [egress_rule(args.get("storage_egress") or EgressTarget(ports=(443,)))]
+        targets = [args.get("storage_egress") or EgressTarget(ports=(443,)), *(args.get("identity_egress") or [])]
         if tracking:
-            egress.append(egress_rule(EgressTarget(ports=(int(tracking.get("port", 5000)),),
-                                                   namespace=tracking["namespace"])))
+            targets.append(EgressTarget(ports=(int(tracking.get("port", 5000)),), namespace=tracking["namespace"]))
+        egress = egress_rules(targets)
         allow_policy(f"{name}-allow", ns, selector, ingress=ingress, egress=egress, opts=child)
         ModelMonitoring(f"{name}-monitoring", {
             "namespace": ns, "endpoint": endpoint, "model_name": settings.model_name,
@@ -501,7 +509,8 @@ class BlueGreenModelEndpoint(pulumi.ComponentResource):
                         volumes=volumes,
                         containers=[container],
                         node_selector=node_selector(gpu_nodes) if gpu_nodes else None,
-                        tolerations=toleration_args(gpu_nodes) if gpu_nodes else None,
+                        tolerations=toleration_args(settings.tolerated_taints,
+                                                    (gpu_nodes.get("taints") or []) if gpu_nodes else []),
                     ),
                 ),
             ),

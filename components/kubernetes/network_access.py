@@ -40,6 +40,16 @@ def egress_rule(target: EgressTarget) -> k8s.networking.v1.NetworkPolicyEgressRu
     return k8s.networking.v1.NetworkPolicyEgressRuleArgs(to=peers, ports=tcp_ports(target.ports))
 
 
+def egress_rules(targets: Sequence[EgressTarget]) -> list[k8s.networking.v1.NetworkPolicyEgressRuleArgs]:
+    """One egress rule per distinct target, in order: a target two contract fields name alike (HTTPS anywhere, for
+    the store and the token endpoint) opens once."""
+    distinct: list[EgressTarget] = []
+    for target in targets:
+        if target not in distinct:
+            distinct.append(target)
+    return [egress_rule(target) for target in distinct]
+
+
 def allow_policy(
     name: str,
     namespace: pulumi.Input[str],
