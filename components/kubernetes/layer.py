@@ -21,10 +21,10 @@ from ..images import SERVING_REPOSITORY, TRACKING_REPOSITORY, ImageSettings, val
 from .database_bootstrap import OBJECT_NAME as DATABASE_BOOTSTRAP_ACCOUNT
 from .gpu_node_daemons import GpuNodeDaemons
 from .gpu_placement import gpu_nodes_args
-from .node_taints import node_taint_args
 from .mlflow_server import MlflowServer, validate_mlflow_server_args
 from .model_endpoint import BlueGreenModelEndpoint, validate_endpoint_args
 from .namespace import IsolatedNamespace, validate_namespace_name
+from .node_taints import node_taint_args
 from .prometheus_stack import PrometheusStack, validate_prometheus_stack_args
 from ..validation import ArgumentError, reject_unknown_keys
 

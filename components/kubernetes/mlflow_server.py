@@ -98,8 +98,8 @@ _ARGS = frozenset({
     "namespace", "image", "image_digest", "database", "artifact_uri", "artifact_pod_env",
     "artifact_secret_env", "service_account_annotations", "service_account_labels", "database_egress",
     "database_admin_annotations", "database_admin_labels", "credential_egress", "storage_egress",
-    "identity_egress", "tolerated_taints", "replicas", "workers", "compute", "probes", "client_namespaces", "monitoring_namespace",
-    "route", "allowed_hosts", "readers",
+    "identity_egress", "tolerated_taints", "replicas", "workers", "compute", "probes", "client_namespaces",
+    "monitoring_namespace", "route", "allowed_hosts", "readers",
 })
 
 USERS_SCRIPT = """\
