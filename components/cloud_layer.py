@@ -167,6 +167,10 @@ class DatabaseAccess:
     admin: DatabaseAdmin
     schema: str = "mlflow"
     """The schema the workload's tables live in (its ``search_path``)."""
+    address: pulumi.Output[str] | None = None
+    """Where the database server itself listens, for people (the stack output ``database_host``) when that is not
+    ``host``: with a connector sidecar, ``host`` is the pod's loopback and this is the instance's private IP. None:
+    ``host`` is the server's address."""
 
 
 @dataclass(frozen=True)
@@ -263,6 +267,20 @@ class CloudLayer:
     GCP: the Cloud SQL Admin API), for NetworkPolicy egress; None when no pod fetches one (``local``)."""
     storage_egress: EgressTarget = field(default_factory=lambda: EgressTarget(ports=(443,)))
     """Where the artifact store listens, for NetworkPolicy egress (default: HTTPS anywhere)."""
+    identity_egress: tuple[EgressTarget, ...] = ()
+    """Where a pod whose ServiceAccount carries a workload identity gets its cloud tokens, for NetworkPolicy egress
+    of every such pod (the MLflow server, its migration Job, the bootstrap Job, the model endpoints). AWS IRSA: the
+    SDK reads the projected token file and calls STS (``sts.<region>.amazonaws.com``) over HTTPS; Azure Entra
+    workload identity: the projected token is exchanged at ``login.microsoftonline.com`` over HTTPS (no IMDS);
+    GKE Workload Identity: the GKE metadata server, which answers on ``169.254.169.254:80`` (what Dataplane V2
+    evaluates, before its NAT) and ``169.254.169.252:988`` (where that address is translated to on the legacy
+    dataplane). Empty when no pod has a cloud identity (``local``)."""
+    cpu_taints: tuple[NodeTaint, ...] = ()
+    """Taints the cluster's CPU nodes carry (on any of its CPU pools) that every platform pod tolerates, so the
+    platform runs on the capacity the stack chose: AKS puts ``kubernetes.azure.com/scalesetpriority=spot:
+    NoSchedule`` on every Spot node. Empty where CPU nodes carry no taint a workload must tolerate (EKS managed
+    node groups and Karpenter's spot NodePool, GKE Spot VMs: each only labels its spot nodes). A system pool's
+    own taint (AKS's ``CriticalAddonsOnly``) is not among them: the platform's pods stay off that pool."""
     artifact_secret_env: pulumi.Output[Mapping[str, str]] | None = None
     """Secret environment a pod needs to reach the artifact store when the store has no workload identity (the
     ``local`` target's access keys); rendered into a Kubernetes Secret, never into a pod spec. None on clouds."""

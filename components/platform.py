@@ -189,7 +189,7 @@ class MlopsPlatform(pulumi.ComponentResource):
         self.cluster_endpoint = layer.cluster_endpoint
         self.kubeconfig = layer.kubeconfig
         self.oidc_issuer = layer.oidc_issuer
-        self.database_host = layer.database.host
+        self.database_host = layer.database.host if layer.database.address is None else layer.database.address
         self.register_outputs({"artifact_bucket": self.artifact_bucket, "artifact_uri": self.artifact_uri,
                                "cluster_name": self.cluster_name, "cluster_endpoint": self.cluster_endpoint,
                                "kubeconfig": self.kubeconfig, "oidc_issuer": self.oidc_issuer,

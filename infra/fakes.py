@@ -314,7 +314,7 @@ INVOKE_FAKES.update({
 })
 
 
-# --- CI identities (GitHub Actions OIDC trust): the GCP workload identity pool and service accounts, Azure identities
+# --- CI identities (GitHub Actions OIDC trust): the GCP workload identity pool and its provider -----------------
 
 GCP_PROJECT_NUMBER = "123456789012"
 
@@ -333,36 +333,11 @@ def _gcp_workload_identity_pool_provider(name: str, inputs: dict[str, Any], tail
     return {"id": full, "name": full, "state": "ACTIVE"}
 
 
-def _gcp_service_account(name: str, inputs: dict[str, Any], tail: str) -> dict[str, Any]:
-    project = inputs.get("project") or "project"
-    email = f"{inputs.get('accountId') or name}@{project}.iam.gserviceaccount.com"
-    return {"id": f"projects/{project}/serviceAccounts/{email}", "name": f"projects/{project}/serviceAccounts/{email}",
-            "email": email, "member": f"serviceAccount:{email}", "uniqueId": str(int(tail, 16))}
-
-
-def _azure_user_assigned_identity(name: str, inputs: dict[str, Any], tail: str) -> dict[str, Any]:
-    identity = inputs.get("resourceName") or f"{name}{tail}"
-    group = inputs.get("resourceGroupName") or "group"
-    guid = f"{tail}-{suffix('uai', name, 4)}-4{tail[:3]}-8{tail[3:6]}-{suffix('uai-id', name, 12)}"
-    return {"id": f"/subscriptions/00000000-0000-4000-8000-000000000000/resourceGroups/{group}/providers/"
-                  f"Microsoft.ManagedIdentity/userAssignedIdentities/{identity}",
-            "name": identity, "clientId": guid,
-            "principalId": f"{suffix('uai-principal', name)}-0000-4000-8000-{suffix('uai-principal-id', name, 12)}",
-            "tenantId": "11111111-1111-4111-8111-111111111111"}
-
-
-def _azure_resource_group(name: str, inputs: dict[str, Any], tail: str) -> dict[str, Any]:
-    group = inputs.get("resourceGroupName") or f"{name}{tail}"
-    return {"id": f"/subscriptions/00000000-0000-4000-8000-000000000000/resourceGroups/{group}", "name": group}
-
-
 RESOURCE_FAKES.update({
     "gcp:iam/workloadIdentityPool:WorkloadIdentityPool": _gcp_workload_identity_pool,
     "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider": _gcp_workload_identity_pool_provider,
-    "gcp:serviceaccount/account:Account": _gcp_service_account,
-    "azure-native:managedidentity:UserAssignedIdentity": _azure_user_assigned_identity,
-    "azure-native:resources:ResourceGroup": _azure_resource_group,
 })
+"""The CI identities' service accounts, managed identities and resource groups are the cloud layers' fakes below."""
 
 
 # --- GCP cloud layer: VPC, GKE, GCS, Cloud SQL, KMS, service accounts --------------------------------------------

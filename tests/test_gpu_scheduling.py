@@ -1,7 +1,8 @@
 """A scheduling check across objects, on every stack: each pod that requests a GPU can land on at least one GPU
-pool (it selects that pool's labels and tolerates its taints), no CPU workload tolerates a GPU taint, and wherever
-a stack has GPU pools, the NVIDIA device plugin and the DCGM exporter run on every one of them (without the device
-plugin no node advertises ``nvidia.com/gpu``, so no GPU pod would ever schedule)."""
+pool (it selects that pool's labels and tolerates its taints), no CPU workload tolerates a GPU taint, every other
+pod can land on every CPU pool meant for workloads (tolerating, say, AKS's Spot taint), and wherever a stack has GPU
+pools, the NVIDIA device plugin and the DCGM exporter run on every one of them (without the device plugin no node
+advertises ``nvidia.com/gpu``, so no GPU pod would ever schedule)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,12 @@ STACKS = ProjectFiles.load(ROOT).stacks()
 GPU_RESOURCES = ("nvidia.com/gpu", "amd.com/gpu")
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "Pod"}
 GPU_DAEMON_CHARTS = ("nvidia-device-plugin", "dcgm-exporter")
+CHART_PODS = {"kube-prometheus-stack": (("prometheus", "prometheusSpec"), ("alertmanager", "alertmanagerSpec"),
+                                         ("grafana",), ("kube-state-metrics",), ("prometheusOperator",),
+                                         ("prometheusOperator", "admissionWebhooks", "patch"))}
+"""Where a chart's values place each of its pods (the node exporter is off)."""
+SYSTEM_POOL_SUFFIX = "-system"
+"""Every cloud names its system pool ``<cluster>-system``: the pool for the cloud's own add-ons."""
 _CLOUD_EFFECTS = {"NO_SCHEDULE": "NoSchedule", "PREFER_NO_SCHEDULE": "PreferNoSchedule", "NO_EXECUTE": "NoExecute"}
 
 
@@ -106,8 +113,15 @@ def workloads(plan: Preview) -> list[Workload]:
             props = plain_form(resource.inputs, redact=False)
             found.append(_workload(resource.name, _pod_spec(resource.type.rsplit(":", 1)[1], props["spec"])))
         elif resource.type == "kubernetes:helm.sh/v3:Release":
-            values = plain_form(resource.inputs, redact=False).get("values") or {}
-            if values.get("nodeSelector") or values.get("tolerations") or values.get("affinity"):
+            inputs = plain_form(resource.inputs, redact=False)
+            values = inputs.get("values") or {}
+            if inputs.get("chart") in CHART_PODS:
+                for path in CHART_PODS[inputs["chart"]]:
+                    pod = values
+                    for key in path:
+                        pod = pod.get(key) or {}
+                    found.append(_workload(f"{resource.name}/{'.'.join(path)}", pod))
+            elif values.get("nodeSelector") or values.get("tolerations") or values.get("affinity"):
                 found.append(_workload(resource.name, values))
     return found
 
@@ -145,11 +159,20 @@ def can_schedule(workload: Workload, pool: NodePool) -> bool:
                                             if taint[2] in ("NoSchedule", "NoExecute"))
 
 
+def runs_on_gpu_pools_only(workload: Workload, pools: list[NodePool]) -> bool:
+    """A GPU daemon: it selects GPU pools and no CPU pool."""
+    return any(_selects(workload, p) for p in pools if p.gpu) and not any(
+        _selects(workload, p) for p in pools if not p.gpu)
+
+
 def scheduling_problems(plan: Preview) -> list[str]:
     pools = node_pools(plan)
     gpu_pools = [p for p in pools if p.gpu]
     cpu_pools = [p for p in pools if not p.gpu]
-    gpu_taints = {taint for pool in gpu_pools for taint in pool.taints} | {("nvidia.com/gpu", "", "NoSchedule")}
+    # A taint CPU pools carry too (AKS's Spot taint on a Spot GPU pool) is one every pod may tolerate.
+    cpu_taints = {taint for pool in cpu_pools for taint in pool.taints}
+    gpu_taints = ({taint for pool in gpu_pools for taint in pool.taints} | {("nvidia.com/gpu", "", "NoSchedule")}) \
+        - cpu_taints
     problems = []
     for workload in workloads(plan):
         if workload.gpus:
@@ -159,9 +182,21 @@ def scheduling_problems(plan: Preview) -> list[str]:
             continue
         tolerated = sorted(key for key, value, effect in gpu_taints
                            if _tolerates(workload, (key, value or "true", effect)))
-        gpu_daemon = any(_selects(workload, p) for p in gpu_pools) and not any(_selects(workload, p) for p in cpu_pools)
-        if tolerated and not gpu_daemon:
+        if tolerated and not runs_on_gpu_pools_only(workload, pools):
             problems.append(f"{workload.name} requests no GPU but tolerates the GPU taint {tolerated[0]}")
+    return problems
+
+
+def cpu_scheduling_problems(plan: Preview) -> list[str]:
+    """Each pod that requests no GPU (and is no GPU daemon) fits every CPU pool but the system pool."""
+    pools = node_pools(plan)
+    workload_pools = [p for p in pools if not p.gpu and not p.name.endswith(SYSTEM_POOL_SUFFIX)]
+    problems = []
+    for workload in workloads(plan):
+        if workload.gpus or runs_on_gpu_pools_only(workload, pools):
+            continue
+        problems += [f"{workload.name} does not fit CPU pool {pool.name} (taints {list(pool.taints)})"
+                     for pool in workload_pools if not can_schedule(workload, pool)]
     return problems
 
 
@@ -196,6 +231,28 @@ def gpu_daemon_problems(plan: Preview) -> list[str]:
 @pytest.mark.parametrize("stack", STACKS)
 def test_every_gpu_pod_fits_a_gpu_pool_and_no_cpu_workload_tolerates_the_gpu_taint(preview, stack):
     assert scheduling_problems(preview(stack)) == []
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_other_pod_fits_every_cpu_pool_the_spot_pool_included(preview, stack):
+    assert cpu_scheduling_problems(preview(stack)) == []
+
+
+@pytest.mark.parametrize("stack", ["azure-dev", "azure-prod"])
+def test_aks_spot_pools_are_tainted_so_the_cpu_check_above_bites(preview, stack):
+    spot = ("kubernetes.azure.com/scalesetpriority", "spot", "NoSchedule")
+    pools = [p for p in node_pools(preview(stack)) if not p.gpu and not p.name.endswith(SYSTEM_POOL_SUFFIX)]
+    assert pools and all(spot in p.taints for p in pools)
+    assert {w.name for w in workloads(preview(stack))} >= {"mlops-kubernetes-mlflow-server",
+                                                            "mlops-kubernetes-monitoring-release/grafana"}
+
+
+@pytest.mark.parametrize("stack", ["aws-dev", "aws-prod", "gcp-dev", "gcp-prod", "local"])
+def test_clouds_whose_cpu_nodes_carry_no_taint_render_no_toleration_on_cpu_pods(preview, stack):
+    plan = preview(stack)
+    pools = node_pools(plan)
+    assert [w.name for w in workloads(plan) if not w.gpus and w.tolerations
+            and not runs_on_gpu_pools_only(w, pools)] == []
 
 
 @pytest.mark.parametrize("stack", STACKS)

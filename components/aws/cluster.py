@@ -33,6 +33,8 @@ from . import iam_documents
 from .log_encryption import logs_encryption_key
 from .network import LOG_RETENTION_DAYS
 from ..cloud_layer import NodeTaint
+from ..kubeconfig import exec_kubeconfig
+from ..node_pools import capacity_type, pool_sizes, validate_pools
 from ..tagging import tagged_options
 from ..validation import (
     ArgumentError,
@@ -234,9 +236,7 @@ def validate_cluster_args(args: Mapping[str, Any], field: str = "cluster", *, wi
                 f"{field_path(field, 'addon_versions')}.{addon}: {addon_version!r} is not allowed; use an EKS add-on "
                 f"version such as v1.19.6-eksbuild.7"
             )
-    pools = [_pool("system_pool", args.get("system_pool"), field), _pool("cpu_pool", args.get("cpu_pool"), field)]
-    if args.get("gpu_pool") is not None:
-        pools.append(_pool("gpu_pool", args["gpu_pool"], field))
+    pools = validate_pools(args, field, _pool)
     tags = args.get("instance_tags")
     return ClusterSettings(
         name=name,
@@ -249,7 +249,7 @@ def validate_cluster_args(args: Mapping[str, Any], field: str = "cluster", *, wi
         control_plane_logs=tuple(logs),
         node_tags=node_tags,
         addon_versions={**ADDON_VERSIONS[version], **overrides},
-        pools=tuple(pools),
+        pools=pools,
         vpc_id=args.get("vpc_id"),
         subnet_ids=args.get("subnet_ids"),
         instance_tags=dict(tags) if tags else None,
@@ -266,21 +266,8 @@ def _pool(role: str, args: Any, field: str) -> NodePoolSettings:
             or not all(isinstance(t, str) and re.fullmatch(_INSTANCE_TYPE, t) for t in types)):
         raise ArgumentError(f"{path}.instance_types: {types!r} is not allowed; use a non-empty list of EC2 instance "
                             f"types such as m7i.large")
-    floor = 1 if role == "system_pool" else 0
-    min_size = optional_int(merged, "min_size", path, 0, floor, 1000)
-    max_size = optional_int(merged, "max_size", path, 0, max(min_size, 1), 1000)
-    if max_size < min_size:
-        raise ArgumentError(f"{path}.max_size: {max_size} is not allowed; use an integer from {min_size} to 1000 "
-                            f"(min_size is {min_size})")
-    desired = merged.get("desired_size", max(min_size, floor))
-    if isinstance(desired, bool) or not isinstance(desired, int) or not min_size <= desired <= max_size:
-        raise ArgumentError(f"{path}.desired_size: {desired!r} is not allowed; use an integer from {min_size} to "
-                            f"{max_size} (between min_size and max_size)")
-    capacity = merged["capacity_type"]
-    if capacity not in CAPACITY_TYPES or (role == "system_pool" and capacity != "on_demand"):
-        allowed = "on_demand (system pods need capacity that is not reclaimed)" if role == "system_pool" else \
-            "on_demand or spot"
-        raise ArgumentError(f"{path}.capacity_type: {capacity!r} is not allowed; use {allowed}")
+    min_size, max_size, desired = pool_sizes(merged, role, path)
+    capacity = capacity_type(merged, role, path)
     return NodePoolSettings(
         role=role.removesuffix("_pool"),
         instance_types=tuple(types),
@@ -294,27 +281,9 @@ def _pool(role: str, args: Any, field: str) -> NodePoolSettings:
 
 def render_kubeconfig(cluster_name: str, endpoint: str, certificate_authority: str, region: str) -> str:
     """A kubeconfig for one cluster whose user authenticates with ``aws eks get-token`` (no stored credentials)."""
-    return json.dumps(
-        {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [{"name": cluster_name, "cluster": {"server": endpoint,
-                                                            "certificate-authority-data": certificate_authority}}],
-            "contexts": [{"name": cluster_name, "context": {"cluster": cluster_name, "user": cluster_name}}],
-            "current-context": cluster_name,
-            "users": [{
-                "name": cluster_name,
-                "user": {"exec": {
-                    "apiVersion": "client.authentication.k8s.io/v1beta1",
-                    "command": "aws",
-                    "args": ["eks", "get-token", "--cluster-name", cluster_name, "--region", region,
-                             "--output", "json"],
-                    "interactiveMode": "Never",
-                }},
-            }],
-        },
-        sort_keys=True,
-    )
+    return exec_kubeconfig(cluster_name, endpoint, certificate_authority, "aws",
+                           args=["eks", "get-token", "--cluster-name", cluster_name, "--region", region,
+                                 "--output", "json"])
 
 
 class Cluster(pulumi.ComponentResource):

@@ -182,8 +182,13 @@ def build_aws_layer(name: str, settings: AwsLayerSettings, artifacts: ArtifactSt
         ),
         workload_identity=workload_identity,
         database_egress=EgressTarget(ports=(PORT,), cidrs=settings.private_cidrs),
-        # IRSA's STS exchange and Secrets Manager: public HTTPS endpoints without a stable range (or VPC endpoints).
+        # Secrets Manager (the admin's password): a public HTTPS endpoint without a stable range (or a VPC endpoint).
         credential_egress=EgressTarget(ports=(443,)),
+        # IRSA: the SDK trades the projected token at STS (sts.<region>.amazonaws.com), HTTPS without a stable
+        # range; pods never ask the instance metadata service.
+        identity_egress=(EgressTarget(ports=(443,)),),
+        # Spot capacity (the managed node group and Karpenter's spot NodePool) is labelled, never tainted.
+        cpu_taints=(),
         cluster_endpoint=cluster.endpoint,
         kubeconfig=cluster.kubeconfig,
         oidc_issuer=cluster.oidc_issuer,

@@ -22,10 +22,9 @@ import pulumi_aws as aws
 from pulumi import Input
 
 from . import iam_documents
+from ..service_account_binding import validate_service_account_binding
 from ..tagging import tagged_options
 from ..validation import (
-    DNS_LABEL,
-    DNS_SUBDOMAIN,
     OBJECT_KEY_PREFIX,
     ArgumentError,
     field_path,
@@ -99,14 +98,7 @@ def validate_workload_identity_args(args: Mapping[str, Any], field: str = "workl
     if isinstance(issuer, str) and not issuer.startswith("https://"):
         raise ArgumentError(f"{field_path(field, 'oidc_issuer')}: {issuer!r} is not allowed; use the cluster's "
                             f"https:// OIDC issuer URL")
-    namespace = args.get("namespace")
-    if not isinstance(namespace, str) or not re.fullmatch(DNS_LABEL, namespace):
-        raise ArgumentError(f"{field_path(field, 'namespace')}: {namespace!r} is not allowed; use a Kubernetes "
-                            f"namespace name (lowercase letters, digits, '-', at most 63)")
-    account = args.get("service_account")
-    if not isinstance(account, str) or len(account) > 253 or not re.fullmatch(DNS_SUBDOMAIN, account):
-        raise ArgumentError(f"{field_path(field, 'service_account')}: {account!r} is not allowed; use a Kubernetes "
-                            f"ServiceAccount name (lowercase letters, digits, '-', '.', at most 253)")
+    namespace, account = validate_service_account_binding(args, field)
     prefix = args.get("prefix", "")
     if not isinstance(prefix, str) or (prefix and not re.fullmatch(OBJECT_KEY_PREFIX, prefix)):
         raise ArgumentError(f"{field_path(field, 'prefix')}: {prefix!r} is not allowed; use a key prefix ending in "

@@ -28,7 +28,6 @@ registered once (``az feature register --namespace Microsoft.Compute --name Encr
 """
 
 import base64
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -46,6 +45,8 @@ from pulumi import Input
 from .key_vault import encryption_key
 from .roles import assign_role
 from ..cloud_layer import NodeTaint
+from ..kubeconfig import exec_kubeconfig
+from ..node_pools import capacity_type, pool_sizes, validate_pools
 from ..tagging import tagged_options
 from ..validation import (
     ArgumentError,
@@ -58,8 +59,9 @@ from ..validation import (
 )
 
 SUPPORTED_VERSIONS = ("1.35", "1.36")
-"""Kubernetes minor versions in AKS standard support in December 2026 (AKS release calendar; 1.34 leaves it in
-November 2026). Confirm for a region with ``az aks get-versions --location <region>``."""
+"""Kubernetes minor versions in AKS standard support on 2026-12-01 (AKS Kubernetes release calendar, checked
+2026-12-01: 1.34 leaves it in November 2026; upstream supports 1.35 to 2027-02-28). Confirm for a region with
+``az aks get-versions --location <region>``."""
 DEFAULT_VERSION = "1.36"
 UPGRADE_CHANNELS = ("patch", "stable", "rapid", "node-image", "none")
 NODE_OS_UPGRADE_CHANNELS = ("NodeImage", "SecurityPatch", "Unmanaged", "None")
@@ -67,7 +69,6 @@ SKU_TIERS = ("Free", "Standard", "Premium")
 KUBELOGIN_LOGINS = ("azurecli", "workloadidentity", "msi", "azd", "spn")
 """``kubelogin get-token --login`` modes that need no interaction (devicecode and interactive do)."""
 EXPANDERS = ("least-waste", "random", "most-pods", "priority")
-CAPACITY_TYPES = ("on_demand", "spot")
 AUDIT_LOG_CATEGORIES = ("kube-audit-admin", "guard")
 """Every request that changes the cluster, and every Entra sign-in decision; ``kube-audit`` (reads too) is a
 larger, costlier superset."""
@@ -249,9 +250,7 @@ def validate_cluster_args(args: Mapping[str, Any], field: str = "cluster", *, wi
                             f"Entra object ids (lowercase GUIDs)")
     public = optional_bool(args, "public_endpoint", field, False)
     zone_count = optional_int(args, "zone_count", field, 3, 0, 3)
-    pools = [_pool("system_pool", args.get("system_pool"), field), _pool("cpu_pool", args.get("cpu_pool"), field)]
-    if args.get("gpu_pool") is not None:
-        pools.append(_pool("gpu_pool", args["gpu_pool"], field))
+    pools = validate_pools(args, field, _pool)
     return ClusterSettings(
         name=name,
         kubernetes_version=version,
@@ -265,7 +264,7 @@ def validate_cluster_args(args: Mapping[str, Any], field: str = "cluster", *, wi
         zones=tuple(str(zone) for zone in range(1, zone_count + 1)),
         kubelogin_login=_choice(args, "kubelogin_login", field, "azurecli", KUBELOGIN_LOGINS),
         autoscaler=_autoscaler(args.get("autoscaler"), field_path(field, "autoscaler")),
-        pools=tuple(pools),
+        pools=pools,
         resource_group_name=args.get("resource_group_name"),
         location=args.get("location"),
         node_subnet_id=args.get("node_subnet_id"),
@@ -297,18 +296,8 @@ def _pool(role: str, args: Any, field: str) -> NodePoolSettings:
     vm_size = merged["vm_size"]
     if not isinstance(vm_size, str) or not re.fullmatch(size_pattern, vm_size):
         raise ArgumentError(f"{path}.vm_size: {vm_size!r} is not allowed; use {size_meaning}")
-    floor = 1 if role == "system_pool" else 0
-    min_size = optional_int(merged, "min_size", path, 0, floor, 1000)
-    max_size = optional_int(merged, "max_size", path, 0, max(min_size, 1), 1000)
-    desired = merged.get("desired_size", max(min_size, floor))
-    if isinstance(desired, bool) or not isinstance(desired, int) or not min_size <= desired <= max_size:
-        raise ArgumentError(f"{path}.desired_size: {desired!r} is not allowed; use an integer from {min_size} to "
-                            f"{max_size} (between min_size and max_size)")
-    capacity = merged["capacity_type"]
-    if capacity not in CAPACITY_TYPES or (role == "system_pool" and capacity != "on_demand"):
-        allowed = "on_demand (system pods need capacity that is not reclaimed)" if role == "system_pool" else \
-            "on_demand or spot"
-        raise ArgumentError(f"{path}.capacity_type: {capacity!r} is not allowed; use {allowed}")
+    min_size, max_size, desired = pool_sizes(merged, role, path)
+    capacity = capacity_type(merged, role, path)
     price = merged.get("spot_max_price", -1)
     if "spot_max_price" in args and capacity != "spot":
         raise ArgumentError(f"{path}.spot_max_price: {price!r} is not allowed without capacity_type: spot")
@@ -334,27 +323,9 @@ def aks_taint(taint: NodeTaint) -> str:
 
 def render_kubeconfig(cluster_name: str, server: str, certificate_authority: str, login: str) -> str:
     """A kubeconfig for one cluster whose user gets an Entra token from ``kubelogin`` (no stored credentials)."""
-    return json.dumps(
-        {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [{"name": cluster_name, "cluster": {"server": server,
-                                                            "certificate-authority-data": certificate_authority}}],
-            "contexts": [{"name": cluster_name, "context": {"cluster": cluster_name, "user": cluster_name}}],
-            "current-context": cluster_name,
-            "users": [{
-                "name": cluster_name,
-                "user": {"exec": {
-                    "apiVersion": "client.authentication.k8s.io/v1beta1",
-                    "command": "kubelogin",
-                    "args": ["get-token", "--login", login, "--server-id", AKS_SERVER_APP_ID,
-                             "--environment", "AzurePublicCloud"],
-                    "interactiveMode": "Never",
-                }},
-            }],
-        },
-        sort_keys=True,
-    )
+    return exec_kubeconfig(cluster_name, server, certificate_authority, "kubelogin",
+                           args=["get-token", "--login", login, "--server-id", AKS_SERVER_APP_ID,
+                                 "--environment", "AzurePublicCloud"])
 
 
 def cluster_of(user_kubeconfig_base64: str) -> tuple[str, str]:

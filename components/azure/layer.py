@@ -61,6 +61,7 @@ from ..cloud_layer import (
     DatabaseTls,
     EgressTarget,
     GpuCapacity,
+    NodeTaint,
     RefreshedToken,
     ServiceAccountIdentity,
 )
@@ -104,7 +105,8 @@ class AzureLayerSettings:
     node_cidr: str
     database_cidr: str
     gpu: GpuCapacity | None
-    spot_taints: tuple[Any, ...]
+    spot_taints: tuple[NodeTaint, ...]
+    """AKS's Spot taint when the CPU pool runs on Spot: the contract's ``cpu_taints``."""
 
 
 def validate_azure_layer_args(sections: Mapping[str, Any], *, location: str, name: str,
@@ -237,6 +239,10 @@ def build_azure_layer(name: str, settings: AzureLayerSettings, *, parent: pulumi
         database_egress=EgressTarget(ports=(PORT,), cidrs=(settings.database_cidr,)),
         # Entra's token endpoint (login.microsoftonline.com): public HTTPS without a stable range.
         credential_egress=EgressTarget(ports=(443,)),
+        # Entra workload identity: the projected service account token is exchanged at the same endpoint; no pod
+        # asks the instance metadata service (IMDS).
+        identity_egress=(EgressTarget(ports=(443,)),),
+        cpu_taints=settings.spot_taints,
         cluster_endpoint=cluster.endpoint,
         kubeconfig=cluster.kubeconfig,
         oidc_issuer=cluster.oidc_issuer,

@@ -12,7 +12,6 @@ What it deliberately does not: grant anything but blob data access to one contai
 MLflow's identity is the database's Entra role, made by the database bootstrap).
 """
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NotRequired, TypedDict
@@ -23,15 +22,15 @@ import pulumi_azure_native.managedidentity as managedidentity
 from pulumi import Input
 
 from .roles import assign_role
+from ..service_account_binding import validate_service_account_binding
 from ..tagging import tagged_options
-from ..validation import DNS_LABEL, ArgumentError, field_path, optional_bool, reject_unknown_keys
+from ..validation import ArgumentError, field_path, optional_bool, reject_unknown_keys
 
 CLIENT_ID_ANNOTATION = "azure.workload.identity/client-id"
 USE_LABEL = "azure.workload.identity/use"
 TOKEN_AUDIENCE = "api://AzureADTokenExchange"
 _ARGS = frozenset({"oidc_issuer", "namespace", "service_account", "resource_group_name", "location",
                    "container_id", "read_only", "existing_identity", "tags"})
-_DNS_SUBDOMAIN = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
 
 
 class ExistingIdentityArgs(TypedDict):
@@ -112,14 +111,7 @@ def validate_workload_identity_args(args: Mapping[str, Any],
     if isinstance(issuer, str) and not issuer.startswith("https://"):
         raise ArgumentError(f"{field_path(field, 'oidc_issuer')}: {issuer!r} is not allowed; use the cluster's "
                             f"https:// OIDC issuer URL")
-    namespace = args.get("namespace")
-    if not isinstance(namespace, str) or not re.fullmatch(DNS_LABEL, namespace):
-        raise ArgumentError(f"{field_path(field, 'namespace')}: {namespace!r} is not allowed; use a Kubernetes "
-                            f"namespace name (lowercase letters, digits, '-', at most 63)")
-    account = args.get("service_account")
-    if not isinstance(account, str) or len(account) > 253 or not re.fullmatch(_DNS_SUBDOMAIN, account):
-        raise ArgumentError(f"{field_path(field, 'service_account')}: {account!r} is not allowed; use a Kubernetes "
-                            f"ServiceAccount name (lowercase letters, digits, '-', '.', at most 253)")
+    namespace, account = validate_service_account_binding(args, field)
     container = args["container_id"]
     if isinstance(container, str) and "/blobServices/default/containers/" not in container:
         raise ArgumentError(f"{field_path(field, 'container_id')}: {container!r} is not allowed; use the ARM id of "

@@ -26,7 +26,6 @@ Kubernetes layer).
 """
 
 import ipaddress
-import json
 import math
 import re
 from collections.abc import Mapping
@@ -39,16 +38,19 @@ import pulumi_kubernetes as k8s
 from pulumi import Input
 
 from ..cloud_layer import GpuCapacity, NodeTaint
+from ..kubeconfig import exec_kubeconfig
+from ..node_pools import capacity_type, pool_sizes, validate_pools
 from .account_ids import account_id
 from .encryption_key import service_encryption_key
 from ..tagging import tagged_options
 from ..validation import ArgumentError, field_path, optional_bool, optional_int, reject_unknown_keys, require_wired
 
-SUPPORTED_VERSIONS = ("1.32", "1.33", "1.34")
-"""Minor versions GKE offers on its release channels (``gcloud container get-server-config``, 2026-12)."""
-DEFAULT_VERSION = "1.33"
+SUPPORTED_VERSIONS = ("1.35", "1.36")
+"""Minor versions in GKE standard support on 2026-12-01 (GKE release schedule, as endoflife.date mirrors it: 1.34's
+standard support ended 2026-10-01, 1.35's runs to 2027-04; 1.35.8 is the Regular channel's default since
+2026-09). Confirm for a location with ``gcloud container get-server-config --location <region>``."""
+DEFAULT_VERSION = "1.35"
 RELEASE_CHANNELS = ("RAPID", "REGULAR", "STABLE")
-CAPACITY_TYPES = ("on_demand", "spot")
 CONTROL_PLANE_LOGS = ("SYSTEM_COMPONENTS", "APISERVER", "CONTROLLER_MANAGER", "SCHEDULER", "WORKLOADS")
 GPU_TAINT = NodeTaint(key="nvidia.com/gpu", value="true", effect="NoSchedule")
 """The taint of every GPU node, so only pods that ask for a GPU land on one."""
@@ -238,9 +240,7 @@ def validate_cluster_args(args: Mapping[str, Any], field: str = "cluster", *, wi
     cidrs = _public_access_cidrs(args.get("public_access_cidrs"), public, field)
     control_plane = _control_plane_cidr(args.get("control_plane_cidr", "172.16.0.0/28"),
                                         field_path(field, "control_plane_cidr"))
-    pools = [_pool("system_pool", args.get("system_pool"), field), _pool("cpu_pool", args.get("cpu_pool"), field)]
-    if args.get("gpu_pool") is not None:
-        pools.append(_pool("gpu_pool", args["gpu_pool"], field))
+    pools = validate_pools(args, field, _pool)
     labels = args.get("instance_labels")
     return ClusterSettings(
         name=name,
@@ -251,7 +251,7 @@ def validate_cluster_args(args: Mapping[str, Any], field: str = "cluster", *, wi
         public_access_cidrs=cidrs,
         control_plane_cidr=control_plane,
         auto_provisioning=_auto_provisioning(args.get("auto_provisioning"), field_path(field, "auto_provisioning")),
-        pools=tuple(pools),
+        pools=pools,
         project=args.get("project"),
         region=region,
         network_id=args.get("network_id"),
@@ -304,21 +304,8 @@ def _pool(role: str, args: Any, field: str) -> NodePoolSettings:
     if not isinstance(machine, str) or not re.fullmatch(_MACHINE_TYPE, machine):
         raise ArgumentError(f"{path}.machine_type: {machine!r} is not allowed; use a Compute Engine machine type "
                             f"such as n2-standard-4")
-    floor = 1 if role == "system_pool" else 0
-    min_size = optional_int(merged, "min_size", path, 0, floor, 1000)
-    max_size = optional_int(merged, "max_size", path, 0, max(min_size, 1), 1000)
-    if max_size < min_size:
-        raise ArgumentError(f"{path}.max_size: {max_size} is not allowed; use an integer from {min_size} to 1000 "
-                            f"(min_size is {min_size})")
-    desired = merged.get("desired_size", max(min_size, floor))
-    if isinstance(desired, bool) or not isinstance(desired, int) or not min_size <= desired <= max_size:
-        raise ArgumentError(f"{path}.desired_size: {desired!r} is not allowed; use an integer from {min_size} to "
-                            f"{max_size} (between min_size and max_size)")
-    capacity = merged["capacity_type"]
-    if capacity not in CAPACITY_TYPES or (role == "system_pool" and capacity != "on_demand"):
-        allowed = "on_demand (system pods need capacity that is not reclaimed)" if role == "system_pool" else \
-            "on_demand or spot"
-        raise ArgumentError(f"{path}.capacity_type: {capacity!r} is not allowed; use {allowed}")
+    min_size, max_size, desired = pool_sizes(merged, role, path)
+    capacity = capacity_type(merged, role, path)
     accelerator, count = None, 0
     if role == "gpu_pool":
         accelerator = merged["accelerator_type"]
@@ -369,27 +356,9 @@ def oidc_issuer(project: str, location: str, cluster_name: str) -> str:
 def render_kubeconfig(cluster_name: str, endpoint: str, certificate_authority: str) -> str:
     """A kubeconfig for one cluster whose user authenticates with ``gke-gcloud-auth-plugin`` (no stored
     credentials)."""
-    return json.dumps(
-        {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [{"name": cluster_name, "cluster": {"server": endpoint,
-                                                            "certificate-authority-data": certificate_authority}}],
-            "contexts": [{"name": cluster_name, "context": {"cluster": cluster_name, "user": cluster_name}}],
-            "current-context": cluster_name,
-            "users": [{
-                "name": cluster_name,
-                "user": {"exec": {
-                    "apiVersion": "client.authentication.k8s.io/v1beta1",
-                    "command": "gke-gcloud-auth-plugin",
-                    "installHint": "Install gke-gcloud-auth-plugin: gcloud components install gke-gcloud-auth-plugin",
-                    "provideClusterInfo": True,
-                    "interactiveMode": "Never",
-                }},
-            }],
-        },
-        sort_keys=True,
-    )
+    return exec_kubeconfig(cluster_name, endpoint, certificate_authority, "gke-gcloud-auth-plugin", extra={
+        "installHint": "Install gke-gcloud-auth-plugin: gcloud components install gke-gcloud-auth-plugin",
+        "provideClusterInfo": True})
 
 
 class Cluster(pulumi.ComponentResource):

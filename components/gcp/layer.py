@@ -50,6 +50,12 @@ PROJECT_PATTERN = r"[a-z][a-z0-9-]{4,28}[a-z0-9]"
 INSTANCE_PROXY_PORT = 3307
 """The port Cloud SQL instances accept Auth Proxy connections on."""
 LOCAL_PROXY_ADDRESS = "127.0.0.1"
+METADATA_SERVER_EGRESS = (EgressTarget(ports=(80,), cidrs=("169.254.169.254/32",)),
+                          EgressTarget(ports=(988,), cidrs=("169.254.169.252/32",)))
+"""Where a pod with GKE Workload Identity gets its tokens: the GKE metadata server (``GKE_METADATA`` on every
+pool). Dataplane V2 evaluates NetworkPolicy before it translates ``169.254.169.254:80`` to the node's metadata
+server; the legacy dataplane evaluates after, at ``169.254.169.252:988``. Both are allowed, so the policy holds on
+either (GKE's Workload Identity documentation lists the same two)."""
 DATABASE_USER_ROLE = "mlflow"
 """The role of MLflow's Google service account in its id (``<name>-mlflow``): the IAM database user."""
 DATABASE_ADMIN_ROLE = "db-admin"
@@ -199,6 +205,7 @@ def build_gcp_layer(name: str, settings: GcpLayerSettings, *, parent: pulumi.Res
         artifact_pod_env=store.pod_env,
         database=DatabaseAccess(
             host=pulumi.Output.from_input(LOCAL_PROXY_ADDRESS),
+            address=database.host,
             port=pulumi.Output.from_input(PROXY_LISTEN_PORT),
             database=database.database,
             username=user_name(mlflow_account),
@@ -213,6 +220,9 @@ def build_gcp_layer(name: str, settings: GcpLayerSettings, *, parent: pulumi.Res
         database_egress=EgressTarget(ports=(INSTANCE_PROXY_PORT,), cidrs=(settings.private_service_cidr,)),
         # The proxy's Cloud SQL Admin API calls and Google's OAuth token endpoint: HTTPS without a stable range.
         credential_egress=EgressTarget(ports=(443,)),
+        identity_egress=METADATA_SERVER_EGRESS,
+        # Spot VMs are labelled cloud.google.com/gke-spot=true; GKE taints them only when asked to.
+        cpu_taints=(),
         cluster_endpoint=cluster.endpoint,
         kubeconfig=cluster.kubeconfig,
         oidc_issuer=cluster.oidc_issuer,

@@ -24,10 +24,9 @@ import pulumi_gcp as gcp
 from pulumi import Input
 
 from .account_ids import ACCOUNT_ID_PATTERN, iam_user_name
+from ..service_account_binding import validate_service_account_binding
 from ..tagging import tagged_options
 from ..validation import (
-    DNS_LABEL,
-    DNS_SUBDOMAIN,
     OBJECT_KEY_PREFIX,
     ArgumentError,
     field_path,
@@ -102,14 +101,7 @@ def validate_workload_identity_args(args: Mapping[str, Any], field: str = "workl
     if isinstance(pool, str) and not pool.endswith(".svc.id.goog"):
         raise ArgumentError(f"{field_path(field, 'workload_pool')}: {pool!r} is not allowed; use the cluster's "
                             f"Workload Identity pool, <project>.svc.id.goog")
-    namespace = args.get("namespace")
-    if not isinstance(namespace, str) or not re.fullmatch(DNS_LABEL, namespace):
-        raise ArgumentError(f"{field_path(field, 'namespace')}: {namespace!r} is not allowed; use a Kubernetes "
-                            f"namespace name (lowercase letters, digits, '-', at most 63)")
-    account = args.get("service_account")
-    if not isinstance(account, str) or len(account) > 253 or not re.fullmatch(DNS_SUBDOMAIN, account):
-        raise ArgumentError(f"{field_path(field, 'service_account')}: {account!r} is not allowed; use a Kubernetes "
-                            f"ServiceAccount name (lowercase letters, digits, '-', '.', at most 253)")
+    namespace, account = validate_service_account_binding(args, field)
     google_account = args.get("account_id")
     if not isinstance(google_account, str) or not re.fullmatch(ACCOUNT_ID_PATTERN, google_account):
         raise ArgumentError(f"{field_path(field, 'account_id')}: {google_account!r} is not allowed; use 6 to 30 "

@@ -25,7 +25,8 @@ from ..cloud_layer import DatabaseAccess, EgressTarget
 from .container_resources import ComputeSettings, resource_requirements
 from .database_login import libpq_env, login_secret, pod_login
 from .identity_labels import with_identity_labels
-from .network_access import allow_policy, egress_rule
+from .network_access import allow_policy, egress_rules
+from .node_taints import NodeTaintArgs, toleration_args
 from .pod_security import container_security_context, pod_security_context, writable_volumes
 
 BOOTSTRAP_COMMAND = ["python", "-m", "serving_image.tracking.database_bootstrap"]
@@ -54,6 +55,10 @@ class DatabaseBootstrapArgs(TypedDict):
     tags: NotRequired[Mapping[str, str]]
     """Cost tags for everything the component creates (canonical rules, ``mlops_platform.tags``; AWS tags, GCP
     labels, Azure tags, Kubernetes labels); absent: only what the providers or an enclosing component apply."""
+    identity_egress: NotRequired[list[EgressTarget]]
+    """Where the admin identity gets its tokens (the cloud layer's ``identity_egress``)."""
+    tolerated_taints: NotRequired[list[NodeTaintArgs]]
+    """Taints of the CPU nodes the Job's pod tolerates (the cloud layer's ``cpu_taints``)."""
 
 
 class DatabaseBootstrap(pulumi.ComponentResource):
@@ -128,6 +133,7 @@ class DatabaseBootstrap(pulumi.ComponentResource):
                         security_context=pod_security_context(uid),
                         volumes=[*tmp_volumes, *login.volumes],
                         init_containers=login.sidecars or None,
+                        tolerations=toleration_args(args.get("tolerated_taints") or []),
                         containers=[k8s.core.v1.ContainerArgs(
                             name="bootstrap",
                             image=args["image"],
@@ -143,10 +149,10 @@ class DatabaseBootstrap(pulumi.ComponentResource):
             ),
             opts=child.merge(pulumi.ResourceOptions(depends_on=depends)),
         )
-        egress = [egress_rule(args["database_egress"])]
-        if args.get("credential_egress") is not None:
-            egress.append(egress_rule(args["credential_egress"]))
-        allow_policy(f"{name}-allow", ns, labels, ingress=None, egress=egress, opts=child)
+        targets = [args["database_egress"],
+                   *([args["credential_egress"]] if args.get("credential_egress") is not None else []),
+                   *(args.get("identity_egress") or [])]
+        allow_policy(f"{name}-allow", ns, labels, ingress=None, egress=egress_rules(targets), opts=child)
 
         self.job_name = job.metadata.apply(lambda metadata: metadata.name)
         self.role = pulumi.Output.from_input(access.username)

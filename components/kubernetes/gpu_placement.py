@@ -11,22 +11,12 @@ import re
 from collections.abc import Mapping
 from typing import Any, NotRequired, TypedDict
 
-import pulumi_kubernetes as k8s
-
-from ..cloud_layer import TAINT_EFFECTS, GpuCapacity
+from ..cloud_layer import GpuCapacity
 from ..validation import ArgumentError, reject_unknown_keys
+from . import node_taints
+from .node_taints import LABEL_KEY, NodeTaintArgs, node_taint_args, validate_node_taints
 
-_LABEL_KEY = r"([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
 _LABEL_VALUE = r"([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?"
-
-
-class GpuNodeTaintArgs(TypedDict):
-    """One taint of the GPU nodes, in Kubernetes' spelling."""
-
-    key: str
-    value: str
-    effect: str
-    """``NoSchedule``, ``PreferNoSchedule`` or ``NoExecute``."""
 
 
 class GpuNodesArgs(TypedDict):
@@ -34,14 +24,13 @@ class GpuNodesArgs(TypedDict):
 
     node_labels: Mapping[str, str]
     """Labels every GPU node carries (at least one): GPU pods select on all of them."""
-    taints: NotRequired[list[GpuNodeTaintArgs]]
+    taints: NotRequired[list[NodeTaintArgs]]
     """Taints every GPU node carries: GPU pods tolerate exactly these."""
 
 
 def gpu_nodes_args(capacity: GpuCapacity) -> GpuNodesArgs:
     """The cloud layer's GPU capacity as the arguments of a GPU workload."""
-    return GpuNodesArgs(node_labels=dict(capacity.node_labels),
-                        taints=[GpuNodeTaintArgs(key=t.key, value=t.value, effect=t.effect) for t in capacity.taints])
+    return GpuNodesArgs(node_labels=dict(capacity.node_labels), taints=node_taint_args(capacity.taints))
 
 
 def validate_gpu_nodes(args: Any, field: str) -> GpuNodesArgs:
@@ -51,28 +40,12 @@ def validate_gpu_nodes(args: Any, field: str) -> GpuNodesArgs:
     reject_unknown_keys(args, {"node_labels", "taints"}, field)
     labels = args.get("node_labels")
     if (not isinstance(labels, Mapping) or not labels
-            or not all(isinstance(k, str) and re.fullmatch(_LABEL_KEY, k) and isinstance(v, str)
+            or not all(isinstance(k, str) and re.fullmatch(LABEL_KEY, k) and isinstance(v, str)
                        and re.fullmatch(_LABEL_VALUE, v) for k, v in labels.items())):
         raise ArgumentError(f"{field}.node_labels: {labels!r} is not allowed; use a non-empty mapping of Kubernetes "
                             f"label keys to label values")
-    taints = args.get("taints") or []
-    if not isinstance(taints, list):
-        raise ArgumentError(f"{field}.taints: {taints!r} is not allowed; use a list of {{key, value, effect}}")
-    for index, taint in enumerate(taints):
-        where = f"{field}.taints[{index}]"
-        if not isinstance(taint, Mapping):
-            raise ArgumentError(f"{where}: {taint!r} is not allowed; use a mapping with key, value and effect")
-        reject_unknown_keys(taint, {"key", "value", "effect"}, where)
-        if not isinstance(taint.get("key"), str) or not re.fullmatch(_LABEL_KEY, taint["key"]):
-            raise ArgumentError(f"{where}.key: {taint.get('key')!r} is not allowed; use a Kubernetes label key")
-        if not isinstance(taint.get("value", ""), str):
-            raise ArgumentError(f"{where}.value: {taint.get('value')!r} is not allowed; use a string")
-        if taint.get("effect") not in TAINT_EFFECTS:
-            raise ArgumentError(f"{where}.effect: {taint.get('effect')!r} is not allowed; use one of "
-                                f"{', '.join(TAINT_EFFECTS)}")
     return GpuNodesArgs(node_labels=dict(labels),
-                        taints=[GpuNodeTaintArgs(key=t["key"], value=t.get("value", ""), effect=t["effect"])
-                                for t in taints])
+                        taints=validate_node_taints(args.get("taints") or [], f"{field}.taints"))
 
 
 def node_selector(nodes: GpuNodesArgs) -> dict[str, str]:
@@ -81,9 +54,4 @@ def node_selector(nodes: GpuNodesArgs) -> dict[str, str]:
 
 def tolerations(nodes: GpuNodesArgs) -> list[dict[str, str]]:
     """One ``Equal`` toleration per taint: tolerating the GPU taints and nothing broader."""
-    return [{"key": t["key"], "operator": "Equal", "value": t["value"], "effect": t["effect"]}
-            for t in nodes.get("taints") or []]
-
-
-def toleration_args(nodes: GpuNodesArgs) -> list[k8s.core.v1.TolerationArgs]:
-    return [k8s.core.v1.TolerationArgs(**toleration) for toleration in tolerations(nodes)]
+    return node_taints.tolerations(nodes.get("taints") or [])

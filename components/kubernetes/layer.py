@@ -25,6 +25,7 @@ from .gpu_placement import gpu_nodes_args
 from .mlflow_server import MlflowServer, validate_mlflow_server_args
 from .model_endpoint import BlueGreenModelEndpoint, validate_endpoint_args
 from .namespace import IsolatedNamespace, validate_namespace_name
+from .node_taints import node_taint_args
 from .prometheus_stack import PrometheusStack, validate_prometheus_stack_args
 from ..tagging import tagged_options
 from ..validation import ArgumentError, reject_unknown_keys
@@ -34,8 +35,10 @@ _MLFLOW_KEYS = frozenset({"replicas", "workers", "compute", "probes", "route", "
 """The MLflow server's image comes from ``mlops:images``, the one place a stack names its images."""
 _COLOUR_IMAGE_KEYS = ("image", "image_digest")
 _ENDPOINT_WIRED = frozenset({"namespace", "service_account_annotations", "service_account_labels",
-                             "artifact_pod_env", "artifact_secret_env", "storage_egress", "tracking",
-                             "monitoring_namespace", "gpu_nodes", "monitoring", "create_namespace", "tags"})
+                             "artifact_pod_env", "artifact_secret_env", "storage_egress", "identity_egress",
+                             "tracking", "monitoring_namespace", "gpu_nodes", "tolerated_taints", "monitoring",
+                             "create_namespace", "tags"})
+_MONITORING_WIRED = frozenset({"tolerated_taints"})
 _ARGS = frozenset({"cloud_layer", "images", "mlflow", "monitoring", "endpoints", "models_namespace", "tags"})
 
 
@@ -94,6 +97,9 @@ def validate_kubernetes_layer_args(mlflow: Any, monitoring: Any, endpoints: Any,
     supplies), so a bad endpoint fails before the cloud layer creates anything. ``gpu`` is the GPU
     capacity the cloud layer will report: an endpoint may request GPUs only when there is some."""
     monitoring = dict(monitoring or {})
+    wired = sorted(_MONITORING_WIRED & set(monitoring))
+    if wired:
+        raise ArgumentError(f"{prefix}monitoring.{wired[0]}: not allowed in stack config; the platform sets it")
     monitoring_settings = validate_prometheus_stack_args(monitoring, field=f"{prefix}monitoring")
     image_settings = validate_images(images, f"{prefix}images")
     mlflow = dict(mlflow or {})
@@ -166,7 +172,12 @@ class KubernetesLayer(pulumi.ComponentResource):
         super().__init__("mlops:kubernetes:KubernetesLayer", name, None,
                          tagged_options(args.get("tags"), opts, f"{name}.tags"))
         on_cluster = pulumi.ResourceOptions(parent=self, providers={"kubernetes": cloud.kubernetes_provider})
-        monitoring = PrometheusStack(f"{name}-monitoring", settings.monitoring, opts=on_cluster)
+        # Every pod of the platform tolerates the taints of the cloud's CPU nodes (AKS's Spot taint), so it runs
+        # on the capacity the stack chose.
+        tolerated = node_taint_args(cloud.cpu_taints)
+        monitoring = PrometheusStack(f"{name}-monitoring", {**settings.monitoring,
+                                                            **({"tolerated_taints": tolerated} if tolerated else {})},
+                                     opts=on_cluster)
         after_monitoring = on_cluster.merge(pulumi.ResourceOptions(depends_on=[monitoring]))
         if cloud.gpu is not None:
             # Without the device plugin no node advertises nvidia.com/gpu, and no GPU pod ever schedules.
@@ -197,6 +208,8 @@ class KubernetesLayer(pulumi.ComponentResource):
             "service_account_labels": identity.labels,
             "database_egress": cloud.database_egress,
             "storage_egress": cloud.storage_egress,
+            "identity_egress": list(cloud.identity_egress),
+            "tolerated_taints": tolerated,
             "client_namespaces": [settings.models_namespace],
             "monitoring_namespace": settings.monitoring_namespace,
             # Each endpoint reads only its own registered model, with its own MLflow user (not the admin's).
@@ -233,6 +246,8 @@ class KubernetesLayer(pulumi.ComponentResource):
                 "service_account_labels": endpoint_identity.labels,
                 "artifact_pod_env": cloud.artifact_pod_env,
                 "storage_egress": cloud.storage_egress,
+                "identity_egress": list(cloud.identity_egress),
+                "tolerated_taints": tolerated,
                 **({"gpu_nodes": gpu_nodes_args(cloud.gpu)} if cloud.gpu else {}),
                 "tracking": {"uri": mlflow.tracking_uri, "namespace": MLFLOW_NAMESPACE,
                              "username": endpoint_user(endpoint_name),

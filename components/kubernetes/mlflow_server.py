@@ -67,7 +67,16 @@ from .database_login import (
 from .gateway_route import http_route, validate_route_args
 from .identity_labels import with_identity_labels
 from .namespace import IsolatedNamespace, validate_namespace_name
-from .network_access import EgressTargetArgs, allow_policy, egress_rule, egress_target, namespace_peer, tcp_ports
+from .network_access import (
+    EgressTargetArgs,
+    allow_policy,
+    egress_rules,
+    egress_target,
+    egress_targets,
+    namespace_peer,
+    tcp_ports,
+)
+from .node_taints import NodeTaintArgs, toleration_args, validate_node_taints
 from .pod_security import container_security_context, pod_security_context, writable_volumes
 from ..tagging import tagged_options
 from ..validation import (
@@ -113,9 +122,9 @@ USERS_LABELS = {"app.kubernetes.io/name": "mlflow", "app.kubernetes.io/component
 _ARGS = frozenset({
     "namespace", "image", "image_digest", "database", "artifact_uri", "artifact_pod_env",
     "artifact_secret_env", "service_account_annotations", "service_account_labels", "database_egress",
-    "database_admin_annotations", "database_admin_labels", "credential_egress", "storage_egress", "replicas",
-    "workers", "compute", "probes", "client_namespaces", "monitoring_namespace", "route", "allowed_hosts", "readers",
-    "monitoring", "tags",
+    "database_admin_annotations", "database_admin_labels", "credential_egress", "storage_egress",
+    "identity_egress", "tolerated_taints", "replicas", "workers", "compute", "probes", "client_namespaces",
+    "monitoring_namespace", "route", "allowed_hosts", "readers", "monitoring", "tags",
 })
 
 USERS_SCRIPT = """\
@@ -236,6 +245,10 @@ class MlflowServerArgs(TypedDict):
     """Where database pods get their credential (STS, Entra, ...); absent when none is fetched."""
     storage_egress: NotRequired[EgressTargetArgs]
     """Where the artifact store listens (default: port 443 anywhere)."""
+    identity_egress: NotRequired[list[EgressTargetArgs]]
+    """Where pods with a workload identity get its tokens (the cloud layer's ``identity_egress``; default none)."""
+    tolerated_taints: NotRequired[list[NodeTaintArgs]]
+    """Taints of the CPU nodes that every pod of the server tolerates (the cloud layer's ``cpu_taints``)."""
     replicas: NotRequired[int]
     """Server pods (1-10, default 2; the PodDisruptionBudget keeps one up)."""
     workers: NotRequired[int]
@@ -279,6 +292,8 @@ class MlflowServerSettings:
     database_egress: EgressTarget
     credential_egress: EgressTarget | None
     storage_egress: EgressTarget
+    identity_egress: tuple[EgressTarget, ...]
+    tolerated_taints: tuple[NodeTaintArgs, ...]
     readers: tuple[tuple[str, str, tuple[str, ...]], ...]
     """``(username, model_name, model_versions)``."""
     monitoring: bool = True
@@ -367,6 +382,8 @@ def validate_mlflow_server_args(args: Mapping[str, Any], field: str = "mlflow", 
         credential_egress=None if args.get("credential_egress") is None else
         egress_target(args["credential_egress"], f"{field}.credential_egress", EgressTarget(ports=(443,))),
         storage_egress=egress_target(args.get("storage_egress"), f"{field}.storage_egress", EgressTarget(ports=(443,))),
+        identity_egress=egress_targets(args.get("identity_egress"), f"{field}.identity_egress"),
+        tolerated_taints=tuple(validate_node_taints(args.get("tolerated_taints"), f"{field}.tolerated_taints")),
         readers=validate_readers(args.get("readers"), f"{field}.readers"),
         monitoring=optional_bool(args, "monitoring", field, True),
     )
@@ -545,7 +562,9 @@ class MlflowServer(pulumi.ComponentResource):
             "service_account_annotations": args.get("database_admin_annotations") or {},
             "service_account_labels": args.get("database_admin_labels") or {},
             "database_egress": settings.database_egress, "credential_egress": settings.credential_egress,
+            "identity_egress": list(settings.identity_egress), "tolerated_taints": list(settings.tolerated_taints),
         }, opts=inside)
+        tolerations = toleration_args(settings.tolerated_taints)
 
         migration = k8s.batch.v1.Job(
             f"{name}-db-upgrade",
@@ -566,6 +585,7 @@ class MlflowServer(pulumi.ComponentResource):
                         security_context=pod_security,
                         volumes=[tmp_volume, *login.volumes],
                         init_containers=login.sidecars or None,
+                        tolerations=tolerations,
                         containers=[k8s.core.v1.ContainerArgs(
                             name="db-upgrade",
                             image=image,
@@ -623,6 +643,7 @@ class MlflowServer(pulumi.ComponentResource):
                         volumes=volumes,
                         init_containers=login.sidecars or None,
                         containers=[container],
+                        tolerations=tolerations,
                     ),
                 ),
             ),
@@ -674,6 +695,7 @@ class MlflowServer(pulumi.ComponentResource):
                             service_account_name="mlflow",
                             automount_service_account_token=False,
                             security_context=pod_security,
+                            tolerations=tolerations,
                             containers=[k8s.core.v1.ContainerArgs(
                                 name="users",
                                 image=image,
@@ -696,9 +718,10 @@ class MlflowServer(pulumi.ComponentResource):
                 opts=inside,
             )
 
-        database_egress = [egress_rule(settings.database_egress)]
-        if settings.credential_egress is not None:
-            database_egress.append(egress_rule(settings.credential_egress))
+        # Every pod that signs in to the database runs with MLflow's workload identity.
+        signing_in = [settings.database_egress,
+                      *([settings.credential_egress] if settings.credential_egress is not None else []),
+                      *settings.identity_egress]
         scrapers = (settings.monitoring_namespace,) if settings.monitoring else ()
         callers = [namespace_peer(n) for n in (*settings.client_namespaces, *scrapers)]
         if readers_secret is not None:
@@ -710,13 +733,13 @@ class MlflowServer(pulumi.ComponentResource):
             # A rule without peers would admit every source: no callers means no ingress at all.
             ingress=[k8s.networking.v1.NetworkPolicyIngressRuleArgs(from_=callers, ports=tcp_ports([MLFLOW_PORT]))]
             if callers else [],
-            egress=[*database_egress, egress_rule(settings.storage_egress)],
+            egress=egress_rules([*signing_in, settings.storage_egress]),
             opts=inside,
         )
         allow_policy(
             f"{name}-allow-db-upgrade", ns,
             {"app.kubernetes.io/name": "mlflow", "app.kubernetes.io/component": "db-upgrade"},
-            ingress=None, egress=database_egress, opts=inside,
+            ingress=None, egress=egress_rules(signing_in), opts=inside,
         )
         if settings.monitoring:
             k8s.apiextensions.CustomResource(

@@ -37,11 +37,20 @@ from .container_resources import (
     validate_probes,
 )
 from .gateway_route import http_route, validate_route_args
-from .gpu_placement import GpuNodesArgs, node_selector, toleration_args, validate_gpu_nodes
+from .gpu_placement import GpuNodesArgs, node_selector, validate_gpu_nodes
 from .identity_labels import with_identity_labels
 from .model_monitoring import AlertThresholds, ModelMonitoring
 from .namespace import IsolatedNamespace, validate_namespace_name
-from .network_access import EgressTargetArgs, allow_policy, egress_rule, egress_target, namespace_peer, tcp_ports
+from .network_access import (
+    EgressTargetArgs,
+    allow_policy,
+    egress_rules,
+    egress_target,
+    egress_targets,
+    namespace_peer,
+    tcp_ports,
+)
+from .node_taints import NodeTaintArgs, toleration_args, validate_node_taints
 from .pod_security import container_security_context, pod_security_context, writable_volumes
 from ..tagging import tagged_options
 from ..validation import (
@@ -86,8 +95,8 @@ _ARGS = frozenset({
     "name", "namespace", "model_name", "blue", "green", "active", "canary_weight", "shadow", "route", "compute",
     "readiness_probe", "liveness_probe", "autoscaling", "workers", "drain_delay_seconds", "drain_timeout_seconds",
     "slo", "service_account_annotations", "service_account_labels", "artifact_pod_env", "artifact_secret_env",
-    "storage_egress", "tracking", "client_namespaces", "monitoring_namespace", "gpu_nodes", "monitoring",
-    "create_namespace", "tags",
+    "storage_egress", "identity_egress", "tracking", "client_namespaces", "monitoring_namespace", "gpu_nodes",
+    "tolerated_taints", "monitoring", "create_namespace", "tags",
 })
 
 
@@ -198,6 +207,8 @@ class BlueGreenModelEndpointArgs(TypedDict):
     storage_egress: NotRequired[EgressTargetArgs]
     """Where the artifact store listens (default: port 443 anywhere); the cloud layer's ``EgressTarget`` is accepted
     too."""
+    identity_egress: NotRequired[list[EgressTargetArgs]]
+    """Where the pods get their workload identity's tokens (the cloud layer's ``identity_egress``)."""
     tracking: NotRequired[EndpointTrackingArgs]
     """The MLflow server the ``models:/`` URIs are loaded from (``MlflowServer`` outputs and a reader's password)."""
     client_namespaces: NotRequired[list[str]]
@@ -212,6 +223,8 @@ class BlueGreenModelEndpointArgs(TypedDict):
     tags: NotRequired[Mapping[str, str]]
     """Cost tags for everything the component creates (canonical rules, ``mlops_platform.tags``; AWS tags, GCP
     labels, Azure tags, Kubernetes labels); absent: only what the providers or an enclosing component apply."""
+    tolerated_taints: NotRequired[list[NodeTaintArgs]]
+    """Taints of the CPU nodes that every pod of the endpoint tolerates (the cloud layer's ``cpu_taints``)."""
 
 
 @dataclass(frozen=True)
@@ -248,9 +261,11 @@ class EndpointSettings:
     monitoring_namespace: str
     gpu_nodes: GpuNodesArgs | None
     storage_egress: EgressTarget
+    identity_egress: tuple[EgressTarget, ...] = ()
     tracking: Mapping[str, Any] | None = None
     monitoring: bool = True
     create_namespace: bool = True
+    tolerated_taints: tuple[NodeTaintArgs, ...] = ()
 
     @property
     def idle(self) -> str:
@@ -340,6 +355,8 @@ def validate_endpoint_args(args: Mapping[str, Any], field: str = "endpoint") -> 
         monitoring=optional_bool(args, "monitoring", field, True),
         create_namespace=optional_bool(args, "create_namespace", field, True),
         storage_egress=egress_target(args.get("storage_egress"), f"{field}.storage_egress", EgressTarget(ports=(443,))),
+        identity_egress=egress_targets(args.get("identity_egress"), f"{field}.identity_egress"),
+        tolerated_taints=tuple(validate_node_taints(args.get("tolerated_taints"), f"{field}.tolerated_taints")),
     )
 
 
@@ -544,10 +561,10 @@ class BlueGreenModelEndpoint(pulumi.ComponentResource):
         # A rule without peers would admit every source: no peers means no ingress at all.
         ingress = [k8s.networking.v1.NetworkPolicyIngressRuleArgs(from_=peers, ports=tcp_ports([SERVING_PORT]))] \
             if peers else []
-        egress = [egress_rule(settings.storage_egress)]
+        targets = [settings.storage_egress, *settings.identity_egress]
         if tracking:
-            egress.append(egress_rule(EgressTarget(ports=(tracking["port"],),
-                                                   namespace=tracking["namespace"])))
+            targets.append(EgressTarget(ports=(tracking["port"],), namespace=tracking["namespace"]))
+        egress = egress_rules(targets)
         allow_policy(f"{name}-allow", ns, selector, ingress=ingress, egress=egress, opts=child)
         if settings.monitoring:
             ModelMonitoring(f"{name}-monitoring", {
@@ -611,7 +628,8 @@ class BlueGreenModelEndpoint(pulumi.ComponentResource):
                         volumes=volumes,
                         containers=[container],
                         node_selector=node_selector(gpu_nodes) if gpu_nodes else None,
-                        tolerations=toleration_args(gpu_nodes) if gpu_nodes else None,
+                        tolerations=toleration_args(settings.tolerated_taints,
+                                                    (gpu_nodes.get("taints") or []) if gpu_nodes else []),
                     ),
                 ),
             ),

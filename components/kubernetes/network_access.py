@@ -71,6 +71,17 @@ def tcp_ports(ports: Sequence[int | str]) -> list[k8s.networking.v1.NetworkPolic
     return [k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=port) for port in ports]
 
 
+def egress_targets(value: Any, field: str) -> tuple[EgressTarget, ...]:
+    """A list of ``EgressTargetArgs`` mappings or ``EgressTarget`` values (absent: none) as ``EgressTarget``s."""
+    if value is None:
+        return ()
+    if not isinstance(value, (list, tuple)):
+        raise ArgumentError(f"{field}: {shown(value)} is not allowed; use a list of mappings with ports and cidrs "
+                            f"or namespace")
+    return tuple(egress_target(item, f"{field}[{index}]", EgressTarget(ports=(443,)))
+                 for index, item in enumerate(value))
+
+
 def egress_rule(target: EgressTarget) -> k8s.networking.v1.NetworkPolicyEgressRuleArgs:
     """Egress to a cloud layer's database or artifact store."""
     if target.namespace is not None:
@@ -81,6 +92,16 @@ def egress_rule(target: EgressTarget) -> k8s.networking.v1.NetworkPolicyEgressRu
                            for c in cidrs]
         )
     return k8s.networking.v1.NetworkPolicyEgressRuleArgs(to=peers, ports=tcp_ports(target.ports))
+
+
+def egress_rules(targets: Sequence[EgressTarget]) -> list[k8s.networking.v1.NetworkPolicyEgressRuleArgs]:
+    """One egress rule per distinct target, in order: a target two contract fields name alike (HTTPS anywhere, for
+    the store and the token endpoint) opens once."""
+    distinct: list[EgressTarget] = []
+    for target in targets:
+        if target not in distinct:
+            distinct.append(target)
+    return [egress_rule(target) for target in distinct]
 
 
 def allow_policy(

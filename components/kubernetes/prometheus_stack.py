@@ -25,6 +25,7 @@ from .container_resources import ComputeSettings, validate_compute
 from .model_monitoring import DASHBOARD_LABEL
 from .namespace import IsolatedNamespace, validate_namespace_name
 from .network_access import allow_policy, tcp_ports
+from .node_taints import NodeTaintArgs, tolerations, validate_node_taints
 from ..tagging import tagged_options
 from ..validation import STORAGE_SIZE, ArgumentError, optional_int, reject_unknown_keys
 
@@ -34,7 +35,7 @@ CHART_VERSION = "88.5.3"
 CHART_REPOSITORY = "https://prometheus-community.github.io/helm-charts"
 GRAFANA_ADMIN_SECRET = "grafana-admin"
 _ARGS = frozenset({"namespace", "retention_days", "storage_size", "storage_class", "alertmanager_storage_size",
-                   "grafana_storage_size", "prometheus_compute", "release_name", "tags"})
+                   "grafana_storage_size", "prometheus_compute", "release_name", "tolerated_taints", "tags"})
 DEFAULT_PROMETHEUS_COMPUTE = ComputeSettings("500m", "2Gi", "2", "4Gi", 0)
 
 
@@ -57,6 +58,8 @@ class PrometheusStackArgs(TypedDict):
     """Prometheus ``cpu_request``, ``memory_request``, ``cpu_limit``, ``memory_limit`` (default 500m/2Gi, 2/4Gi)."""
     release_name: NotRequired[str]
     """Helm release name (default ``monitoring``)."""
+    tolerated_taints: NotRequired[list[NodeTaintArgs]]
+    """Taints of the CPU nodes that every pod of the stack tolerates (the cloud layer's ``cpu_taints``)."""
     tags: NotRequired[Mapping[str, str]]
     """Cost tags for everything the component creates (canonical rules, ``mlops_platform.tags``; AWS tags, GCP
     labels, Azure tags, Kubernetes labels); absent: only what the providers or an enclosing component apply."""
@@ -72,6 +75,7 @@ class PrometheusStackSettings:
     alertmanager_storage_size: str
     grafana_storage_size: str
     prometheus_compute: ComputeSettings
+    tolerated_taints: tuple[NodeTaintArgs, ...] = ()
 
 
 def validate_prometheus_stack_args(args: Mapping[str, Any] | None,
@@ -102,6 +106,7 @@ def validate_prometheus_stack_args(args: Mapping[str, Any] | None,
         grafana_storage_size=size("grafana_storage_size", "5Gi"),
         prometheus_compute=validate_compute(args.get("prometheus_compute"), f"{field}.prometheus_compute",
                                             DEFAULT_PROMETHEUS_COMPUTE),
+        tolerated_taints=tuple(validate_node_taints(args.get("tolerated_taints"), f"{field}.tolerated_taints")),
     )
 
 
@@ -124,7 +129,7 @@ def render_values(settings: PrometheusStackSettings) -> dict[str, Any]:
     compute = settings.prometheus_compute
     # The Grafana subchart's values.yaml has no storageClassName key; its volume uses the cluster's default class.
     grafana_persistence: dict[str, Any] = {"enabled": True, "size": settings.grafana_storage_size}
-    return {
+    values: dict[str, Any] = {
         "nodeExporter": {"enabled": False},
         "prometheusOperator": {
             "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "500m", "memory": "512Mi"}},
@@ -164,6 +169,18 @@ def render_values(settings: PrometheusStackSettings) -> dict[str, Any]:
             },
         },
     }
+    if settings.tolerated_taints:
+        tolerated = tolerations(settings.tolerated_taints)
+        # Every pod the chart runs: the operator and its admission-webhook Jobs, Prometheus, Alertmanager, Grafana
+        # and kube-state-metrics (the node exporter, off by default, tolerates every NoSchedule taint itself).
+        values["prometheusOperator"]["tolerations"] = tolerated
+        values["prometheusOperator"]["admissionWebhooks"] = {"patch": {"tolerations": tolerated},
+                                                             "deployment": {"tolerations": tolerated}}
+        values["prometheus"]["prometheusSpec"]["tolerations"] = tolerated
+        values["alertmanager"]["alertmanagerSpec"]["tolerations"] = tolerated
+        values["grafana"]["tolerations"] = tolerated
+        values["kube-state-metrics"] = {"tolerations": tolerated}
+    return values
 
 
 class PrometheusStack(pulumi.ComponentResource):

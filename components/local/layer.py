@@ -203,6 +203,9 @@ class LocalLayer(pulumi.ComponentResource):
             workload_identity=no_identity,
             database_egress=EgressTarget(ports=(postgres.PORT,), namespace=ns, pod_labels=postgres.LABELS),
             storage_egress=EgressTarget(ports=(object_store.PORT,), namespace=ns, pod_labels=object_store.LABELS),
+            # No pod has a cloud identity, and whatever nodes the cluster has, the platform adds no toleration.
+            identity_egress=(),
+            cpu_taints=(),
             artifact_secret_env=pulumi.Output.secret(pulumi.Output.all(store.access_key, store.secret_key).apply(
                 lambda keys: {"AWS_ACCESS_KEY_ID": keys[0], "AWS_SECRET_ACCESS_KEY": keys[1]})),
         )

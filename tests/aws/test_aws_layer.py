@@ -4,7 +4,6 @@ or node counts never changes an input that forces the replacement of the cluster
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pulumi_kubernetes as k8s
 import pytest
@@ -12,10 +11,10 @@ import pytest
 from mlops_platform.aws.layer import build_aws_layer, validate_aws_layer_args
 from mlops_platform.cloud_layer import CloudLayer
 from mlops_platform.tags import CostTags
-from mlops_platform_offline.harness import SECRET_MARKER, SECRET_SIG, ProjectFiles, read_stack_config, run_function, run_program
+from mlops_platform_offline.harness import SECRET_MARKER, SECRET_SIG, run_function
 from mlops_platform_offline.stateful_resources import REPLACED_ON
+from tests.stack_variants import config_sections, every_tag_changed, forcing_inputs, preview_with, record_outputs, stack_config
 
-ROOT = Path(__file__).resolve().parents[2]
 EKS = "aws:eks/cluster:Cluster"
 RDS = "aws:rds/instance:Instance"
 BUCKET = "aws:s3/bucket:Bucket"
@@ -26,48 +25,23 @@ REPLACE_FORCING = {type_: REPLACED_ON[type_] for type_ in (EKS, RDS, BUCKET, KMS
 """The replace-forcing inputs of the stateful AWS types, from the one table the plan diff uses too."""
 
 
-def stack_config(stack: str) -> dict[str, str]:
-    return read_stack_config(ProjectFiles.load(ROOT), stack)
-
-
-def preview_with(stack: str, **sections) -> object:
-    """Preview ``stack`` with some config sections replaced (values as mappings)."""
-    config = stack_config(stack)
-    for key, value in sections.items():
-        config[f"mlops:{key}"] = json.dumps(value)
-    project = ProjectFiles.load(ROOT)
-    return run_program(project.program, project=project.name, stack=stack, config=config)
-
-
-def at(inputs: dict, path: str):
-    value = inputs
-    for step in path.split("."):
-        value = value.get(step) if isinstance(value, dict) else None
-    return value
-
-
-def forcing_inputs(plan) -> dict[tuple[str, str], dict[str, object]]:
-    return {(r.type, r.name): {path: at(r.inputs, path) for path in REPLACE_FORCING[r.type]}
-            for type_ in REPLACE_FORCING for r in plan.all(type_)}
 
 
 @pytest.fixture(scope="module")
 def resized_and_retagged():
     config = stack_config("aws-prod")
-    # Every tag changes, project and environment included: physical names derive from mlops:name, never from tags.
-    tags = {**json.loads(config["mlops:tags"]), "cost-center": "research", "owner": "someone-else", "team": "vision",
-            "project": "mlplatform", "environment": "production"}
     cluster = json.loads(config["mlops:cluster"])
     cluster["system_pool"] = {**cluster["system_pool"], "min_size": 3, "max_size": 6}
     cluster["cpu_pool"] = {**cluster["cpu_pool"], "min_size": 2, "max_size": 20, "desired_size": 5}
     cluster["gpu_pool"] = {**cluster["gpu_pool"], "max_size": 8}
     database = {**json.loads(config["mlops:database"]), "allocated_storage_gib": 200, "max_allocated_storage_gib": 800,
                 "instance_class": "db.m7g.xlarge"}
-    return preview_with("aws-prod", tags=tags, cluster=cluster, database=database)
+    return preview_with("aws-prod", tags=every_tag_changed("aws-prod"), cluster=cluster, database=database)
 
 
 def test_tag_and_size_changes_leave_every_replace_forcing_input_alone(preview, resized_and_retagged):
-    before, after = forcing_inputs(preview("aws-prod")), forcing_inputs(resized_and_retagged)
+    before = forcing_inputs(preview("aws-prod"), REPLACE_FORCING)
+    after = forcing_inputs(resized_and_retagged, REPLACE_FORCING)
     assert set(before) == set(after)
     assert {key for key in before if key[0] in (EKS, RDS, BUCKET)} == {
         (EKS, "mlops-cluster-eks"), (RDS, "mlops-database-instance"), (BUCKET, "mlops-artifacts-bucket"),
@@ -130,8 +104,7 @@ def test_prod_is_three_zones_nat_per_zone_private_api_multi_az_db_gpu_and_karpen
 def contract():
     """The CloudLayer of the aws-dev settings, with its outputs resolved inside an offline run."""
     config = stack_config("aws-dev")
-    sections = {key.removeprefix("mlops:"): json.loads(value) for key, value in config.items()
-                if key.removeprefix("mlops:") in ("network", "cluster", "database", "karpenter")}
+    sections = config_sections("aws-dev", ("network", "cluster", "database", "karpenter"))
     tags = CostTags.from_mapping(json.loads(config["mlops:tags"]))
     settings = validate_aws_layer_args(sections, region="eu-west-1", tags=tags, name="mlops-dev")
     seen: dict[str, object] = {}
@@ -147,13 +120,12 @@ def contract():
         seen["layer"] = layer
         identity = layer.workload_identity("layer-mlflow", "mlflow", "mlflow", database_user=True)
         admin = layer.database.admin.identity("layer-bootstrap", "mlflow", "database-bootstrap")
-        for key, output in {"kubeconfig": layer.kubeconfig, "issuer": layer.oidc_issuer,
-                            "username": layer.database.username, "artifact_uri": layer.artifact_uri,
-                            "annotations": identity.annotations, "port": layer.database.port,
-                            "admin_annotations": admin.annotations, "admin_username": layer.database.admin.username,
-                            "admin_settings": pulumi.Output.from_input(layer.database.admin.login.settings),
-                            "cluster_name": layer.cluster_name}.items():
-            pulumi.Output.from_input(output).apply(lambda value, key=key: seen.__setitem__(key, value))
+        record_outputs({"kubeconfig": layer.kubeconfig, "issuer": layer.oidc_issuer,
+                        "username": layer.database.username, "artifact_uri": layer.artifact_uri,
+                        "annotations": identity.annotations, "port": layer.database.port,
+                        "admin_annotations": admin.annotations, "admin_username": layer.database.admin.username,
+                        "admin_settings": pulumi.Output.from_input(layer.database.admin.login.settings),
+                        "cluster_name": layer.cluster_name}, seen)
         pulumi.export("kubeconfig", layer.kubeconfig)  # stack outputs record secrets as "[secret]"
         pulumi.export("oidc_issuer", layer.oidc_issuer)
 

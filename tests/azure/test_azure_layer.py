@@ -6,16 +6,15 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import pulumi_kubernetes as k8s
 import pytest
 
 from mlops_platform.azure.layer import azure_provider, build_azure_layer, validate_azure_layer_args
 from mlops_platform.cloud_layer import CloudLayer, NodeTaint
-from mlops_platform_offline.harness import SECRET_MARKER, SECRET_SIG, ProjectFiles, read_stack_config, run_function, run_program
+from mlops_platform_offline.harness import SECRET_MARKER, SECRET_SIG, run_function
+from tests.stack_variants import config_sections, every_tag_changed, forcing_inputs, preview_with, record_outputs, stack_config
 
-ROOT = Path(__file__).resolve().parents[2]
 AKS = "azure-native:containerservice:ManagedCluster"
 POOL = "azure-native:containerservice:AgentPool"
 SERVER = "azure-native:dbforpostgresql:Server"
@@ -44,46 +43,22 @@ as known offline, erring on the side of more keys). The inline ``agentPoolProfil
 never updates it; the cluster ignores its changes and the system pool's own AgentPool carries them)."""
 
 
-def stack_config(stack: str) -> dict[str, str]:
-    return read_stack_config(ProjectFiles.load(ROOT), stack)
-
-
-def preview_with(stack: str, **sections) -> object:
-    config = stack_config(stack)
-    for key, value in sections.items():
-        config[f"mlops:{key}"] = json.dumps(value)
-    project = ProjectFiles.load(ROOT)
-    return run_program(project.program, project=project.name, stack=stack, config=config)
-
-
-def at(inputs: dict, path: str):
-    value = inputs
-    for step in path.split("."):
-        value = value.get(step) if isinstance(value, dict) else None
-    return value
-
-
-def forcing_inputs(plan) -> dict[tuple[str, str], dict[str, object]]:
-    return {(r.type, r.name): {path: at(r.inputs, path) for path in REPLACE_FORCING[r.type]}
-            for type_ in REPLACE_FORCING for r in plan.all(type_)}
 
 
 @pytest.fixture(scope="module")
 def resized_and_retagged():
     config = stack_config("azure-prod")
-    # Every tag changes, project and environment included: physical names derive from mlops:name, never from tags.
-    tags = {**json.loads(config["mlops:tags"]), "cost-center": "research", "owner": "someone-else", "team": "vision",
-            "project": "mlplatform", "environment": "production"}
     cluster = json.loads(config["mlops:cluster"])
     cluster["system_pool"] = {**cluster["system_pool"], "min_size": 4, "max_size": 8}
     cluster["cpu_pool"] = {**cluster["cpu_pool"], "min_size": 2, "max_size": 20, "desired_size": 5}
     cluster["gpu_pool"] = {**cluster["gpu_pool"], "max_size": 8}
     database = {**json.loads(config["mlops:database"]), "storage_size_gib": 256, "sku_name": "Standard_D8ds_v5"}
-    return preview_with("azure-prod", tags=tags, cluster=cluster, database=database)
+    return preview_with("azure-prod", tags=every_tag_changed("azure-prod"), cluster=cluster, database=database)
 
 
 def test_tag_and_size_changes_leave_every_replace_forcing_input_alone(preview, resized_and_retagged):
-    before, after = forcing_inputs(preview("azure-prod")), forcing_inputs(resized_and_retagged)
+    before = forcing_inputs(preview("azure-prod"), REPLACE_FORCING)
+    after = forcing_inputs(resized_and_retagged, REPLACE_FORCING)
     assert set(before) == set(after)
     assert {key for key in before if key[0] in (AKS, SERVER, ACCOUNT)} == {
         (AKS, "mlops-cluster-aks"), (SERVER, "mlops-database-server"), (ACCOUNT, "mlops-artifacts-account")}
@@ -196,9 +171,7 @@ def test_workload_identities_get_blob_access_to_the_artifact_container_only(prev
 @pytest.fixture(scope="module")
 def contract():
     """The CloudLayer of the azure-prod settings, with its outputs resolved inside an offline run."""
-    config = stack_config("azure-prod")
-    sections = {key.removeprefix("mlops:"): json.loads(value) for key, value in config.items()
-                if key.removeprefix("mlops:") in ("azure", "artifacts", "network", "cluster", "database")}
+    sections = config_sections("azure-prod", ("azure", "artifacts", "network", "cluster", "database"))
     settings = validate_azure_layer_args(sections, location="westeurope", name="mlops-prod")
     seen: dict[str, object] = {}
 
@@ -210,11 +183,10 @@ def contract():
                                   provider=azure_provider("azure", settings, parent=parent))
         seen["layer"] = layer
         identity = layer.workload_identity("layer-mlflow", "mlflow", "mlflow")
-        for key, output in {"kubeconfig": layer.kubeconfig, "issuer": layer.oidc_issuer,
-                            "artifact_uri": layer.artifact_uri, "annotations": identity.annotations,
-                            "labels": identity.labels, "cluster_name": layer.cluster_name,
-                            "endpoint": layer.cluster_endpoint, "host": layer.database.host}.items():
-            output.apply(lambda value, key=key: seen.__setitem__(key, value))
+        record_outputs({"kubeconfig": layer.kubeconfig, "issuer": layer.oidc_issuer,
+                        "artifact_uri": layer.artifact_uri, "annotations": identity.annotations,
+                        "labels": identity.labels, "cluster_name": layer.cluster_name,
+                        "endpoint": layer.cluster_endpoint, "host": layer.database.host}, seen)
         pulumi.export("kubeconfig", layer.kubeconfig)
 
     return run_function(program), seen
@@ -254,6 +226,25 @@ def test_the_contract_reports_the_gpu_pool_and_the_database_subnet(contract):
     assert layer.gpu.node_labels == {"mlops.io/pool": "gpu", "nvidia.com/gpu.present": "true"}
     assert layer.gpu.taints == (NodeTaint("nvidia.com/gpu", "true", "NoSchedule"),)
     assert layer.database_egress.cidrs == ("10.60.128.0/24",) and layer.database_egress.ports == (5432,)
+
+
+SPOT_TAINT = NodeTaint("kubernetes.azure.com/scalesetpriority", "spot", "NoSchedule")
+
+
+def test_the_contract_names_akss_spot_taint_as_a_cpu_taint_every_pod_tolerates(contract):
+    assert contract[1]["layer"].cpu_taints == (SPOT_TAINT,)
+
+
+@pytest.mark.parametrize(("capacity", "taints"), [("spot", (SPOT_TAINT,)), ("on_demand", ())])
+def test_the_cpu_taints_follow_the_cpu_pools_capacity_type(capacity, taints):
+    sections = config_sections("azure-dev", ("azure", "artifacts", "network", "cluster", "database"))
+    sections["cluster"]["cpu_pool"] = {**sections["cluster"]["cpu_pool"], "capacity_type": capacity}
+    assert validate_azure_layer_args(sections, location="westeurope", name="mlops-dev").spot_taints == taints
+
+
+def test_workload_identity_tokens_come_from_entra_over_https_not_from_imds(contract):
+    egress = contract[1]["layer"].identity_egress
+    assert [(target.ports, tuple(target.cidrs)) for target in egress] == [((443,), ("0.0.0.0/0",))]
 
 
 @pytest.mark.parametrize(("sections", "message"), [

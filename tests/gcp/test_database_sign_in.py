@@ -96,3 +96,13 @@ def test_no_database_password_is_a_stack_output_or_a_secret(preview):
     for secret in secrets:
         for value in (plain_form(secret.inputs, redact=False).get("stringData") or {}).values():
             assert not re.search(r"postgresql[+a-z0-9]*://[^/@]*:[^/@]*@", str(value)), secret.name
+
+
+@pytest.mark.parametrize("stack", ["gcp-dev", "gcp-prod"])
+def test_the_database_host_output_is_the_instances_private_ip_while_pods_use_the_proxy(preview, stack):
+    plan = preview(stack)
+    instance = plan.one("gcp:sql/databaseInstance:DatabaseInstance").outputs
+    assert plan.outputs["database_host"] == instance["privateIpAddress"] != "127.0.0.1"
+    env = {e["name"]: e.get("value") for e in pod_spec(plan, "mlops-kubernetes-mlflow-database-bootstrap-job")[
+        "containers"][0]["env"]}
+    assert env["PGHOST"] == "127.0.0.1"

@@ -100,7 +100,7 @@ def test_cluster_is_private_regional_hardened_and_protected():
     inputs = gke.inputs
     assert gke.protect and inputs["deletionProtection"] is True
     assert inputs["location"] == "europe-west1"
-    assert inputs["minMasterVersion"] == "1.33" and inputs["releaseChannel"] == {"channel": "REGULAR"}
+    assert inputs["minMasterVersion"] == "1.35" and inputs["releaseChannel"] == {"channel": "REGULAR"}
     assert inputs["privateClusterConfig"] == {"enablePrivateNodes": True, "enablePrivateEndpoint": True,
                                               "masterIpv4CidrBlock": "172.16.0.0/28"}
     assert inputs["masterAuthorizedNetworksConfig"]["cidrBlocks"] == [{"cidrBlock": "10.0.0.0/20",
@@ -221,7 +221,7 @@ def test_the_kubeconfig_authenticates_with_the_gke_auth_plugin():
     ({"name": "ML"}, r"^cluster\.name: 'ML' is not allowed"),
     ({"name": "a" * 41}, r"^cluster\.name: 'a{41}' is not allowed; use 1 to 40"),
     ({"subnet_id": None}, r"^cluster\.subnet_id: missing"),
-    ({"kubernetes_version": 1.33}, r"^cluster\.kubernetes_version: 1\.33 is not allowed; use one of 1\.32"),
+    ({"kubernetes_version": 1.35}, r"^cluster\.kubernetes_version: 1\.35 is not allowed; use one of 1\.35, 1\.36"),
     ({"release_channel": "EXTENDED"}, r"^cluster\.release_channel: 'EXTENDED' is not allowed; use one of RAPID"),
     ({"zone": "us-east1-b"}, r"^cluster\.zone: 'us-east1-b' is not allowed; use a zone of europe-west1"),
     ({"public_endpoint": True}, r"^cluster\.public_access_cidrs: None is not allowed with public_endpoint: true"),

@@ -5,7 +5,6 @@ cluster, the database, the buckets or the keys."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pulumi_kubernetes as k8s
 import pytest
@@ -15,9 +14,9 @@ from mlops_platform.gcp.layer import build_gcp_layer, validate_gcp_layer_args
 from mlops_platform.platform import validate_platform_args
 from mlops_platform.tags import CostTags
 from mlops_platform.validation import ArgumentError
-from mlops_platform_offline.harness import SECRET_MARKER, SECRET_SIG, ProjectFiles, read_stack_config, run_function, run_program
+from mlops_platform_offline.harness import SECRET_MARKER, SECRET_SIG, ProjectFiles, run_function, run_program
+from tests.stack_variants import config_sections, every_tag_changed, ROOT, forcing_inputs, preview_with, record_outputs, stack_config
 
-ROOT = Path(__file__).resolve().parents[2]
 GKE = "gcp:container/cluster:Cluster"
 POOL = "gcp:container/nodePool:NodePool"
 SQL = "gcp:sql/databaseInstance:DatabaseInstance"
@@ -45,36 +44,11 @@ google_kms_crypto_key / key_ring. Written from the provider schema as documented
 the side of more keys (initialNodeCount is ignored on update by the components, and kept here)."""
 
 
-def stack_config(stack: str) -> dict[str, str]:
-    return read_stack_config(ProjectFiles.load(ROOT), stack)
-
-
-def preview_with(stack: str, **sections):
-    config = stack_config(stack)
-    for key, value in sections.items():
-        config[f"mlops:{key}"] = json.dumps(value)
-    project = ProjectFiles.load(ROOT)
-    return run_program(project.program, project=project.name, stack=stack, config=config)
-
-
-def at(inputs: dict, path: str):
-    value = inputs
-    for step in path.split("."):
-        value = value.get(step) if isinstance(value, dict) else None
-    return value
-
-
-def forcing_inputs(plan) -> dict[tuple[str, str], dict[str, object]]:
-    return {(r.type, r.name): {path: at(r.inputs, path) for path in REPLACE_FORCING[r.type]}
-            for type_ in REPLACE_FORCING for r in plan.all(type_)}
 
 
 @pytest.fixture(scope="module")
 def resized_and_relabelled():
     config = stack_config("gcp-prod")
-    # Every label changes, project and environment included: physical names derive from mlops:name, never from tags.
-    tags = {**json.loads(config["mlops:tags"]), "cost-center": "research", "owner": "someone-else", "team": "vision",
-            "project": "mlplatform", "environment": "production"}
     cluster = json.loads(config["mlops:cluster"])
     cluster["system_pool"] = {**cluster["system_pool"], "min_size": 3, "max_size": 6}
     cluster["cpu_pool"] = {**cluster["cpu_pool"], "min_size": 2, "max_size": 20, "desired_size": 5}
@@ -82,11 +56,12 @@ def resized_and_relabelled():
     cluster["auto_provisioning"] = {**cluster["auto_provisioning"], "cpu_limit": 800}
     database = {**json.loads(config["mlops:database"]), "allocated_storage_gib": 200, "max_allocated_storage_gib": 800,
                 "tier": "db-custom-8-30720"}
-    return preview_with("gcp-prod", tags=tags, cluster=cluster, database=database)
+    return preview_with("gcp-prod", tags=every_tag_changed("gcp-prod"), cluster=cluster, database=database)
 
 
 def test_label_and_size_changes_leave_every_replace_forcing_input_alone(preview, resized_and_relabelled):
-    before, after = forcing_inputs(preview("gcp-prod")), forcing_inputs(resized_and_relabelled)
+    before = forcing_inputs(preview("gcp-prod"), REPLACE_FORCING)
+    after = forcing_inputs(resized_and_relabelled, REPLACE_FORCING)
     assert set(before) == set(after)
     assert {key for key in before if key[0] in (GKE, SQL, BUCKET)} == {
         (GKE, "mlops-cluster-gke"), (SQL, "mlops-database-instance"), (BUCKET, "mlops-artifacts-bucket"),
@@ -232,8 +207,7 @@ def test_only_mlflow_and_the_database_admin_get_project_roles_and_only_for_the_i
 def contract():
     """The CloudLayer of the gcp-prod settings, with its outputs resolved inside an offline run."""
     config = stack_config("gcp-prod")
-    sections = {key.removeprefix("mlops:"): json.loads(value) for key, value in config.items()
-                if key.removeprefix("mlops:") in ("gcp", "network", "cluster", "database", "artifacts")}
+    sections = config_sections("gcp-prod", ("gcp", "network", "cluster", "database", "artifacts"))
     tags = CostTags.from_mapping(json.loads(config["mlops:tags"]))
     settings = validate_gcp_layer_args(sections, region="europe-west1", tags=tags, name="mlops-gcp-prod")
     seen: dict[str, object] = {}
@@ -249,14 +223,13 @@ def contract():
         seen["layer"] = layer
         identity = layer.workload_identity("layer-mlflow", "mlflow", "mlflow", database_user=True)
         admin = layer.database.admin.identity("layer-admin", "mlflow", "database-bootstrap")
-        for key, output in {"kubeconfig": layer.kubeconfig, "issuer": layer.oidc_issuer,
-                            "host": layer.database.host, "artifact_uri": layer.artifact_uri,
-                            "admin_annotations": admin.annotations, "admin_username": layer.database.admin.username,
-                            "proxy_args": layer.database.login.args,
-                            "annotations": identity.annotations, "port": layer.database.port,
-                            "cluster_name": layer.cluster_name, "endpoint": layer.cluster_endpoint,
-                            "username": layer.database.username, "env": layer.artifact_pod_env}.items():
-            output.apply(lambda value, key=key: seen.__setitem__(key, value))
+        record_outputs({"kubeconfig": layer.kubeconfig, "issuer": layer.oidc_issuer,
+                        "host": layer.database.host, "artifact_uri": layer.artifact_uri,
+                        "admin_annotations": admin.annotations, "admin_username": layer.database.admin.username,
+                        "proxy_args": layer.database.login.args,
+                        "annotations": identity.annotations, "port": layer.database.port,
+                        "cluster_name": layer.cluster_name, "endpoint": layer.cluster_endpoint,
+                        "username": layer.database.username, "env": layer.artifact_pod_env}, seen)
         pulumi.export("kubeconfig", layer.kubeconfig)
 
     plan = run_function(program)
@@ -337,7 +310,6 @@ def test_gpu_capacity_names_the_label_and_taint_of_every_gpu_node_and_the_manage
 
 def test_a_cluster_without_gpu_pool_or_gpu_auto_provisioning_reports_no_gpu():
     config = stack_config("gcp-dev")
-    sections = {key.removeprefix("mlops:"): json.loads(value) for key, value in config.items()
-                if key.removeprefix("mlops:") in ("gcp", "network", "cluster", "database", "artifacts")}
+    sections = config_sections("gcp-dev", ("gcp", "network", "cluster", "database", "artifacts"))
     tags = CostTags.from_mapping(json.loads(config["mlops:tags"]))
     assert validate_gcp_layer_args(sections, region="europe-west1", tags=tags, name="mlops-gcp-dev").gpu is None

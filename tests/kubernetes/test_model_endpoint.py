@@ -62,6 +62,21 @@ def test_a_gpu_colour_alone_selects_and_tolerates_the_gpu_nodes():
     assert "nvidia.com/gpu" not in pods["blue"]["containers"][0]["resources"]["limits"]
 
 
+SPOT = {"key": "kubernetes.azure.com/scalesetpriority", "value": "spot", "effect": "NoSchedule"}
+
+
+def test_both_colours_tolerate_the_cpu_taints_and_a_gpu_colour_the_gpu_taints_too_each_once():
+    spot_gpu = {**GPU_NODES, "taints": [*GPU_NODES["taints"], SPOT]}
+    plan = _render(tolerated_taints=[SPOT], gpu_nodes=spot_gpu, green={
+        "model_uri": "models:/churn-classifier/2", "model_version": "2", "image": "ghcr.io/example/serving:0.1.1",
+        "gpus": 1})
+    pods = {colour: inputs(plan.one("kubernetes:apps/v1:Deployment", f"churn-{colour}"))["spec"]["template"]["spec"]
+            for colour in ("blue", "green")}
+    assert pods["blue"]["tolerations"] == [{**SPOT, "operator": "Equal"}]
+    assert pods["green"]["tolerations"] == [{**SPOT, "operator": "Equal"},
+                                            {**GPU_NODES["taints"][0], "operator": "Equal"}]
+
+
 def test_a_gpu_request_without_gpu_nodes_is_refused_before_anything_exists():
     from mlops_platform.kubernetes.model_endpoint import validate_endpoint_args
     from mlops_platform.validation import ArgumentError

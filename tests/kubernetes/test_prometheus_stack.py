@@ -81,7 +81,40 @@ def test_monitors_and_rules_are_picked_up_from_every_namespace_with_retention_on
     ({"storage_size": "50GB"}, "monitoring.storage_size: '50GB' is not allowed; use a volume size"),
     ({"namespace": "default"}, "monitoring.namespace: 'default' is not allowed"),
     ({"retention": "15d"}, "monitoring.retention: unknown key"),
+    ({"tolerated_taints": [{"key": "a", "value": "b", "effect": "Never"}]},
+     r"monitoring.tolerated_taints\[0\].effect: 'Never' is not allowed; use one of NoSchedule"),
 ])
 def test_bad_monitoring_arguments_are_rejected(args, message):
     with pytest.raises(ArgumentError, match="^" + message.replace(".", r"\.").replace("(", r"\(")):
         validate_prometheus_stack_args(args)
+
+
+SPOT = {"key": "kubernetes.azure.com/scalesetpriority", "value": "spot", "effect": "NoSchedule"}
+POD_VALUES = (("prometheusOperator",), ("prometheusOperator", "admissionWebhooks", "patch"),
+              ("prometheus", "prometheusSpec"), ("alertmanager", "alertmanagerSpec"), ("grafana",),
+              ("kube-state-metrics",))
+
+
+def test_tolerated_taints_reach_every_pod_of_the_chart_under_keys_the_chart_has(reference):
+    chart = yaml.safe_load((reference / "kube-prometheus-stack" / "values.yaml").read_text())
+    values = render_values(validate_prometheus_stack_args({"tolerated_taints": [SPOT]}))
+    for path in POD_VALUES:
+        pod = values
+        for key in path:
+            pod = pod[key]
+        assert pod["tolerations"] == [{**SPOT, "operator": "Equal"}], path
+    # kube-state-metrics is a subchart whose own values.yaml (with its top-level tolerations) is not in the reference.
+    assert _unknown_keys({k: v for k, v in values.items() if k not in ("grafana", "kube-state-metrics")}, chart) == []
+    assert _unknown_keys(values["grafana"], {**yaml.safe_load((reference / "grafana" / "values.yaml").read_text()),
+                                             **chart["grafana"]}) == []
+
+
+def test_without_taints_the_values_carry_no_tolerations():
+    assert "tolerations" not in json.dumps(render_values(validate_prometheus_stack_args({})))
+
+
+def test_a_stack_cannot_set_the_tolerations_the_cloud_layer_supplies():
+    from mlops_platform.kubernetes.layer import validate_kubernetes_layer_args
+
+    with pytest.raises(ArgumentError, match=r"^mlops:monitoring\.tolerated_taints: not allowed in stack config"):
+        validate_kubernetes_layer_args(None, {"tolerated_taints": [SPOT]}, None, None, prefix="mlops:")
