@@ -8,7 +8,8 @@ secret (moto) by the refresher's real ``aws-secrets-manager`` source. Cluster-on
 hosts and ports, file paths, the CA bundle, the AWS endpoint (moto stands in for IRSA's credentials), and the RDS
 token source for ``rotating_token_source``, which makes every refresh change the user's password in PostgreSQL.
 The server runs one worker (the rendered four would only cost CPU here) and opens a new database connection for
-every request (NullPool), so each request signs in with whatever the pass file holds at that moment.
+every request (NullPool), so each request signs in with whatever the pass file holds at that moment. The servers
+are the session's (``conftest.py``); this module's database, roles, bucket and secret are its own.
 """
 
 from __future__ import annotations
@@ -110,7 +111,7 @@ class Pods:
                 port = free_port()
                 probe = sidecar["startupProbe"]["httpGet"]
                 assert probe["port"] == REFRESHER_HEALTH_PORT
-                env = {"MLOPS_DB_HEALTH_PORT": str(port), **overrides}
+                env = {"MLOPS_DB_HEALTH_PORT": str(port), "MLOPS_DB_HEALTH_ADDRESS": "127.0.0.1", **overrides}
                 if {e["name"]: e["value"] for e in sidecar["env"]}["MLOPS_DB_TOKEN_SOURCE"] == "aws-rds-iam":
                     env["MLOPS_DB_TOKEN_SOURCE"] = ROTATING_SOURCE
                 process, log = self.start(f"{pod}-{sidecar['name']}", sidecar, env)
