@@ -5,7 +5,7 @@ the RDS-managed master secret), and a Job running the tracking image's ``serving
 as the admin, signed in with the admin login the cloud layer names (rendered by ``database_login``: on AWS the
 refresher sidecar reads the master secret at run time, so its rotation never matters). The program runs the cloud's
 role SQL (``DatabaseRole``: ``rds_iam`` on AWS, a password on ``local``), then the same grants everywhere: CONNECT
-on its own database and nothing on any other the admin owns, USAGE and CREATE on its own schema (its
+on its own database and nothing on any other the admin owns, a schema of its own that it owns (its
 ``search_path``), no superuser, role or database creation. It is idempotent (a re-run ends in the same state), so
 the Job simply runs again whenever its spec changes.
 

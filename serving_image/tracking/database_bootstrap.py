@@ -11,11 +11,11 @@ or ``PGPASSWORD`` from a Secret). ``MLOPS_DB_BOOTSTRAP`` holds the plan as JSON 
 In one transaction, serialised by an advisory lock: the cloud's ``create`` statements when the role does not exist,
 its ``ensure`` statements, then the same least privilege everywhere. The role may log in and is no superuser, cannot
 create roles or databases, replicate or bypass row security; it may CONNECT to its own database (PUBLIC may not),
-and every other database the admin owns is closed to PUBLIC and to it; its tables live in its own schema (its
-``search_path``), owned by the admin, on which it has USAGE and CREATE, so it owns every table it creates there and
-nothing else. The schema is the admin's rather than the role's: ``CREATE SCHEMA ... AUTHORIZATION`` needs the admin
-to be a member of the role, and a managed database's admin (RDS, Cloud SQL, Flexible Server) is no superuser, so
-it would then inherit the role's memberships, ``rds_iam`` among them. A second run ends in the same state.
+and every other database the admin owns is closed to PUBLIC and to it; it owns a schema of its own (its
+``search_path`` there), where MLflow's tables live, and may create nothing anywhere else (no CREATE on the database
+or on ``public``). A managed database's admin (RDS, Cloud SQL, Flexible Server) is no superuser, so giving the
+schema to the role takes a membership in it that lasts only inside the transaction (``_able_to_become``). A second
+run ends in the same state and, once the schema is the role's, needs no membership at all.
 
 Secret parameters come from ``MLOPS_DB_PARAM_<NAME>`` (a Secret); nothing secret is logged.
 """
@@ -25,7 +25,8 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 LOCK_KEY = 0x6D6C6F7073
@@ -119,11 +120,24 @@ def bootstrap(connection: Any, plan: Mapping[str, Any], log: Any = print) -> dic
             log(json.dumps({"event": "other_databases_left_open", "level": "warning", "databases": foreign,
                             "reason": "owned by another role; only it can revoke CONNECT from PUBLIC"}))
 
-        # Its schema: the admin's, USAGE and CREATE for the role only; public: no CREATE for anyone.
-        run("CREATE SCHEMA IF NOT EXISTS {schema}")
-        run("REVOKE ALL ON SCHEMA {schema} FROM PUBLIC")
-        run("GRANT USAGE, CREATE ON SCHEMA {schema} TO {role}")
-        run("ALTER ROLE {role} IN DATABASE {database} SET search_path = {schema}")
+        # Its schema: the role's own (it owns every table MLflow makes there), its search_path; public: no CREATE.
+        schema_owner = run("SELECT pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = %(schema)s",
+                           {"schema": schema})
+        if not schema_owner or schema_owner[0][0] != role:
+            if schema_owner:  # an earlier bootstrap's schema, the admin's: nothing for PUBLIC before it changes hands
+                run("REVOKE ALL ON SCHEMA {schema} FROM PUBLIC")
+            with _able_to_become(run, admin, role, superuser):
+                if schema_owner:  # a new owner needs CREATE on the database: for this statement only
+                    run("GRANT CREATE ON DATABASE {database} TO {role}")
+                    run("ALTER SCHEMA {schema} OWNER TO {role}")
+                    run("REVOKE CREATE ON DATABASE {database} FROM {role}")
+                else:
+                    run("CREATE SCHEMA {schema} AUTHORIZATION {role}")
+        if not run("SELECT 1 FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase "
+                   "JOIN pg_roles r ON r.oid = s.setrole WHERE r.rolname = %(role)s AND d.datname = %(database)s "
+                   "AND %(setting)s = ANY(s.setconfig)",
+                   {"role": role, "database": database, "setting": f"search_path={schema}"}):
+            run("ALTER ROLE {role} IN DATABASE {database} SET search_path = {schema}")
         if run("SELECT 1 FROM pg_namespace, aclexplode(nspacl) AS acl WHERE nspname = 'public' "
                "AND acl.grantee = 0 AND acl.privilege_type = 'CREATE'"):
             run("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
@@ -131,6 +145,38 @@ def bootstrap(connection: Any, plan: Mapping[str, Any], log: Any = print) -> dic
               "schema": schema, "created": created, "closed_databases": closed}
     log(json.dumps(result, sort_keys=True))
     return result
+
+
+@contextmanager
+def _able_to_become(run: Any, admin: str, role: str, superuser: bool) -> Iterator[None]:
+    """Let the admin make ``role`` the owner of something, for the rest of this transaction only.
+
+    PostgreSQL lets a non-superuser give an object to a role only if it may ``SET ROLE`` to it. The admin gets that
+    membership here and gives it back before the transaction commits, so no other session ever sees it (a lasting
+    membership would hand the admin the role's own, ``rds_iam`` among them, which on RDS disables the master's
+    password). PostgreSQL 15 and older grant it with CREATEROLE alone; 16 and later need ADMIN OPTION on the role,
+    which the admin holds on every role it created (and is granted it here with INHERIT FALSE, so it never carries
+    the role's privileges). A membership the admin already had stays as it was."""
+    from psycopg2 import errors
+
+    if superuser:
+        yield
+        return
+    modern = int(run("SHOW server_version_num")[0][0]) >= 160000
+    able = run("SELECT pg_has_role(current_user, %(role)s, %(how)s)",
+               {"role": role, "how": "SET" if modern else "MEMBER"})
+    if able[0][0]:
+        yield
+        return
+    try:
+        run("GRANT {role} TO CURRENT_USER" + (" WITH INHERIT FALSE, SET TRUE" if modern else ""))
+    except errors.InsufficientPrivilege:
+        raise BootstrapError(f"role {role!r}: the admin {admin!r} cannot give it its schema; on PostgreSQL 16 and "
+                             f"later the admin needs ADMIN OPTION on it (it has it on the roles it created): a role "
+                             f"that has it runs GRANT {role} TO {admin} WITH ADMIN OPTION, INHERIT FALSE, "
+                             f"SET FALSE") from None
+    yield
+    run("REVOKE {role} FROM CURRENT_USER")
 
 
 def main(env: Mapping[str, str] = os.environ) -> int:

@@ -14,6 +14,7 @@ Each refresh is logged as one JSON line, without the credential.
 
 Environment: ``MLOPS_DB_TOKEN_SOURCE``, ``MLOPS_DB_HOST``, ``MLOPS_DB_PORT``, ``MLOPS_DB_USER``,
 ``MLOPS_DB_PASSFILE``, ``MLOPS_DB_REFRESH_SECONDS`` (default 300), ``MLOPS_DB_HEALTH_PORT`` (default 8087),
+``MLOPS_DB_HEALTH_ADDRESS`` (default ``0.0.0.0``: the kubelet probes the pod IP),
 ``MLOPS_DB_RETRY_SECONDS`` (first retry delay, default 5, doubling up to 60), plus the source's own settings.
 """
 
@@ -48,6 +49,7 @@ class RefresherSettings:
     refresh_seconds: float
     retry_seconds: float
     health_port: int
+    health_address: str = "0.0.0.0"
 
 
 def read_settings(env: Mapping[str, str]) -> RefresherSettings:
@@ -78,6 +80,7 @@ def read_settings(env: Mapping[str, str]) -> RefresherSettings:
         refresh_seconds=number("MLOPS_DB_REFRESH_SECONDS", "300", 1, 3600),
         retry_seconds=number("MLOPS_DB_RETRY_SECONDS", "5", 0.1, MAX_RETRY_SECONDS),
         health_port=int(number("MLOPS_DB_HEALTH_PORT", "8087", 1, 65535)),
+        health_address=env.get("MLOPS_DB_HEALTH_ADDRESS", "").strip() or "0.0.0.0",
     )
 
 
@@ -197,8 +200,8 @@ class Refresher:
             stop.wait(self.refresh())
 
 
-def health_server(refresher: Refresher, port: int) -> ThreadingHTTPServer:
-    """``/readyz`` and ``/livez`` on all interfaces (the kubelet probes the pod IP)."""
+def health_server(refresher: Refresher, port: int, address: str = "0.0.0.0") -> ThreadingHTTPServer:
+    """``/readyz`` and ``/livez``, by default on all interfaces (the kubelet probes the pod IP)."""
 
     class Health(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 (the http.server interface)
@@ -217,7 +220,7 @@ def health_server(refresher: Refresher, port: int) -> ThreadingHTTPServer:
         def log_message(self, format: str, *args: Any) -> None:  # probes every few seconds: not worth a line
             pass
 
-    server = ThreadingHTTPServer(("0.0.0.0", port), Health)
+    server = ThreadingHTTPServer((address, port), Health)
     server.daemon_threads = True
     return server
 
@@ -231,7 +234,7 @@ def main(env: Mapping[str, str] = os.environ) -> int:
         print(f"token refresher: {error}", file=sys.stderr)
         return 2
     refresher = Refresher(source, settings, log)
-    server = health_server(refresher, settings.health_port)
+    server = health_server(refresher, settings.health_port, settings.health_address)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())

@@ -1,10 +1,14 @@
-"""The MLflow pods' database containers exactly as gcp-dev renders them, run for real: the bootstrap Job (as the
-admin's IAM user) and the migration Job (as MLflow's IAM user), each reaching PostgreSQL through a stand-in for its
-Cloud SQL Auth Proxy sidecar, and the server's env and auth config read back as MLflow reads them.
+"""The MLflow pods exactly as gcp-dev renders them, run for real: the bootstrap Job (as the admin's IAM user), the
+migration Job and then the server itself (as MLflow's IAM user; its command, args and env, one worker instead of
+the rendered ones), each reaching PostgreSQL through a stand-in for its Cloud SQL Auth Proxy sidecar and writing
+artifacts to a local GCS API (gcp-storage-emulator); runs are logged and models registered through the server.
 
-The stand-in listens where the rendered proxy would (127.0.0.1, the port of its ``--port``) and forwards to the
-test PostgreSQL, which admits the two IAM roles from 127.0.0.1 without a password as Cloud SQL admits what its
-proxy authenticated; the test never gives any container a password, so a pod spec that still needed one fails.
+The stand-in forwards TCP from 127.0.0.1 to the test PostgreSQL, and the rendered proxy address (127.0.0.1 and the
+port of its ``--port``) is swapped for the stand-in's. The real proxy authenticates: it fetches an IAM token for the
+pod's Google service account and hands it to Cloud SQL, so the pod never holds a password. The stand-in cannot, so
+the test PostgreSQL admits the two IAM roles from 127.0.0.1 without a password (a ``trust`` line in pg_hba.conf), as
+Cloud SQL admits what its proxy authenticated; every other role still needs its password, and no container is ever
+given one, so a pod spec that still needed one fails.
 """
 
 from __future__ import annotations
@@ -19,9 +23,9 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from tests.kubernetes.live_services import free_port, postgres_bin, running_postgres
+from tests.kubernetes.live_services import free_port, postgres_bin, running_postgres, wait_for_http
 from tests.kubernetes.rendering import inputs
-from tests.kubernetes.test_mlflow_server_live import _environment, _swap
+from tests.kubernetes.test_mlflow_server_live import _environment, _expand, _swap, _swap_args
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(postgres_bin() is None, reason="PostgreSQL is not installed")]
 
@@ -155,8 +159,42 @@ def mlflow_on_gcp(rendered, cloud_sql, gcs, tmp_path_factory):
     migration = _run_job(plan, MIGRATION, secrets, swaps, gcs_env)
     [server] = _pod(plan, DEPLOYMENT)["containers"]
     return {"env": _environment(server, secrets, swaps), "postgres": postgres, "proxy": proxy,
-            "mlflow_user": mlflow_user, "admin_user": admin_user, "migration": migration,
-            "auth_config": _swap(secrets["mlflow-config"]["basic_auth.ini"], swaps)}
+            "mlflow_user": mlflow_user, "admin_user": admin_user, "migration": migration, "server": server,
+            "auth_config": _swap(secrets["mlflow-config"]["basic_auth.ini"], swaps), "workdir": workdir,
+            "gcs": gcs, "bucket": plan.one("gcp:storage/bucket:Bucket", "mlops-artifacts-bucket").outputs["name"],
+            "admin_password": secrets["mlflow-config"]["MLFLOW_AUTH_ADMIN_PASSWORD"]}
+
+
+@pytest.fixture(scope="module")
+def tracking_server(mlflow_on_gcp):
+    """The server container as rendered, on 127.0.0.1 and a free port, one worker; its database through the
+    stand-in, its artifacts in the emulator."""
+    workdir, server, env = mlflow_on_gcp["workdir"], mlflow_on_gcp["server"], mlflow_on_gcp["env"]
+    config = Path(env["MLFLOW_AUTH_CONFIG_PATH"])  # the Secret's mount path, swapped for the workdir's
+    assert config.parent == workdir
+    config.write_text(mlflow_on_gcp["auth_config"])
+    port = free_port()
+    args = _swap_args(server["args"], port)
+    args[args.index("--workers") + 1] = "1"
+    log_path = workdir / "server.log"
+    connections_before = mlflow_on_gcp["proxy"].connections
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen([str(VENV_BIN / server["command"][0]), *_expand(args, env)],
+                                   env={**os.environ, **env, "STORAGE_EMULATOR_HOST": mlflow_on_gcp["gcs"]},
+                                   stdout=log, stderr=subprocess.STDOUT, cwd=workdir, start_new_session=True)
+        try:
+            url = f"http://localhost:{port}"  # a name the rendered --allowed-hosts admits
+            wait_for_http(f"{url}/health", 240, process, log=log_path)
+            wait_for_http(f"{url}/api/2.0/mlflow/experiments/search?max_results=1", 60, process,
+                          auth=("admin", mlflow_on_gcp["admin_password"]), log=log_path)
+            yield {"url": url, "log": log_path, "connections_before": connections_before}
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
 def test_the_server_reaches_its_database_only_through_the_proxy_port(mlflow_on_gcp):
@@ -175,6 +213,9 @@ def test_mlflow_tables_belong_to_its_own_iam_user_in_its_own_schema(mlflow_on_gc
         cursor.execute("SELECT DISTINCT tableowner FROM pg_tables WHERE tablename IN ('experiments', 'runs', "
                        "'registered_models')")
         assert cursor.fetchall() == [(mlflow_on_gcp["mlflow_user"],)]
+        cursor.execute("SELECT DISTINCT schemaname, pg_get_userbyid(nspowner) FROM pg_tables JOIN pg_namespace "
+                       "ON nspname = schemaname WHERE tablename IN ('experiments', 'runs', 'registered_models')")
+        assert cursor.fetchall() == [("mlflow", mlflow_on_gcp["mlflow_user"])]  # the schema is the IAM user's own
         cursor.execute("SELECT rolsuper, rolcreaterole, rolcreatedb FROM pg_roles WHERE rolname = %s",
                        (mlflow_on_gcp["mlflow_user"],))
         assert cursor.fetchone() == (False, False, False)
@@ -196,3 +237,44 @@ def test_the_servers_auth_config_reads_back_the_iam_user_s_uri(mlflow_on_gcp):
     parser = configparser.ConfigParser()
     parser.read_string(mlflow_on_gcp["auth_config"])
     assert parser["mlflow"]["database_uri"] == mlflow_on_gcp["env"]["MLFLOW_BACKEND_STORE_URI"]
+
+
+def test_the_rendered_server_logs_runs_and_registers_models_through_the_proxy(mlflow_on_gcp, tracking_server,
+                                                                           monkeypatch):
+    import mlflow
+    from google.cloud import storage
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking_server["url"])
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "admin")
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", mlflow_on_gcp["admin_password"])
+    client = mlflow.MlflowClient()
+    experiment = client.create_experiment("on-cloud-sql")
+    client.create_registered_model("on-cloud-sql")
+    for label in ("first", "second"):
+        run = client.create_run(experiment, run_name=label)
+        client.log_param(run.info.run_id, "label", label)
+        client.log_metric(run.info.run_id, "score", 0.5)
+        client.log_text(run.info.run_id, f"model of the {label} run", "model/notes.txt")
+        client.set_terminated(run.info.run_id)
+        version = client.create_model_version("on-cloud-sql", f"runs:/{run.info.run_id}/model",
+                                              run_id=run.info.run_id)
+        assert client.get_run(run.info.run_id).data.params == {"label": label}
+    assert version.version == "2"
+    assert client.get_registered_model("on-cloud-sql").latest_versions[0].version == "2"
+    # The artifact went through the server to the bucket the stack names (the server proxies artifacts).
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", mlflow_on_gcp["gcs"])
+    names = [blob.name for blob in storage.Client(project="test").list_blobs(mlflow_on_gcp["bucket"])]
+    assert sum(name.endswith("model/notes.txt") for name in names) == 2
+    assert mlflow_on_gcp["proxy"].connections > tracking_server["connections_before"]  # the server's own, too
+
+
+def test_the_running_server_was_given_no_database_password(mlflow_on_gcp, tracking_server):
+    """Nothing in the server's env signs in to PostgreSQL: no libpq password variable or pass file, and a URI with
+    a user and no password (the IAM user, percent-encoded)."""
+    from urllib.parse import unquote, urlsplit
+
+    env = mlflow_on_gcp["env"]
+    assert not {"PGPASSWORD", "PGPASSFILE"} & set(env)
+    uri = urlsplit(env["MLFLOW_BACKEND_STORE_URI"])
+    assert uri.password is None and unquote(uri.username) == mlflow_on_gcp["mlflow_user"]
+    assert uri.hostname == "127.0.0.1" and uri.port == mlflow_on_gcp["proxy"].port

@@ -1,5 +1,8 @@
-"""Real servers for the tests that run a rendered container spec: a throwaway PostgreSQL cluster and a moto S3
-endpoint, both on 127.0.0.1 and a free port, started once per test session."""
+"""Real servers for the tests that run a rendered container spec: a throwaway PostgreSQL cluster and a moto server
+(S3, Secrets Manager), both on 127.0.0.1 and a free port; ``conftest.py`` starts one of each per test session.
+
+moto keeps its state per Python process, not per server: every test names its buckets and secrets with
+``unique_name`` so that no two tests of a session meet."""
 
 from __future__ import annotations
 
@@ -16,6 +19,27 @@ from dataclasses import dataclass
 from pathlib import Path
 
 POSTGRES_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+def unique_name(prefix: str) -> str:
+    """``prefix`` and 8 random hex digits: a bucket, secret or database name no other test of the session uses."""
+    import uuid
+
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+@contextmanager
+def running_moto() -> Iterator[str]:
+    """A moto server on 127.0.0.1 and a free port; yields its URL."""
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
 
 
 def free_port() -> int:
@@ -38,6 +62,11 @@ class Postgres:
 
 
 def postgres_bin() -> Path | None:
+    """Where ``initdb`` and ``pg_ctl`` are: ``$MLOPS_POSTGRES_BIN`` (another major version's binaries), else
+    Debian's PostgreSQL, else the first on ``PATH``."""
+    chosen = os.environ.get("MLOPS_POSTGRES_BIN")
+    if chosen:
+        return Path(chosen) if (Path(chosen) / "initdb").exists() else None
     if (POSTGRES_BIN / "initdb").exists():
         return POSTGRES_BIN
     found = shutil.which("initdb")
@@ -126,15 +155,27 @@ def running_postgres(tls: bool = False, trusted_roles: tuple[str, ...] = ()) -> 
         shutil.rmtree(directory, ignore_errors=True)
 
 
+def log_tail(path: Path | None, characters: int = 4000) -> str:
+    """The end of a process's log, for a failure message."""
+    if path is None or not path.exists():
+        return ""
+    return path.read_text(errors="replace")[-characters:]
+
+
 def wait_for_http(url: str, seconds: float, process: subprocess.Popen | None = None,
-                  auth: tuple[str, str] | None = None) -> None:
+                  auth: tuple[str, str] | None = None, log: Path | None = None) -> None:
+    """Poll ``url`` until it answers 200, for at most ``seconds``. A failure says what the last attempt got (a status
+    such as 403 says more than a timeout) and ends with the tail of ``log``, the process's output."""
     import base64
+    import urllib.error
     import urllib.request
 
     deadline = time.monotonic() + seconds
+    last = "no attempt"
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
-            raise RuntimeError(f"process exited with {process.returncode} before {url} answered")
+            raise RuntimeError(f"process exited with {process.returncode} before {url} answered\n"
+                               f"--- log tail ---\n{log_tail(log)}")
         try:
             request = urllib.request.Request(url)
             if auth is not None:
@@ -142,6 +183,11 @@ def wait_for_http(url: str, seconds: float, process: subprocess.Popen | None = N
             with urllib.request.urlopen(request, timeout=2) as response:
                 if response.status == 200:
                     return
-        except OSError:
-            time.sleep(0.5)
-    raise TimeoutError(f"{url} did not answer within {seconds}s")
+                last = f"HTTP {response.status}"
+        except urllib.error.HTTPError as error:
+            last = f"HTTP {error.code}"
+        except OSError as error:
+            last = f"{type(error).__name__}: {error}"
+        time.sleep(0.5)
+    raise TimeoutError(f"{url} did not answer 200 within {seconds}s (last attempt: {last})\n"
+                       f"--- log tail ---\n{log_tail(log)}")

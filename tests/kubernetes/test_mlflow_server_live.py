@@ -5,6 +5,7 @@ script, to show what the metrics and endpoint users can and cannot do."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import os
 import re
 import subprocess
@@ -18,14 +19,13 @@ import pulumi
 import pytest
 
 from mlops_platform.kubernetes.mlflow_server import AUTH_CONFIG_PATH, METRICS_DIR, MLFLOW_PORT, MlflowServer
-from tests.kubernetes.live_services import free_port, postgres_bin, running_postgres, wait_for_http
+from tests.kubernetes.live_services import free_port, postgres_bin, unique_name, wait_for_http
 from tests.kubernetes.rendering import container, database_access, inputs, render
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(postgres_bin() is None, reason="PostgreSQL is not installed")]
 
 CLUSTER_DB_HOST = "db.cluster.internal"
 CLUSTER_S3 = "http://minio.mlops-data.svc.cluster.local:9000"
-BUCKET = "mlflow-artifacts"
 CLUSTER_TRACKING_URI = f"http://mlflow.mlflow.svc.cluster.local:{MLFLOW_PORT}"
 READER = "endpoint-churn"
 READER_MODEL = "churn-classifier"
@@ -33,14 +33,14 @@ OTHER_MODEL = "fraud-detector"
 VENV_BIN = Path(sys.executable).parent
 
 
-def _rendered(postgres):
+def _rendered(postgres, bucket: str):
     """The server as the ``local`` target renders it (a static password from a Secret); the token kinds run for
     real in test_database_credentials_live.py."""
     plan = render(lambda opts: MlflowServer("mlflow", {
         "namespace": "mlflow", "image": "ghcr.io/example/mlflow:3.17.2",
         "database": database_access("static", host=CLUSTER_DB_HOST, database=postgres.database,
                                     username=postgres.user, password=postgres.password),
-        "artifact_uri": f"s3://{BUCKET}",
+        "artifact_uri": f"s3://{bucket}",
         "artifact_pod_env": {"MLFLOW_S3_ENDPOINT_URL": CLUSTER_S3, "AWS_REGION": "us-east-1"},
         "artifact_secret_env": {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"},
         "readers": [{"username": READER, "model_name": READER_MODEL, "model_versions": ["1"]}],
@@ -77,59 +77,60 @@ def _expand(args: list[str], env: dict[str, str]) -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def mlflow_server(tmp_path_factory):
-    from moto.server import ThreadedMotoServer
+def mlflow_server(live_postgres, live_moto, tmp_path_factory):
+    """The migration Job, then the server, against a database and a bucket of their own in the session's servers."""
+    import psycopg2
 
     workdir = tmp_path_factory.mktemp("mlflow-live")
-    with running_postgres() as postgres:
-        s3_port = free_port()
-        moto = ThreadedMotoServer(ip_address="127.0.0.1", port=s3_port, verbose=False)
-        moto.start()
+    database = unique_name("mlflow_static").replace("-", "_")
+    setup = psycopg2.connect(host="127.0.0.1", port=live_postgres.port, user=live_postgres.user,
+                             password=live_postgres.password, dbname=live_postgres.database)
+    setup.autocommit = True
+    with setup.cursor() as sql:
+        sql.execute(f"CREATE DATABASE {database}")
+    setup.close()
+    postgres = dataclasses.replace(live_postgres, database=database)
+    s3_url, bucket = live_moto, unique_name("mlflow-artifacts")
+    boto3.client("s3", endpoint_url=s3_url, region_name="us-east-1", aws_access_key_id="testing",
+                 aws_secret_access_key="testing").create_bucket(Bucket=bucket)
+    plan, secrets = _rendered(postgres, bucket)
+    port = free_port()
+    swaps = {f"{CLUSTER_DB_HOST}:5432": f"127.0.0.1:{postgres.port}", CLUSTER_S3: s3_url,
+             AUTH_CONFIG_PATH: str(workdir / "basic_auth.ini"), METRICS_DIR: str(workdir / "metrics"),
+             "/tmp": str(workdir), CLUSTER_TRACKING_URI: f"http://localhost:{port}"}
+    (workdir / "basic_auth.ini").write_text(_swap(secrets["mlflow-config"]["basic_auth.ini"], swaps))
+
+    job = container(plan.one("kubernetes:batch/v1:Job", "mlflow-db-upgrade"))
+    job_env = _environment(job, secrets, swaps)
+    assert "args" not in job  # the URI is read from the environment, never from the command line
+    done = subprocess.run([str(VENV_BIN / job["command"][0]), *job["command"][1:]], env={**os.environ, **job_env},
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+
+    server = container(plan.one("kubernetes:apps/v1:Deployment"))
+    env = _environment(server, secrets, swaps)
+    args = _swap_args(server["args"], port)
+    log_path = workdir / "server.log"
+    log = open(log_path, "wb")
+    process = subprocess.Popen([str(VENV_BIN / server["command"][0]), *_expand(args, env)],
+                               env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
+                               cwd=workdir, start_new_session=True)
+    try:
+        # "localhost": the rendered --allowed-hosts admits it (MLflow answers 403 to an unknown Host header).
+        wait_for_http(f"http://localhost:{port}/health", 240, process, log=log_path)
+        monitor = inputs(plan.one("kubernetes:monitoring.coreos.com/v1:ServiceMonitor"))
+        yield {"url": f"http://localhost:{port}", "env": env, "s3_url": s3_url, "bucket": bucket, "server": server,
+               "password": secrets["mlflow-config"]["MLFLOW_AUTH_ADMIN_PASSWORD"], "process": process,
+               "scrape": monitor["spec"]["endpoints"][0], "scrape_secret": secrets["mlflow-metrics-auth"],
+               "users_job": container(plan.one("kubernetes:batch/v1:Job", "mlflow-users")),
+               "secrets": secrets, "swaps": swaps}
+    finally:
+        process.terminate()
         try:
-            s3_url = f"http://127.0.0.1:{s3_port}"
-            boto3.client("s3", endpoint_url=s3_url, region_name="us-east-1", aws_access_key_id="testing",
-                         aws_secret_access_key="testing").create_bucket(Bucket=BUCKET)
-            plan, secrets = _rendered(postgres)
-            port = free_port()
-            swaps = {f"{CLUSTER_DB_HOST}:5432": f"127.0.0.1:{postgres.port}", CLUSTER_S3: s3_url,
-                     AUTH_CONFIG_PATH: str(workdir / "basic_auth.ini"), METRICS_DIR: str(workdir / "metrics"),
-                     "/tmp": str(workdir), CLUSTER_TRACKING_URI: f"http://localhost:{port}"}
-            (workdir / "basic_auth.ini").write_text(_swap(secrets["mlflow-config"]["basic_auth.ini"], swaps))
-
-            job = container(plan.one("kubernetes:batch/v1:Job", "mlflow-db-upgrade"))
-            job_env = _environment(job, secrets, swaps)
-            assert "args" not in job  # the URI is read from the environment, never from the command line
-            subprocess.run([str(VENV_BIN / job["command"][0]), *job["command"][1:]],
-                           env={**os.environ, **job_env}, check=True, capture_output=True, timeout=300)
-
-            server = container(plan.one("kubernetes:apps/v1:Deployment"))
-            env = _environment(server, secrets, swaps)
-            args = _swap_args(server["args"], port)
-            log = open(workdir / "server.log", "wb")
-            process = subprocess.Popen([str(VENV_BIN / server["command"][0]), *_expand(args, env)],
-                                       env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
-                                       cwd=workdir, start_new_session=True)
-            try:
-                wait_for_http(f"http://127.0.0.1:{port}/health", 600, process)
-                monitor = inputs(plan.one("kubernetes:monitoring.coreos.com/v1:ServiceMonitor"))
-                yield {"url": f"http://localhost:{port}", "env": env, "s3_url": s3_url, "server": server,
-                       "password": secrets["mlflow-config"]["MLFLOW_AUTH_ADMIN_PASSWORD"], "process": process,
-                       "scrape": monitor["spec"]["endpoints"][0], "scrape_secret": secrets["mlflow-metrics-auth"],
-                       "users_job": container(plan.one("kubernetes:batch/v1:Job", "mlflow-users")),
-                       "secrets": secrets, "swaps": swaps}
-            except Exception:
-                log.flush()
-                print((workdir / "server.log").read_text()[-4000:])
-                raise
-            finally:
-                process.terminate()
-                try:
-                    process.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                log.close()
-        finally:
-            moto.stop()
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
 
 
 def _swap_args(args: list[str], port: int) -> list[str]:
@@ -189,7 +190,7 @@ def test_logged_and_registered_model_comes_back_from_the_bucket(mlflow_server, m
 
     s3 = boto3.client("s3", endpoint_url=mlflow_server["s3_url"], region_name="us-east-1",
                       aws_access_key_id="testing", aws_secret_access_key="testing")
-    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET).get("Contents", [])]
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=mlflow_server["bucket"]).get("Contents", [])]
     assert any(key.endswith("notes/hello.txt") for key in keys)
     assert any(key.endswith("MLmodel") for key in keys)
 

@@ -2,7 +2,9 @@
 same and grants the workload's role no more than its own database and schema, read from PostgreSQL's catalogues.
 
 Two admins: one like the RDS master user (no superuser; CREATEROLE; owner of the databases RDS creates; ``rds_iam``
-exists), and a superuser like the ``local`` target's."""
+exists), and a superuser like the ``local`` target's. Against Debian's PostgreSQL and, where the ``pgserver`` package
+is installed, its PostgreSQL 16 too: 16 changed what CREATEROLE may do (granting and altering a role takes ADMIN
+OPTION on it), and every cloud layer runs 16 or 17."""
 
 from __future__ import annotations
 
@@ -10,6 +12,9 @@ import json
 from contextlib import contextmanager
 
 import pytest
+
+import os
+from pathlib import Path
 
 from mlops_platform.kubernetes.mlflow_server import MlflowServer
 from serving_image.tracking.database_bootstrap import BootstrapError, bootstrap, read_plan
@@ -35,10 +40,40 @@ def rendered_plan(kind: str) -> dict[str, str]:
     return values
 
 
-@pytest.fixture(scope="module")
-def server():
-    with running_postgres() as postgres:
-        yield postgres
+def postgres_majors() -> dict[str, str | None]:
+    """Binaries to run against: Debian's (``None``: the default) and pgserver's PostgreSQL 16 when installed."""
+    import importlib.util
+
+    majors: dict[str, str | None] = {"debian": None}
+    found = importlib.util.find_spec("pgserver")  # a wheel holding PostgreSQL's binaries; not imported, only read
+    if found is None or found.origin is None:
+        return majors
+    binaries = Path(found.origin).parent / "pginstall" / "bin"
+    if (binaries / "initdb").exists():
+        majors["pgserver"] = str(binaries)
+    return majors
+
+
+@pytest.fixture(scope="module", params=sorted(postgres_majors().items()), ids=lambda item: item[0])
+def server(request):
+    _, binaries = request.param
+    saved = os.environ.get("MLOPS_POSTGRES_BIN")
+    if binaries:
+        os.environ["MLOPS_POSTGRES_BIN"] = binaries
+    try:
+        with running_postgres() as postgres:
+            yield postgres
+    finally:
+        if saved is None:
+            os.environ.pop("MLOPS_POSTGRES_BIN", None)
+        else:
+            os.environ["MLOPS_POSTGRES_BIN"] = saved
+
+
+def server_version(postgres) -> int:
+    with superuser(postgres) as sql:
+        sql.execute("SHOW server_version_num")
+        return int(sql.fetchone()[0])
 
 
 def connect(postgres, database: str, user: str | None = None, password: str | None = None):
@@ -62,9 +97,12 @@ def superuser(postgres, database: str = "postgres"):
 def cluster(server, request):
     """A fresh ``mlflow`` database with an RDS-like admin, the ``rds_iam`` role and a second database the admin owns;
     dropped afterwards."""
+    modern = server_version(server) >= 160000
     with superuser(server) as sql:
         sql.execute("CREATE ROLE rds_iam")
         sql.execute(f"CREATE ROLE rds_master LOGIN CREATEROLE PASSWORD '{ADMIN_PASSWORD}'")
+        if modern:  # as RDS lets its master grant rds_iam on 16+: ADMIN OPTION, neither its privileges nor SET ROLE
+            sql.execute("GRANT rds_iam TO rds_master WITH ADMIN TRUE, INHERIT FALSE, SET FALSE")
         sql.execute("CREATE DATABASE mlflow OWNER rds_master")
         sql.execute("CREATE DATABASE reporting OWNER rds_master")
     try:
@@ -98,8 +136,12 @@ def catalogue_state(postgres) -> dict:
         sql.execute("SELECT r.rolname FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid "
                     "JOIN pg_roles u ON u.oid = m.member WHERE u.rolname = %s ORDER BY 1", (ROLE,))
         member_of = [row[0] for row in sql.fetchall()]
-        sql.execute("SELECT u.rolname FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid "
-                    "JOIN pg_roles u ON u.oid = m.member WHERE r.rolname = %s ORDER BY 1", (ROLE,))
+        # Who holds the role's privileges or may become it (on 16+ its creator holds ADMIN OPTION alone: neither).
+        sql.execute("SHOW server_version_num")
+        become = "SET" if int(sql.fetchone()[0]) >= 160000 else "MEMBER"
+        sql.execute("SELECT u.rolname FROM pg_roles u WHERE u.rolname <> %s AND NOT u.rolsuper "
+                    "AND (pg_has_role(u.oid, %s, 'USAGE') OR pg_has_role(u.oid, %s, %s)) ORDER BY 1",
+                    (ROLE, ROLE, ROLE, become))
         members = [row[0] for row in sql.fetchall()]
         sql.execute("SELECT datname, has_database_privilege(%s, oid, 'CONNECT'), "
                     "has_database_privilege(%s, oid, 'CREATE'), has_database_privilege(%s, oid, 'TEMPORARY'), "
@@ -140,9 +182,41 @@ def test_the_rendered_plan_applied_twice_as_the_rds_master_ends_in_the_same_leas
         "postgres": True, "reporting": False, "template1": True}
     assert not any(db["create"] for db in state["databases"].values())
     schema = state["schemas"]["mlflow"]
-    assert (schema["owner"], schema["usage"], schema["create"]) == ("rds_master", True, True)
+    assert (schema["owner"], schema["usage"], schema["create"]) == (ROLE, True, True)
+    assert schema["acl"] in (None, f"{{{ROLE}=UC/{ROLE}}}")  # its own, and nobody else's
     assert [name for name, s in state["schemas"].items() if s["create"]] == ["mlflow"]
     assert state["settings"] == [("mlflow", ["search_path=mlflow"])]
+
+
+def test_a_schema_an_earlier_bootstrap_gave_the_admin_becomes_the_role_s_with_its_tables(cluster):
+    """The state an earlier bootstrap left (the schema the admin's, USAGE and CREATE for the role, MLflow's tables
+    the role's): a run moves the schema to the role and leaves no membership behind."""
+    env = rendered_plan("token")
+    run_bootstrap(cluster, env, "rds_master", ADMIN_PASSWORD)
+    with superuser(cluster, "mlflow") as sql:
+        sql.execute(f"ALTER SCHEMA mlflow OWNER TO rds_master; GRANT USAGE, CREATE ON SCHEMA mlflow TO {ROLE}")
+        sql.execute(f"SET ROLE {ROLE}; CREATE TABLE mlflow.experiments (id int); RESET ROLE")
+    run_bootstrap(cluster, env, "rds_master", ADMIN_PASSWORD)
+    state = catalogue_state(cluster)
+    assert state["schemas"]["mlflow"]["owner"] == ROLE and state["members"] == []
+    assert state["databases"]["mlflow"]["create"] is False
+    with superuser(cluster, "mlflow") as sql:
+        sql.execute("SELECT tableowner FROM pg_tables WHERE schemaname = 'mlflow'")
+        assert sql.fetchall() == [(ROLE,)]
+
+
+def test_on_16_and_later_a_role_the_admin_did_not_create_fails_clearly(cluster):
+    """Cloud SQL and Entra make the workload's role themselves: on 16+ the admin needs ADMIN OPTION on it."""
+    if server_version(cluster) < 160000:
+        pytest.skip("PostgreSQL 15 and older let CREATEROLE grant any role")
+    with superuser(cluster) as sql:
+        sql.execute(f"CREATE ROLE {ROLE} LOGIN")
+    with pytest.raises(BootstrapError, match=f"the admin 'rds_master' cannot give it its schema; on PostgreSQL 16"):
+        run_bootstrap(cluster, rendered_plan("token"), "rds_master", ADMIN_PASSWORD)
+    with superuser(cluster) as sql:  # what the error says to run, as a role that has ADMIN OPTION on it
+        sql.execute(f"GRANT {ROLE} TO rds_master WITH ADMIN OPTION, INHERIT FALSE, SET FALSE")
+    run_bootstrap(cluster, rendered_plan("token"), "rds_master", ADMIN_PASSWORD)
+    assert catalogue_state(cluster)["schemas"]["mlflow"]["owner"] == ROLE
 
 
 def test_the_rds_master_closes_the_postgres_database_it_owns(cluster):

@@ -147,7 +147,7 @@ def test_logs_never_contain_the_credential_even_when_the_source_echoes_it(tmp_pa
 def test_probes_answer_ready_and_live_from_the_refreshers_state(tmp_path):
     clock = Clock()
     worker, _ = refresher(tmp_path, ScriptedSource(Token("t", clock.now + 900)), clock)
-    server = health_server(worker, 0)
+    server = health_server(worker, 0, "127.0.0.1")
     threading.Thread(target=server.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{server.server_address[1]}"
 
@@ -202,3 +202,9 @@ class FixedSource:
 
     def fetch(self) -> Token:
         return Token(self.value, None)
+
+
+def test_the_health_address_is_every_interface_unless_set(tmp_path):
+    """The pod's kubelet probes the pod IP; a test or a host process may keep the probe on loopback."""
+    assert settings(tmp_path).health_address == "0.0.0.0"
+    assert settings(tmp_path, MLOPS_DB_HEALTH_ADDRESS="127.0.0.1").health_address == "127.0.0.1"
