@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
+import pickle
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -40,13 +42,27 @@ def reference() -> Path:
 
 
 @pytest.fixture(scope="session")
-def preview() -> Callable[[str], Preview]:
-    """``preview("aws-dev")`` runs infra/ offline with stacks/Pulumi.aws-dev.yaml (cached per stack)."""
+def preview(tmp_path_factory) -> Callable[[str], Preview]:
+    """``preview("aws-dev")`` runs infra/ offline with stacks/Pulumi.aws-dev.yaml, once per stack and test run: the
+    pytest-xdist workers share each preview through a file in their common temporary directory."""
     cache: dict[str, Preview] = {}
+    shared = tmp_path_factory.getbasetemp().parent / "previews" if os.environ.get("PYTEST_XDIST_WORKER") else None
 
     def run(stack: str) -> Preview:
         if stack not in cache:
-            cache[stack] = preview_stack(PROJECT_ROOT, stack)
+            cache[stack] = preview_stack(PROJECT_ROOT, stack) if shared is None else _shared_preview(shared, stack)
         return cache[stack]
 
     return run
+
+
+def _shared_preview(directory: Path, stack: str) -> Preview:
+    directory.mkdir(exist_ok=True)
+    with open(directory / f"{stack}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one worker previews; the others wait and read its result
+        stored = directory / f"{stack}.pickle"
+        if stored.exists():
+            return pickle.loads(stored.read_bytes())
+        result = preview_stack(PROJECT_ROOT, stack)
+        stored.write_bytes(pickle.dumps(result))
+        return result
