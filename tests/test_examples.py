@@ -17,10 +17,11 @@ import yaml
 
 from mlops_platform.aws.artifact_store import ArtifactStore
 from mlops_platform.provider import PACKAGE, MlopsComponentProvider
-from mlops_platform_offline.harness import plain_form, run_function
+from mlops_platform_offline.harness import run_function
 from mlops_platform_offline.program_check import CheckedPreview
 from tests.provider.test_construct import _registrations, _through_provider
 from tests.provider.test_schema import served_schema  # noqa: F401 (the fixture: the schema GetSchema serves)
+from tests.unit.test_standalone_components import tags_of
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 STACK = "dev"
@@ -34,21 +35,15 @@ def _stack_config(example: Path) -> dict[str, Any]:
     return {key.removeprefix(f"{project}:"): value for key, value in values.items()}
 
 
-def _tags_of(resource) -> dict[str, str] | None:
-    inputs = plain_form(resource.inputs, redact=False)
-    if resource.type.startswith("kubernetes:"):
-        return (inputs.get("metadata") or {}).get("labels")
-    return inputs.get("tags")
-
-
 def check_aws_artifact_store(plan: CheckedPreview, config: dict[str, Any]) -> None:
     expected = {**config["tags"], "managed-by": "pulumi"}
     bucket = plan.one("aws:s3/bucket:Bucket", "models-bucket")
     role = plan.one("aws:iam/role:Role", "trainer-role")
-    # The components' own `tags` argument, not provider default tags: the program's provider has none.
-    assert "defaultTags" not in (plan.provider_of(bucket).inputs if plan.provider_of(bucket) else {})
-    assert _tags_of(bucket) == expected
-    assert _tags_of(role) == expected
+    # The components' own `tags` argument, not provider default tags: the program's (default) provider has none.
+    provider = plan.provider_of(bucket)
+    assert provider is None or "defaultTags" not in provider.inputs
+    assert tags_of(bucket) == expected
+    assert tags_of(role) == expected
     assert "runs/" in str(plan.one("aws:iam/rolePolicy:RolePolicy", "trainer-artifacts").inputs["policy"])
     assert plan.outputs["service_account_annotations"]["eks.amazonaws.com/role-arn"].startswith(
         "arn:aws:iam::123456789012:role/trainer-role")
@@ -64,7 +59,7 @@ def check_mlflow_on_existing_cluster(plan: CheckedPreview, config: dict[str, Any
             "mlops:kubernetes:PrometheusStack"} <= {r.type for r in plan.resources}
     expected = {**config["tags"], "managed-by": "pulumi"}
     assert [r.name for r in objects if r.type == "kubernetes:apps/v1:Deployment"
-            and _tags_of(r) is not None and not expected.items() <= _tags_of(r).items()] == []
+            and tags_of(r) is not None and not expected.items() <= tags_of(r).items()] == []
     assert plan.outputs["mlflow_admin_password"] == "[secret]"
     assert plan.outputs["endpoint_url"] == "http://churn.models.svc.cluster.local"
 
@@ -174,4 +169,4 @@ def test_the_yaml_store_constructs_what_the_python_class_registers(yaml_program)
     python = run_function(lambda: ArtifactStore("store", {_camel_to_snake(k): v for k, v in inputs.items()}))
     assert _registrations(constructed) == _registrations(python)
     bucket = constructed.one("aws:s3/bucket:Bucket", "store-bucket")
-    assert _tags_of(bucket) == {**variables["tags"], "managed-by": "pulumi"}
+    assert tags_of(bucket) == {**variables["tags"], "managed-by": "pulumi"}
