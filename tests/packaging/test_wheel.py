@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from mlops_platform.tagging import is_aws_taggable
 from mlops_platform_offline.harness import SECURE_PLACEHOLDER
 
 pytestmark = pytest.mark.slow
@@ -124,16 +125,15 @@ def test_mlops_preview_runs_the_consumer_program_with_its_own_components_and_the
     assert "Policies: passed" in completed.stdout
 
 
-def test_every_aws_resource_of_the_consumer_carries_the_consumer_tags(consumer_preview):
+def test_every_taggable_aws_resource_of_the_consumer_carries_the_consumer_tags_of_its_own(consumer_preview):
     _, document = consumer_preview
     by_urn = {resource["urn"]: resource for resource in document["resources"]}
-    aws_resources = [r for r in document["resources"] if r["type"].startswith("aws:")]
-    assert aws_resources
-    for resource in aws_resources:
-        provider = by_urn[resource["provider"].rsplit("::", 1)[0]]
-        default_tags = provider["inputs"]["defaultTags"]
-        tags = (json.loads(default_tags) if isinstance(default_tags, str) else default_tags)["tags"]
-        assert TEAM_TAGS.items() <= tags.items(), resource["urn"]
+    taggable = [r for r in document["resources"] if r["custom"] and is_aws_taggable(r["type"])]
+    assert {"aws:s3/bucket:Bucket", "aws:iam/role:Role", "aws:kms/key:Key"} <= {r["type"] for r in taggable}
+    for resource in taggable:
+        # The components' `tags` argument tags them, not the provider's default tags (it has none).
+        assert "defaultTags" not in by_urn[resource["provider"].rsplit("::", 1)[0]]["inputs"], resource["urn"]
+        assert TEAM_TAGS.items() <= resource["inputs"]["tags"].items(), resource["urn"]
 
 
 def test_a_secure_value_reaches_the_program_as_a_secret_and_is_never_printed(consumer_preview):

@@ -2,16 +2,14 @@
 
 import pulumi
 import pulumi_aws as aws
-from mlops_platform.tagging import aws_default_tags
-from mlops_platform.tags import CostTags
 
 import naming
 from components.model_store import ModelStore
 
 config = pulumi.Config()
-tags = CostTags.from_mapping(config.require_object("tags"))
-provider = aws.Provider("aws", region=config.require("region"), default_tags=aws_default_tags(tags))
+provider = aws.Provider("aws", region=config.require("region"))
 store = ModelStore(naming.resource_name("models"), {
+    "tags": config.require_object("tags"),
     "oidc_provider_arn": config.require("oidcProviderArn"),
     "oidc_issuer": config.require("oidcIssuer"),
 }, opts=pulumi.ResourceOptions(providers=[provider]))

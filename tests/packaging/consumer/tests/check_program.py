@@ -1,6 +1,5 @@
 """The team's own test of its program, with the library's pytest fixture."""
 
-import json
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -11,7 +10,7 @@ def test_the_program_is_compliant_and_carries_the_team_tags(mlops_preview):
     plan = mlops_preview(PROJECT, "dev")
     assert plan.mandatory_violations == []
     bucket = plan.one("aws:s3/bucket:Bucket", "shop-recs-models-store-bucket")
-    default_tags = plan.provider_of(bucket).inputs["defaultTags"]
-    tags = (json.loads(default_tags) if isinstance(default_tags, str) else default_tags)["tags"]
-    assert TEAM_TAGS.items() <= tags.items()
+    role = plan.one("aws:iam/role:Role", "shop-recs-models-reader-role")
+    assert TEAM_TAGS.items() <= bucket.inputs["tags"].items()
+    assert TEAM_TAGS.items() <= role.inputs["tags"].items()
     assert plan.outputs["registry_token"] == "[secret]"
