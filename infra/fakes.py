@@ -181,7 +181,7 @@ INVOKE_FAKES: dict[str, InvokeFake] = {
 """Results per invoke token. Add an entry when a component calls a new data source."""
 
 
-# --- AWS cloud layer (issue 3): network, EKS, RDS, Karpenter's queue ----------------------------------------------
+# --- AWS cloud layer: network, EKS, RDS, Karpenter's queue ----------------------------------------------
 
 def _aws_hex_id(prefix: str, length: int = 17) -> ResourceFake:
     """EC2-style ids: ``vpc-0a1b...``, ``subnet-...``, ``sg-...``."""
