@@ -15,6 +15,7 @@ import inspect
 import pkgutil
 import re
 import sys
+import textwrap
 import types
 import typing
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from pathlib import Path
 import pulumi
 
 import mlops_platform
+from mlops_platform.provider import attribute_docstrings
 
 DEFAULT_OUTPUT = Path("docs") / "api-reference.md"
 _DEFAULT = re.compile(r"\(?\b[Dd]efault(?:s to|:)?\s+([^;).]+(?:\.\d+[^;).]*)?)")
@@ -61,7 +63,6 @@ def components() -> list[Component]:
 
 
 def _describe(cls: type) -> Component:
-    source = ast.parse(inspect.getsource(sys.modules[cls.__module__]))
     args_type = inspect.signature(cls.__init__).parameters.get("args")
     args_type = args_type.annotation if args_type is not None else None
     if typing.get_origin(args_type) in (typing.Union, types.UnionType):  # `args: XArgs | None = None`
@@ -69,15 +70,15 @@ def _describe(cls: type) -> Component:
     if args_type is None or not typing.is_typeddict(args_type):
         raise TypeError(f"{cls.__module__}.{cls.__name__}: __init__ has no `args` TypedDict annotation")
     nested: dict[str, list[Field]] = {}
-    inputs = _typed_dict_fields(args_type, source, nested)
-    docs = _attribute_docstrings(source, cls.__name__)
+    inputs = _typed_dict_fields(args_type, nested)
+    docs = _attribute_docstrings(cls)
     outputs = [
         Field(name, _type_name(hint), True, "", docs.get(name, ""))
         for name, hint in _hints(cls).items()
         if typing.get_origin(hint) is pulumi.Output
     ]
     return Component(
-        token=_type_token(source, cls.__name__),
+        token=_type_token(cls),
         class_name=cls.__name__,
         module=cls.__module__,
         summary=(inspect.getdoc(cls) or "").split("\n\n")[0].replace("\n", " "),
@@ -88,9 +89,8 @@ def _describe(cls: type) -> Component:
     )
 
 
-def _typed_dict_fields(td: type, module_source: ast.Module, nested: dict[str, list[Field]]) -> list[Field]:
-    source = ast.parse(inspect.getsource(sys.modules[td.__module__])) if td.__module__ in sys.modules else module_source
-    docs = _attribute_docstrings(source, td.__name__)
+def _typed_dict_fields(td: type, nested: dict[str, list[Field]]) -> list[Field]:
+    docs = _attribute_docstrings(td)
     fields = []
     for name, hint in _hints(td).items():
         description = docs.get(name, "")
@@ -98,7 +98,7 @@ def _typed_dict_fields(td: type, module_source: ast.Module, nested: dict[str, li
         for inner in _typed_dicts_in(hint):
             if inner.__name__ not in nested:
                 nested[inner.__name__] = []  # claimed before recursing: a self-referencing type ends here
-                nested[inner.__name__] = _typed_dict_fields(inner, source, nested)
+                nested[inner.__name__] = _typed_dict_fields(inner, nested)
     return fields
 
 
@@ -113,28 +113,18 @@ def _typed_dicts_in(hint: object) -> list[type]:
     return [td for arg in typing.get_args(hint) for td in _typed_dicts_in(arg)]
 
 
-def _attribute_docstrings(source: ast.Module, class_name: str) -> dict[str, str]:
-    """The string literal after each annotated attribute of ``class_name``, the way Sphinx and Pulumi read it."""
-    for node in ast.walk(source):
-        if isinstance(node, ast.ClassDef) and node.name == class_name:
-            docs = {}
-            for field, doc in zip(node.body, node.body[1:]):
-                if (isinstance(field, ast.AnnAssign) and isinstance(field.target, ast.Name)
-                        and isinstance(doc, ast.Expr) and isinstance(doc.value, ast.Constant)
-                        and isinstance(doc.value.value, str)):
-                    docs[field.target.id] = " ".join(inspect.cleandoc(doc.value.value).split())
-            return docs
-    return {}
+def _attribute_docstrings(cls: type) -> dict[str, str]:
+    """The docstrings under ``cls``'s annotated attributes (read as the component provider reads them), each on one
+    line for a table cell."""
+    return {name: " ".join(doc.split()) for name, doc in attribute_docstrings(cls).items()}
 
 
-def _type_token(source: ast.Module, class_name: str) -> str:
-    for node in ast.walk(source):
-        if isinstance(node, ast.ClassDef) and node.name == class_name:
-            for inner in ast.walk(node):
-                if (isinstance(inner, ast.Constant) and isinstance(inner.value, str)
-                        and re.fullmatch(r"mlops:\w+:\w+", inner.value)):
-                    return inner.value
-    raise TypeError(f"{class_name}: no mlops:<area>:<Name> type token in its source")
+def _type_token(cls: type) -> str:
+    """The ``mlops:<area>:<Name>`` literal the class passes to ``super().__init__``."""
+    for node in ast.walk(ast.parse(textwrap.dedent(inspect.getsource(cls)))):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and re.fullmatch(r"mlops:\w+:\w+", node.value):
+            return node.value
+    raise TypeError(f"{cls.__name__}: no mlops:<area>:<Name> type token in its source")
 
 
 def _default(description: str) -> str:
