@@ -167,8 +167,8 @@ class MlopsPlatform(pulumi.ComponentResource):
     """Cluster-internal URL of each model endpoint's live Service."""
 
     def __init__(self, name: str, args: MlopsPlatformArgs, opts: pulumi.ResourceOptions | None = None):
-        caller_cluster = args.get("cloud") == "local" and given_kubernetes_provider(opts) is not None
-        settings = validate_platform_args(args, kubernetes_provider_given=caller_cluster)
+        # Each cloud's builder decides what a caller's Kubernetes provider means (only ``local`` deploys into one).
+        settings = validate_platform_args(args, kubernetes_provider_given=given_kubernetes_provider(opts) is not None)
         tagged = pulumi.ResourceOptions(transforms=[cost_tag_transform(settings.tags)])
         super().__init__("mlops:index:MlopsPlatform", name, None, pulumi.ResourceOptions.merge(opts, tagged))
 
